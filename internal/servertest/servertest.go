@@ -1,0 +1,292 @@
+// Package servertest starts real redis-server / valkey-server and sentinel
+// processes for tests: standalone, TLS and mTLS, primary + replica + three
+// sentinels, and a three-primary cluster. Every server listens on a free
+// 127.0.0.1 port, is stopped in t.Cleanup, and has its log tail printed when
+// the test failed. When the binaries are missing the test fails with one
+// line saying what to install.
+package servertest
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue/internal/localserver"
+)
+
+// Server is a running server process.
+type Server = localserver.Server
+
+// Option adjusts a standalone server.
+type Option func(*localserver.Options) error
+
+// WithTLS makes the server accept TLS only, with certificates from c; when
+// mutual is true clients must present a certificate signed by c's CA.
+func WithTLS(c *Certs, mutual bool) Option {
+	return func(o *localserver.Options) error {
+		o.TLS = &localserver.TLSFiles{CertFile: c.ServerCertFile, KeyFile: c.ServerKeyFile, CAFile: c.CAFile, AuthClients: mutual}
+		var err error
+		o.PingTLS, err = c.clientTLS()
+		return err
+	}
+}
+
+// WithArgs appends server command-line arguments, e.g. "--requirepass", "s3cret".
+func WithArgs(args ...string) Option {
+	return func(o *localserver.Options) error { o.Args = append(o.Args, args...); return nil }
+}
+
+// WithPort makes the server listen on a given port (e.g. one reserved earlier).
+func WithPort(port int) Option {
+	return func(o *localserver.Options) error { o.Port = port; return nil }
+}
+
+// WithName labels the server in logs.
+func WithName(name string) Option {
+	return func(o *localserver.Options) error { o.Name = name; return nil }
+}
+
+// Start starts one server with the options and registers its cleanup.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	o := localserver.Options{Dir: t.TempDir(), Name: "standalone"}
+	for _, f := range opts {
+		if err := f(&o); err != nil {
+			t.Fatalf("servertest: %v", err)
+		}
+	}
+	return start(t, o)
+}
+
+// Standalone starts a plain standalone server.
+func Standalone(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	return Start(t, opts...)
+}
+
+func start(t testing.TB, o localserver.Options) *Server {
+	t.Helper()
+	s, err := localserver.Start(o)
+	if err != nil {
+		t.Fatalf("servertest: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("servertest: log tail of %s (%s):\n%s", s.Name(), s.Addr(), s.LogTail(30))
+		}
+		s.Stop()
+	})
+	return s
+}
+
+// ReservePort returns a free loopback port nothing listens on yet.
+func ReservePort(t testing.TB) int {
+	t.Helper()
+	p, err := localserver.FreePort(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// WaitFor polls cond every 20ms until it returns nil or timeout passes; the
+// last error fails the test.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for {
+		if err = cond(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("servertest: %s not reached within %s: %v", what, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// SentinelSet is a primary, one replica and three sentinels monitoring them
+// under the master name Master.
+type SentinelSet struct {
+	Master    string
+	Primary   *Server
+	Replica   *Server
+	Sentinels []*Server
+}
+
+// SentinelAddrs returns the sentinels' host:port addresses.
+func (s *SentinelSet) SentinelAddrs() []string {
+	out := make([]string, len(s.Sentinels))
+	for i, x := range s.Sentinels {
+		out[i] = x.Addr()
+	}
+	return out
+}
+
+// MasterAddr asks the first live sentinel for the current master address.
+func (s *SentinelSet) MasterAddr() (string, error) {
+	var lastErr error = errors.New("no sentinel running")
+	for _, x := range s.Sentinels {
+		if !x.Running() {
+			continue
+		}
+		r, err := x.Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.Master)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		hp := strings.Split(r, "\n")
+		if len(hp) != 2 {
+			lastErr = fmt.Errorf("unexpected reply %q", r)
+			continue
+		}
+		return hp[0] + ":" + hp[1], nil
+	}
+	return "", lastErr
+}
+
+// Sentinel starts a primary, a replica and three sentinels with a 1s
+// down-after period, and waits until the sentinels know each other and the
+// replica is in sync.
+func Sentinel(t testing.TB) *SentinelSet {
+	t.Helper()
+	set := &SentinelSet{Master: "kvmaster"}
+	set.Primary = Start(t, WithName("primary"))
+	set.Replica = Start(t, WithName("replica"), WithArgs("--replicaof", localserver.Host, strconv.Itoa(set.Primary.Port())))
+	dir := t.TempDir()
+	for i := range 3 {
+		cfg := []string{
+			fmt.Sprintf("sentinel monitor %s %s %d 2", set.Master, localserver.Host, set.Primary.Port()),
+			fmt.Sprintf("sentinel down-after-milliseconds %s 1000", set.Master),
+			fmt.Sprintf("sentinel failover-timeout %s 10000", set.Master),
+			fmt.Sprintf("sentinel parallel-syncs %s 1", set.Master),
+		}
+		set.Sentinels = append(set.Sentinels, start(t, localserver.Options{Dir: dir, Name: fmt.Sprintf("sentinel-%d", i+1), Sentinel: cfg}))
+	}
+	WaitFor(t, 20*time.Second, "replica in sync", func() error {
+		r, err := set.Replica.Do("INFO", "replication")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(r, "master_link_status:up") {
+			return errors.New("master link not up")
+		}
+		return nil
+	})
+	for _, s := range set.Sentinels {
+		WaitFor(t, 20*time.Second, "sentinels know each other and the replica", func() error {
+			r, err := s.Do("SENTINEL", "MASTER", set.Master)
+			if err != nil {
+				return err
+			}
+			f := fields(r)
+			if f["num-other-sentinels"] != "2" || f["num-slaves"] != "1" {
+				return fmt.Errorf("sentinel %s: other-sentinels=%s slaves=%s", s.Name(), f["num-other-sentinels"], f["num-slaves"])
+			}
+			return nil
+		})
+	}
+	return set
+}
+
+// KillPrimary kills the current primary (SIGKILL) and waits until the
+// sentinels name a different master; it returns the new master's address
+// and how long promotion took.
+func (s *SentinelSet) KillPrimary(t testing.TB) (string, time.Duration) {
+	t.Helper()
+	old, err := s.MasterAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := s.Primary
+	if s.Replica.Addr() == old {
+		victim = s.Replica
+	}
+	start := time.Now()
+	victim.Kill()
+	var addr string
+	WaitFor(t, 60*time.Second, "sentinel promotion", func() error {
+		a, err := s.MasterAddr()
+		if err != nil {
+			return err
+		}
+		if a == old {
+			return errors.New("master unchanged")
+		}
+		addr = a
+		return nil
+	})
+	return addr, time.Since(start)
+}
+
+// ClusterSet is a cluster of primaries with slots split evenly.
+type ClusterSet struct {
+	Nodes []*Server
+}
+
+// Addrs returns the nodes' host:port addresses (seed addresses for a client).
+func (c *ClusterSet) Addrs() []string {
+	out := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = n.Addr()
+	}
+	return out
+}
+
+// Cluster starts n primaries (n >= 3 for a real cluster), splits the 16384
+// slots among them, joins them and waits until every node reports
+// cluster_state:ok.
+func Cluster(t testing.TB, n int) *ClusterSet {
+	t.Helper()
+	if n < 1 {
+		n = 3
+	}
+	c := &ClusterSet{}
+	dir := t.TempDir()
+	for i := range n {
+		c.Nodes = append(c.Nodes, start(t, localserver.Options{Dir: dir, Name: fmt.Sprintf("node-%d", i+1), Cluster: true}))
+	}
+	per := 16384 / n
+	for i, node := range c.Nodes {
+		lo, hi := i*per, (i+1)*per-1
+		if i == n-1 {
+			hi = 16383
+		}
+		if _, err := node.Do("CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi)); err != nil {
+			t.Fatalf("servertest: cluster addslots on %s: %v", node.Addr(), err)
+		}
+	}
+	for _, node := range c.Nodes[1:] {
+		if _, err := c.Nodes[0].Do("CLUSTER", "MEET", localserver.Host, strconv.Itoa(node.Port())); err != nil {
+			t.Fatalf("servertest: cluster meet: %v", err)
+		}
+	}
+	for _, node := range c.Nodes {
+		WaitFor(t, 30*time.Second, "cluster_state:ok on "+node.Addr(), func() error {
+			r, err := node.Do("CLUSTER", "INFO")
+			if err != nil {
+				return err
+			}
+			f := fields(strings.ReplaceAll(r, ":", "\n"))
+			if f["cluster_state"] != "ok" || f["cluster_known_nodes"] != strconv.Itoa(n) {
+				return fmt.Errorf("state=%s known=%s", f["cluster_state"], f["cluster_known_nodes"])
+			}
+			return nil
+		})
+	}
+	return c
+}
+
+// fields turns a flattened "k\nv\nk\nv" or "k\r\nv" reply into a map.
+func fields(r string) map[string]string {
+	parts := strings.Fields(r)
+	m := make(map[string]string, len(parts)/2)
+	for i := 0; i+1 < len(parts); i += 2 {
+		m[parts[i]] = parts[i+1]
+	}
+	return m
+}
