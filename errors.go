@@ -1,0 +1,109 @@
+package keyvalue
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/valkey-io/valkey-go"
+)
+
+// Errors callers branch on with errors.Is. Connection failures are reported
+// as *ConnectError, which matches exactly one of ErrUnreachable, ErrTLS,
+// ErrAuth or ErrUnknownMaster.
+var (
+	// ErrClosed is returned by a Client used after Close.
+	ErrClosed = errors.New("keyvalue: client is closed")
+	// ErrInvalidConfig matches every configuration error (see ConfigError).
+	ErrInvalidConfig = errors.New("keyvalue: invalid configuration")
+	// ErrUnreachable: nothing answered at the address, or the connection broke during the handshake.
+	ErrUnreachable = errors.New("server unreachable")
+	// ErrTLS: the TLS handshake failed (untrusted or mismatched certificate, client certificate rejected, server not speaking TLS).
+	ErrTLS = errors.New("TLS handshake failed")
+	// ErrAuth: the server rejected the credentials.
+	ErrAuth = errors.New("authentication failed")
+	// ErrUnknownMaster: the sentinels do not monitor the configured master name.
+	ErrUnknownMaster = errors.New("sentinel does not know the master name")
+)
+
+// ConnectError reports a connection that could not be established.
+type ConnectError struct {
+	Mode     Mode
+	Addrs    []string
+	Attempts int
+	// Kind is ErrUnreachable, ErrTLS, ErrAuth or ErrUnknownMaster.
+	Kind error
+	// Err is the underlying error from the network, TLS stack or server.
+	Err error
+	// Hint says what to check or change.
+	Hint string
+}
+
+func (e *ConnectError) Error() string {
+	s := fmt.Sprintf("keyvalue: connect to %s %s: %v", e.Mode, strings.Join(e.Addrs, ","), e.Kind)
+	if e.Attempts > 1 {
+		s += fmt.Sprintf(" after %d attempts", e.Attempts)
+	}
+	s += fmt.Sprintf(": %v", e.Err)
+	if e.Hint != "" {
+		s += " — " + e.Hint
+	}
+	return s
+}
+
+// Unwrap exposes both Kind and the underlying error to errors.Is/As.
+func (e *ConnectError) Unwrap() []error { return []error{e.Kind, e.Err} }
+
+// Permanent reports whether retrying cannot help (bad credentials, TLS
+// verification, unknown master): the configuration must change.
+func (e *ConnectError) Permanent() bool { return e.Kind != ErrUnreachable }
+
+// classify turns a dial error into a ConnectError with a hint.
+func classify(cfg *Config, err error) *ConnectError {
+	ce := &ConnectError{Mode: cfg.Mode, Addrs: cfg.Addrs, Attempts: 1, Err: err, Kind: ErrUnreachable}
+	msg := err.Error()
+	var (
+		verr     *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostErr  x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		recErr   tls.RecordHeaderError
+		alertErr tls.AlertError
+		vkErr    *valkey.ValkeyError
+	)
+	switch {
+	case errors.As(err, &vkErr) && (strings.HasPrefix(msg, "WRONGPASS") || strings.HasPrefix(msg, "NOAUTH") || strings.Contains(msg, "invalid username-password")):
+		ce.Kind, ce.Hint = ErrAuth, "check username and password (an ACL user needs both; password alone authenticates the default user)"
+	case cfg.Mode == ModeSentinel && (valkey.IsValkeyNil(err) || strings.Contains(msg, "No such master")):
+		ce.Kind, ce.Hint = ErrUnknownMaster, fmt.Sprintf("the sentinels do not monitor a master named %q: check sentinel.master against 'SENTINEL MASTERS'", cfg.Sentinel.Master)
+	case errors.As(err, &hostErr):
+		ce.Kind, ce.Hint = ErrTLS, "the server certificate does not name the host dialled: set tls.server_name to a name in the certificate"
+	case errors.As(err, &unknown), errors.As(err, &verr), errors.As(err, &invalid), strings.Contains(msg, "x509:"):
+		ce.Kind, ce.Hint = ErrTLS, "the server certificate is not trusted: set tls.ca_file to the CA that signed it"
+	case errors.As(err, &recErr), strings.Contains(msg, "first record does not look like a TLS handshake"):
+		ce.Kind, ce.Hint = ErrTLS, "the server does not speak TLS on this port: use redis:// (tls.enabled: false) or the server's TLS port"
+	case errors.As(err, &alertErr), strings.Contains(msg, "remote error: tls:"):
+		ce.Kind, ce.Hint = ErrTLS, "the server rejected the TLS handshake, usually the client certificate: set tls.cert_file and tls.key_file to a certificate signed by a CA the server trusts"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		ce.Hint = "nothing listens there: is the server running, and are host and port right?"
+	case isTimeout(err):
+		ce.Hint = "no answer within dial_timeout: check the address, firewalls, and that the server is up"
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, net.ErrClosed):
+		if cfg.TLS.Enabled {
+			ce.Hint = "the server closed the connection during the handshake"
+		} else {
+			ce.Hint = "the server closed the connection during the handshake; if it expects TLS, use rediss:// (tls.enabled: true)"
+		}
+	}
+	return ce
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,48 @@
+package keyvalue
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
+	"os"
+)
+
+// build loads the certificates named by t. Errors name the key whose file is
+// missing or unusable. It returns nil when TLS is disabled.
+func (t TLSConfig) build(key string, log *slog.Logger) (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.MinVersion == "1.3" {
+		conf.MinVersion = tls.VersionTLS13
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, cfgErr(key+".ca_file", "cannot read: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, cfgErr(key+".ca_file", "%s contains no PEM certificate", t.CAFile)
+		}
+		conf.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		for k, f := range map[string]string{key + ".cert_file": t.CertFile, key + ".key_file": t.KeyFile} {
+			if _, err := os.Stat(f); err != nil {
+				return nil, cfgErr(k, "cannot read: %v", err)
+			}
+		}
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, cfgErr(key+".cert_file", "cannot load the client certificate with %s.key_file: %v", key, err)
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	if t.InsecureSkipVerify {
+		conf.InsecureSkipVerify = true
+		log.Warn("keyvalue: " + key + ".insecure_skip_verify is on: server certificates are not verified; never use this in production")
+	}
+	return conf, nil
+}

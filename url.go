@@ -1,0 +1,178 @@
+package keyvalue
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// ParseURL parses a connection URL into a Config.
+//
+//	redis://[[user]:password@]host[:port][/db][?key=value...]
+//	rediss://...                      TLS (valkey:// and valkeys:// are the same)
+//	redis+sentinel://[[user]:password@]s1[:26379],s2,s3/MASTER[/db][?...]
+//	redis+cluster://[[user]:password@]seed1[:6379],seed2[?...]
+//
+// rediss+sentinel and rediss+cluster (and the valkey spellings) enable TLS
+// to the data nodes. Credentials in the URL are the data nodes'; the
+// sentinels' are query keys (sentinel_username, sentinel_password), as is
+// their TLS (sentinel_tls_enabled=true, sentinel_tls_ca_file=...). Any other
+// Config key may be given as a query parameter by its flat name, e.g.
+// ?tls_ca_file=/run/tls/ca.crt&dial_timeout=2s&client_name=web. Unknown
+// parameters are errors. Reserved characters in the password must be
+// percent-encoded.
+func ParseURL(raw string) (Config, error) {
+	var cfg Config
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return cfg, cfgErr("url", "%q has no scheme: start it with redis://, rediss://, redis+sentinel:// or redis+cluster://", redactURL(raw))
+	}
+	base, topo, _ := strings.Cut(strings.ToLower(scheme), "+")
+	switch base {
+	case "redis", "valkey":
+	case "rediss", "valkeys":
+		cfg.TLS.Enabled = true
+	default:
+		return cfg, cfgErr("url", "scheme %q is not supported: use redis, rediss, valkey or valkeys (optionally +sentinel or +cluster)", scheme)
+	}
+	defaultPort := "6379"
+	switch topo {
+	case "":
+		cfg.Mode = ModeStandalone
+	case "sentinel":
+		cfg.Mode, defaultPort = ModeSentinel, "26379"
+	case "cluster":
+		cfg.Mode = ModeCluster
+	default:
+		return cfg, cfgErr("url", "scheme %q: unknown topology %q (use +sentinel or +cluster)", scheme, topo)
+	}
+
+	rest, query, _ := strings.Cut(rest, "?")
+	if i := strings.IndexByte(rest, '#'); i >= 0 {
+		rest = rest[:i]
+	}
+	authority, path, _ := strings.Cut(rest, "/")
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		user, pass, hasPass := strings.Cut(authority[:at], ":")
+		var err error
+		if cfg.Username, err = url.PathUnescape(user); err != nil {
+			return cfg, cfgErr("url", "username is not valid percent-encoding")
+		}
+		if hasPass {
+			if cfg.Password, err = url.PathUnescape(pass); err != nil {
+				return cfg, cfgErr("url", "password is not valid percent-encoding")
+			}
+		}
+		authority = authority[at+1:]
+	}
+	for h := range strings.SplitSeq(authority, ",") {
+		if h == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			h = net.JoinHostPort(strings.Trim(h, "[]"), defaultPort)
+		}
+		cfg.Addrs = append(cfg.Addrs, h)
+	}
+	if len(cfg.Addrs) == 0 {
+		return cfg, cfgErr("url", "%q names no host", redactURL(raw))
+	}
+
+	segs := []string{}
+	for s := range strings.SplitSeq(path, "/") {
+		if s != "" {
+			segs = append(segs, s)
+		}
+	}
+	if cfg.Mode == ModeSentinel {
+		if len(segs) == 0 {
+			return cfg, cfgErr("url", "sentinel URLs name the master after the hosts: redis+sentinel://host:26379/MASTER[/db]")
+		}
+		m, err := url.PathUnescape(segs[0])
+		if err != nil {
+			return cfg, cfgErr("url", "master name is not valid percent-encoding")
+		}
+		cfg.Sentinel.Master, segs = m, segs[1:]
+	}
+	switch len(segs) {
+	case 0:
+	case 1:
+		db, err := strconv.Atoi(segs[0])
+		if err != nil {
+			return cfg, cfgErr("db", "URL path %q is not a database number", segs[0])
+		}
+		cfg.DB = db
+	default:
+		return cfg, cfgErr("url", "path %q has too many parts", path)
+	}
+
+	values, err := url.ParseQuery(query)
+	if err != nil {
+		return cfg, cfgErr("url", "query is not valid: %v", err)
+	}
+	for k, vs := range values {
+		if len(vs) != 1 {
+			return cfg, cfgErr(k, "given %d times in the URL query", len(vs))
+		}
+		if k == "mode" || k == "addrs" {
+			return cfg, cfgErr(k, "is set by the URL's scheme and hosts, not a query parameter")
+		}
+		if err := setFlat(&cfg, k, vs[0]); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
+}
+
+// redactURL hides the password in a URL for error messages.
+func redactURL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	authority, tail, _ := strings.Cut(rest, "/")
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		user, _, hasPass := strings.Cut(authority[:at], ":")
+		if hasPass {
+			authority = user + ":xxxxx" + authority[at:]
+		}
+	}
+	if tail != "" || strings.Contains(rest, "/") {
+		return scheme + "://" + authority + "/" + tail
+	}
+	return scheme + "://" + authority
+}
+
+// String describes the endpoint without secrets, e.g.
+// "sentinel kvmaster via 10.0.0.1:26379,10.0.0.2:26379 db=0 tls=on user=app".
+func (c Config) String() string {
+	mode := c.Mode
+	if mode == "" {
+		mode = ModeStandalone
+	}
+	addrs := strings.Join(c.Addrs, ",")
+	if addrs == "" && mode == ModeStandalone {
+		addrs = DefaultAddr
+	}
+	var b strings.Builder
+	if mode == ModeSentinel {
+		fmt.Fprintf(&b, "sentinel %s via %s", c.Sentinel.Master, addrs)
+	} else {
+		fmt.Fprintf(&b, "%s %s", mode, addrs)
+	}
+	fmt.Fprintf(&b, " db=%d", c.DB)
+	if c.TLS.Enabled {
+		b.WriteString(" tls=on")
+		if c.TLS.CertFile != "" {
+			b.WriteString(" mtls=on")
+		}
+	} else {
+		b.WriteString(" tls=off")
+	}
+	if c.Username != "" {
+		fmt.Fprintf(&b, " user=%s", c.Username)
+	}
+	return b.String()
+}
