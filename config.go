@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -359,16 +360,47 @@ func DecodeConfig(doc []byte) (Config, error) {
 }
 
 // decodeStrict decodes YAML or JSON into v with unknown keys rejected.
+// Errors carry the line and the dotted key, e.g.
+// "line 3 (retry.base): cannot unmarshal !!str `soon` into time.Duration".
 func decodeStrict(doc []byte, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(doc))
 	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil // empty document: all defaults
-		}
-		return fmt.Errorf("%w: %s", ErrInvalidConfig, strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n ", ""), "yaml: "))
+	err := dec.Decode(v)
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil // an empty document means all defaults
 	}
-	return nil
+	msg := strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n ", ""), "yaml: ")
+	var root yaml.Node
+	if yaml.Unmarshal(doc, &root) == nil {
+		keys := map[int]string{}
+		keyLines(&root, "", keys)
+		msg = lineRef.ReplaceAllStringFunc(msg, func(m string) string {
+			n, _ := strconv.Atoi(strings.TrimPrefix(m, "line "))
+			if k, ok := keys[n]; ok {
+				return fmt.Sprintf("%s (%s)", m, k)
+			}
+			return m
+		})
+	}
+	return fmt.Errorf("%w: %s", ErrInvalidConfig, msg)
+}
+
+var lineRef = regexp.MustCompile(`line [0-9]+`)
+
+// keyLines maps each line holding a mapping key to its dotted path.
+func keyLines(n *yaml.Node, prefix string, out map[int]string) {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, c := range n.Content {
+			keyLines(c, prefix, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := prefix + n.Content[i].Value
+			out[n.Content[i].Line] = k
+			keyLines(n.Content[i+1], k+".", out)
+		}
+	}
 }
 
 // EnvPrefix starts every environment variable ConfigFromEnv reads.

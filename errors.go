@@ -81,6 +81,10 @@ func classify(cfg *Config, err error) *ConnectError {
 		ce.Kind, ce.Hint = ErrAuth, "check username and password (an ACL user needs both; password alone authenticates the default user)"
 	case cfg.Mode == ModeSentinel && (valkey.IsValkeyNil(err) || strings.Contains(msg, "No such master")):
 		ce.Kind, ce.Hint = ErrUnknownMaster, fmt.Sprintf("the sentinels do not monitor a master named %q: check sentinel.master against 'SENTINEL MASTERS'", cfg.Sentinel.Master)
+	case errors.Is(err, errServerPlaintext):
+		ce.Kind, ce.Hint = ErrTLS, "use redis:// (tls.enabled: false) or the server's TLS port"
+	case errors.Is(err, errServerWantsTLS):
+		ce.Kind, ce.Hint = ErrTLS, "use rediss:// (tls.enabled: true) with tls.ca_file set to the CA that signed the server certificate"
 	case errors.As(err, &hostErr):
 		ce.Kind, ce.Hint = ErrTLS, "the server certificate does not name the host dialled: set tls.server_name to a name in the certificate"
 	case errors.As(err, &unknown), errors.As(err, &verr), errors.As(err, &invalid), strings.Contains(msg, "x509:"):
@@ -106,4 +110,13 @@ func classify(cfg *Config, err error) *ConnectError {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }

@@ -261,8 +261,10 @@ func (s *Server) launch() error {
 			return fmt.Errorf("localserver: %s exited during start-up: %s\n%s%s", s.opts.Name, cmd.ProcessState, stderr.String(), s.LogTail(20))
 		default:
 		}
-		if _, err := Do(s.Addr(), s.opts.PingTLS, time.Second, "PING"); err == nil {
-			return nil
+		_, err := Do(s.Addr(), s.opts.PingTLS, time.Second, "PING")
+		var reply ErrReply
+		if err == nil || errors.As(err, &reply) && strings.HasPrefix(string(reply), "NOAUTH") {
+			return nil // answering (a NOAUTH reply: the server wants a password)
 		} else {
 			lastErr = err
 		}
