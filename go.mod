@@ -3,10 +3,13 @@ module github.com/keyvalue-go/keyvalue
 go 1.26.8
 
 require (
+	github.com/spf13/cobra v1.10.2
+	github.com/valkey-io/valkey-go v1.0.79
+	go.yaml.in/yaml/v3 v3.0.6
+)
+
+require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
-	github.com/valkey-io/valkey-go v1.0.79 // indirect
-	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 )

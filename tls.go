@@ -7,6 +7,20 @@ import (
 	"os"
 )
 
+// ClientConfig loads the files named by t into a *tls.Config for a client,
+// as Open does (nil when TLS is disabled). Use it to reach the same servers
+// with another TLS client, or to inspect the handshake (keyvalue doctor).
+// It logs nothing; Open warns about InsecureSkipVerify.
+func (t TLSConfig) ClientConfig() (*tls.Config, error) {
+	if t.Enabled && t.MinVersion == "" {
+		t.MinVersion = DefaultTLSMinVersion
+	}
+	if err := t.validate("tls"); err != nil {
+		return nil, err
+	}
+	return t.build("tls", nil)
+}
+
 // build loads the certificates named by t. Errors name the key whose file is
 // missing or unusable. It returns nil when TLS is disabled.
 func (t TLSConfig) build(key string, log *slog.Logger) (*tls.Config, error) {
@@ -29,9 +43,9 @@ func (t TLSConfig) build(key string, log *slog.Logger) (*tls.Config, error) {
 		conf.RootCAs = pool
 	}
 	if t.CertFile != "" {
-		for k, f := range map[string]string{key + ".cert_file": t.CertFile, key + ".key_file": t.KeyFile} {
-			if _, err := os.Stat(f); err != nil {
-				return nil, cfgErr(k, "cannot read: %v", err)
+		for _, kf := range [][2]string{{key + ".cert_file", t.CertFile}, {key + ".key_file", t.KeyFile}} {
+			if _, err := os.Stat(kf[1]); err != nil {
+				return nil, cfgErr(kf[0], "cannot read: %v", err)
 			}
 		}
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
@@ -42,7 +56,9 @@ func (t TLSConfig) build(key string, log *slog.Logger) (*tls.Config, error) {
 	}
 	if t.InsecureSkipVerify {
 		conf.InsecureSkipVerify = true
-		log.Warn("keyvalue: " + key + ".insecure_skip_verify is on: server certificates are not verified; never use this in production")
+		if log != nil {
+			log.Warn("keyvalue: " + key + ".insecure_skip_verify is on: server certificates are not verified; never use this in production")
+		}
 	}
 	return conf, nil
 }

@@ -1,0 +1,40 @@
+# keyvalue — set-up and checks. On a fresh machine `make demo` and
+# `make test` install what is missing (redis-server, redis-sentinel via
+# apt-get when run as root) and do their job.
+
+GO       ?= go
+BIN      := bin/keyvalue
+TESTFLAGS ?= -race -count=1 -timeout 9m
+
+.PHONY: all deps build test test-short vet demo clean
+
+all: test
+
+## deps: make sure redis-server/redis-sentinel (or valkey-*) are installed
+deps:
+	@./scripts/ensure-servers
+
+## build: build the CLI into bin/keyvalue
+build:
+	$(GO) build -o $(BIN) ./cmd/keyvalue
+
+## vet: gofmt and go vet
+vet:
+	@fmt="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$fmt" ]; then echo "gofmt needed on: $$fmt" >&2; exit 1; fi
+	$(GO) vet ./...
+
+## test: every test against real servers, with the race detector
+test: deps vet
+	$(GO) test $(TESTFLAGS) ./...
+
+## test-short: skip the slow tests (Sentinel failover)
+test-short: deps
+	$(GO) test $(TESTFLAGS) -short ./...
+
+## demo: the CLI's main job against a throwaway local server it starts itself
+demo: deps build
+	./$(BIN) doctor
+
+clean:
+	rm -rf bin

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/localserver"
+	"github.com/spf13/cobra"
+)
+
+// endpointFlags are the persistent flags that choose the server.
+type endpointFlags struct {
+	url, config string
+	verbose     bool
+}
+
+func (f *endpointFlags) register(cmd *cobra.Command) {
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.url, "url", "", "connection URL: redis://, rediss://, redis+sentinel://host/MASTER, redis+cluster://... (default $KEYVALUE_URL)")
+	pf.StringVar(&f.config, "config", "", "YAML or JSON configuration file (default $KEYVALUE_CONFIG)")
+	pf.BoolVarP(&f.verbose, "verbose", "v", false, "log connection events (retries, fallbacks) to stderr")
+}
+
+// endpoint is a resolved configuration, possibly backed by a throwaway
+// local server that close stops.
+type endpoint struct {
+	cfg    keyvalue.Config
+	source string // where the configuration came from
+	local  *localserver.Server
+	dir    string
+}
+
+func (e *endpoint) close() {
+	if e.local != nil {
+		e.local.Stop()
+	}
+	if e.dir != "" {
+		os.RemoveAll(e.dir)
+	}
+}
+
+// resolve picks the configuration: --url, --config, KEYVALUE_* variables,
+// or else a throwaway local server.
+func (f *endpointFlags) resolve(stderr io.Writer) (*endpoint, error) {
+	var (
+		ep  = &endpoint{}
+		err error
+	)
+	switch {
+	case f.url != "" && f.config != "":
+		return nil, errors.New("--url and --config both given: use one")
+	case f.url != "":
+		ep.cfg, err = keyvalue.ParseURL(f.url)
+		ep.source = "--url"
+	case f.config != "":
+		ep.cfg, err = keyvalue.LoadConfigFile(f.config)
+		ep.source = "--config " + f.config
+	default:
+		var found bool
+		ep.cfg, found, err = keyvalue.ConfigFromEnv()
+		ep.source = "environment (KEYVALUE_*)"
+		if err == nil && !found {
+			if err := ep.startLocal(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	level := slog.LevelError
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	ep.cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	return ep, nil
+}
+
+// startLocal starts a throwaway server on a free loopback port.
+func (e *endpoint) startLocal() error {
+	dir, err := os.MkdirTemp("", "keyvalue-local-")
+	if err != nil {
+		return err
+	}
+	s, err := localserver.Start(localserver.Options{Dir: dir, Name: "throwaway"})
+	if err != nil {
+		os.RemoveAll(dir)
+		if errors.Is(err, localserver.ErrMissingBinary) {
+			return fmt.Errorf("no --url, --config or KEYVALUE_URL given, and no local server to start: %w", err)
+		}
+		return fmt.Errorf("start a throwaway local server: %w", err)
+	}
+	e.local, e.dir = s, dir
+	e.cfg = keyvalue.Config{Addrs: []string{s.Addr()}}
+	e.source = "throwaway local server (no --url, --config or KEYVALUE_URL given)"
+	return nil
+}
