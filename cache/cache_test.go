@@ -1,0 +1,453 @@
+package cache_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/cache"
+	"github.com/keyvalue-go/keyvalue/internal/servertest"
+	"github.com/valkey-io/valkey-go"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func connect(t *testing.T, cfg keyvalue.Config) *keyvalue.Client {
+	t.Helper()
+	cfg.Logger = quiet
+	c, err := keyvalue.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func standalone(t *testing.T) (*servertest.Server, *keyvalue.Client) {
+	s := servertest.Standalone(t)
+	return s, connect(t, keyvalue.Config{Addrs: []string{s.Addr()}})
+}
+
+func newBackend(t *testing.T, c valkey.Client, name string, opts cache.Options) *cache.Backend {
+	t.Helper()
+	opts.Logger = quiet
+	b, err := cache.New(c, name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// allKeys lists every key on every primary with SCAN.
+func allKeys(t *testing.T, c valkey.Client) []string {
+	t.Helper()
+	var out []string
+	nodes := map[string]valkey.Client{"": c}
+	if c.Mode() == valkey.ClientModeCluster {
+		nodes = c.Nodes()
+	}
+	for _, n := range nodes {
+		var cursor uint64
+		for range 100000 {
+			e, err := n.Do(ctx(t), n.B().Scan().Cursor(cursor).Count(1000).Build()).AsScanEntry()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e.Elements...)
+			if cursor = e.Cursor; cursor == 0 {
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func members(t *testing.T, c valkey.Client, key string) []string {
+	t.Helper()
+	m, err := c.Do(ctx(t), c.B().Smembers().Key(key).Build()).AsStrSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(m)
+	return m
+}
+
+func mustSet(t *testing.T, b *cache.Backend, id string, tags ...string) {
+	t.Helper()
+	if err := b.Set(ctx(t), id, []byte("value of "+id), tags, cache.DefaultLifetime); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eachTopology runs fn against a standalone server and a 3-primary cluster.
+func eachTopology(t *testing.T, fn func(t *testing.T, c *keyvalue.Client)) {
+	t.Run("standalone", func(t *testing.T) {
+		t.Parallel()
+		_, c := standalone(t)
+		fn(t, c)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		t.Parallel()
+		cl := servertest.Cluster(t, 3)
+		fn(t, connect(t, keyvalue.Config{Mode: keyvalue.ModeCluster, Addrs: cl.Addrs()}))
+	})
+}
+
+func TestSetGetHasRemove(t *testing.T) {
+	t.Parallel()
+	eachTopology(t, func(t *testing.T, c *keyvalue.Client) {
+		b := newBackend(t, c, "pages", cache.Options{DefaultLifetime: 10 * time.Minute})
+		mustSet(t, b, "p1", "page_1", "site_a")
+		got, err := b.Get(ctx(t), "p1")
+		if err != nil || string(got) != "value of p1" {
+			t.Fatalf("Get = %q, %v", got, err)
+		}
+		if ok, err := b.Has(ctx(t), "p1"); !ok || err != nil {
+			t.Fatalf("Has = %v, %v", ok, err)
+		}
+		if _, err := b.Get(ctx(t), "nope"); !errors.Is(err, cache.ErrNotFound) {
+			t.Fatalf("Get(missing) err = %v", err)
+		}
+		ttl := pttl(t, c, b.Prefix()+"d:p1")
+		if ttl <= 9*time.Minute || ttl > 10*time.Minute {
+			t.Errorf("default lifetime: PTTL = %s, want ~10m", ttl)
+		}
+		if ttl := pttl(t, c, b.Prefix()+"t:p1"); ttl <= 9*time.Minute {
+			t.Errorf("id->tags set PTTL = %s, want it to expire with the entry", ttl)
+		}
+		if err := b.Set(ctx(t), "forever", []byte("x"), nil, cache.Unlimited); err != nil {
+			t.Fatal(err)
+		}
+		if ttl := pttl(t, c, b.Prefix()+"d:forever"); ttl != -1 {
+			t.Errorf("unlimited: PTTL = %s, want none", ttl)
+		}
+		if err := b.Set(ctx(t), "short", []byte("x"), []string{"t"}, 1500*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if ttl := pttl(t, c, b.Prefix()+"d:short"); ttl <= time.Second || ttl > 1500*time.Millisecond {
+			t.Errorf("explicit lifetime: PTTL = %s", ttl)
+		}
+
+		if ok, err := b.Remove(ctx(t), "p1"); !ok || err != nil {
+			t.Fatalf("Remove = %v, %v", ok, err)
+		}
+		if ok, _ := b.Remove(ctx(t), "p1"); ok {
+			t.Error("second Remove reported an entry")
+		}
+		for _, k := range allKeys(t, c) {
+			if strings.Contains(k, "p1") || strings.Contains(k, "page_1") || strings.Contains(k, "site_a") {
+				t.Errorf("key %s left after Remove", k)
+			}
+		}
+	})
+}
+
+func pttl(t *testing.T, c valkey.Client, key string) time.Duration {
+	t.Helper()
+	ms, err := c.Do(ctx(t), c.B().Pttl().Key(key).Build()).AsInt64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms < 0 {
+		return time.Duration(ms)
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+func TestResetChangesTags(t *testing.T) {
+	t.Parallel()
+	eachTopology(t, func(t *testing.T, c *keyvalue.Client) {
+		b := newBackend(t, c, "hash", cache.Options{})
+		mustSet(t, b, "e", "x", "y")
+		mustSet(t, b, "other", "x")
+		mustSet(t, b, "e", "y", "z", "z")
+		p := b.Prefix()
+		if got := members(t, c, p+"t:e"); !slices.Equal(got, []string{"y", "z"}) {
+			t.Errorf("id->tags = %v, want [y z]", got)
+		}
+		if got := members(t, c, p+"g:x"); !slices.Equal(got, []string{"other"}) {
+			t.Errorf("tag x = %v, want [other]", got)
+		}
+		for _, tag := range []string{"y", "z"} {
+			if got, _ := b.FindIdentifiersByTag(ctx(t), tag); !slices.Equal(got, []string{"e"}) {
+				t.Errorf("FindIdentifiersByTag(%s) = %v, want [e]", tag, got)
+			}
+		}
+		mustSet(t, b, "e") // no tags at all
+		if got := allKeys(t, c); slices.Contains(got, p+"t:e") || slices.Contains(got, p+"g:y") || slices.Contains(got, p+"g:z") {
+			t.Errorf("untagged re-set left bookkeeping: %v", got)
+		}
+	})
+}
+
+func TestFlushByTags(t *testing.T) {
+	t.Parallel()
+	eachTopology(t, func(t *testing.T, c *keyvalue.Client) {
+		b := newBackend(t, c, "pages", cache.Options{BatchSize: 7})
+		for i := range 40 {
+			tags := []string{fmt.Sprintf("g%d", i%4)}
+			if i%10 == 0 {
+				tags = append(tags, "keep-too")
+			}
+			mustSet(t, b, fmt.Sprintf("e%02d", i), tags...)
+		}
+		mustSet(t, b, "untagged")
+		n, err := b.FlushByTags(ctx(t), "g0", "g1")
+		if err != nil || n != 20 {
+			t.Fatalf("FlushByTags = %d, %v; want 20", n, err)
+		}
+		p := b.Prefix()
+		keys := allKeys(t, c)
+		for i := range 40 {
+			id := fmt.Sprintf("e%02d", i)
+			has := slices.Contains(keys, p+"d:"+id)
+			if flushed := i%4 < 2; flushed == has {
+				t.Errorf("%s: present=%v after flushing g0,g1", id, has)
+			}
+			if i%4 < 2 && slices.Contains(keys, p+"t:"+id) {
+				t.Errorf("%s: id->tags set left behind", id)
+			}
+		}
+		if slices.Contains(keys, p+"g:g0") || slices.Contains(keys, p+"g:g1") {
+			t.Error("flushed tag sets left behind")
+		}
+		// The other tag of a flushed entry loses it too: no orphaned members.
+		want := []string{"e10", "e30"}
+		if got := members(t, c, p+"g:keep-too"); !slices.Equal(got, want) {
+			t.Errorf("keep-too = %v, want %v", got, want)
+		}
+		if n, err := b.FlushByTags(ctx(t), "never-used"); n != 0 || err != nil {
+			t.Errorf("flush of an unknown tag = %d, %v", n, err)
+		}
+	})
+}
+
+func TestFlushTouchesOnlyItsNamespace(t *testing.T) {
+	t.Parallel()
+	eachTopology(t, func(t *testing.T, c *keyvalue.Client) {
+		pages := newBackend(t, c, "pages", cache.Options{BatchSize: 50})
+		pages2 := newBackend(t, c, "pages2", cache.Options{})
+		for i := range 500 {
+			mustSet(t, pages, fmt.Sprintf("p%d", i), fmt.Sprintf("t%d", i%7))
+		}
+		mustSet(t, pages2, "p1", "t1")
+		if err := c.Do(ctx(t), c.B().Set().Key("kv:{c:pages}x").Value("unrelated").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Do(ctx(t), c.B().Set().Key("unrelated").Value("1").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		var calls, last int
+		n, err := pages.Flush(ctx(t), func(done int) { calls++; last = done })
+		if err != nil || n != 500*2+7 {
+			t.Fatalf("Flush = %d, %v; want %d keys", n, err, 500*2+7)
+		}
+		if calls < 2 || last != n {
+			t.Errorf("progress called %d times, last %d", calls, last)
+		}
+		keys := allKeys(t, c)
+		want := []string{"kv:{c:pages2}:d:p1", "kv:{c:pages2}:g:t1", "kv:{c:pages2}:t:p1", "kv:{c:pages}x", "unrelated"}
+		if !slices.Equal(keys, want) {
+			t.Errorf("after Flush: %v, want %v", keys, want)
+		}
+	})
+}
+
+func TestCollectGarbage(t *testing.T) {
+	t.Parallel()
+	eachTopology(t, func(t *testing.T, c *keyvalue.Client) {
+		b := newBackend(t, c, "rootline", cache.Options{BatchSize: 10})
+		for i := range 60 {
+			if err := b.Set(ctx(t), fmt.Sprintf("short%d", i), []byte("x"), []string{"a", fmt.Sprintf("s%d", i%3)}, 100*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustSet(t, b, "long", "a")
+		p := b.Prefix()
+		servertest.WaitFor(t, 5*time.Second, "short entries expired", func() error {
+			if ok, _ := b.Has(ctx(t), "short0"); ok {
+				return errors.New("still there")
+			}
+			if ok, _ := b.Has(ctx(t), "short59"); ok {
+				return errors.New("still there")
+			}
+			return nil
+		})
+		if got := len(members(t, c, p+"g:a")); got != 61 {
+			t.Fatalf("before GC tag a has %d members, want 61 (dangling ids of expired entries)", got)
+		}
+		if got, _ := b.FindIdentifiersByTag(ctx(t), "a"); !slices.Equal(got, []string{"long"}) {
+			t.Errorf("FindIdentifiersByTag skips expired ids: got %v", got)
+		}
+		st, err := b.CollectGarbage(ctx(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.RemovedMembers != 120 || st.TagSets != 4 {
+			t.Errorf("GC stats = %+v, want 120 members from 4 tag sets", st)
+		}
+		if got := members(t, c, p+"g:a"); !slices.Equal(got, []string{"long"}) {
+			t.Errorf("after GC tag a = %v", got)
+		}
+		want := []string{p + "d:long", p + "g:a", p + "t:long"}
+		if got := allKeys(t, c); !slices.Equal(got, want) {
+			t.Errorf("after GC keys = %v, want %v", got, want)
+		}
+	})
+}
+
+func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
+	t.Parallel()
+	_, c := standalone(t)
+	b := newBackend(t, c, "pages", cache.Options{MaxValueBytes: 1024})
+	long := strings.Repeat("x", 251)
+	cases := []struct {
+		name string
+		call func() error
+		kind error
+		text string
+	}{
+		{"empty id", func() error { return b.Set(ctx(t), "", nil, nil, 0) }, cache.ErrInvalidID, `cache pages: invalid id "": must not be empty`},
+		{"long id", func() error { return b.Set(ctx(t), long, nil, nil, 0) }, cache.ErrInvalidID, "is 251 bytes, over the 250-byte limit"},
+		{"space in id", func() error { return b.Set(ctx(t), "a b", nil, nil, 0) }, cache.ErrInvalidID, `invalid id "a b": contains whitespace (U+0020) at byte 1; use '_' or '-' instead`},
+		{"control char", func() error { return b.Set(ctx(t), "a\x00b", nil, nil, 0) }, cache.ErrInvalidID, "contains the control character U+0000 at byte 1"},
+		{"bad utf-8", func() error { return b.Set(ctx(t), "a\xffb", nil, nil, 0) }, cache.ErrInvalidID, "is not valid UTF-8"},
+		{"bad tag", func() error { return b.Set(ctx(t), "ok", nil, []string{"fine", "not fine"}, 0) }, cache.ErrInvalidTag, `invalid tag "not fine": contains whitespace`},
+		{"empty tag", func() error { _, err := b.FlushByTags(ctx(t), "a", ""); return err }, cache.ErrInvalidTag, "must not be empty"},
+		{"too many tags", func() error { return b.Set(ctx(t), "ok", nil, make([]string, 1001), 0) }, cache.ErrInvalidTag, "an entry may have at most 1000 tags"},
+		{"negative lifetime", func() error { return b.Set(ctx(t), "ok", nil, nil, -5*time.Second) }, cache.ErrInvalidLifetime, "use a positive duration, cache.DefaultLifetime or cache.Unlimited"},
+		{"sub-ms lifetime", func() error { return b.Set(ctx(t), "ok", nil, nil, time.Microsecond) }, cache.ErrInvalidLifetime, "the smallest lifetime is 1ms"},
+		{"too large", func() error { return b.Set(ctx(t), "big", make([]byte, 2000), nil, 0) }, cache.ErrTooLarge, "the stored payload would be 2001 bytes (from 2000 bytes of data), over MaxValueBytes 1024"},
+		{"bad name", func() error { _, err := cache.New(c, "pa}ges", cache.Options{}); return err }, cache.ErrInvalidName, "byte 2 ('}') is not allowed"},
+		{"empty name", func() error { _, err := cache.New(c, "", cache.Options{}); return err }, cache.ErrInvalidName, "must not be empty"},
+		{"get bad id", func() error { _, err := b.Get(ctx(t), "a\tb"); return err }, cache.ErrInvalidID, "contains whitespace"},
+	}
+	for _, tc := range cases {
+		err := tc.call()
+		t.Logf("%-18s %v", tc.name, err)
+		if !errors.Is(err, tc.kind) || !strings.Contains(fmt.Sprint(err), tc.text) {
+			t.Errorf("%s: err = %v; want %v saying %q", tc.name, err, tc.kind, tc.text)
+		}
+	}
+	if keys := allKeys(t, c); len(keys) != 0 {
+		t.Errorf("refused calls wrote %v", keys)
+	}
+}
+
+func TestTypedCodecSwitchWithoutFlush(t *testing.T) {
+	t.Parallel()
+	_, c := standalone(t)
+	type page struct {
+		Title string
+		Body  string
+		Views int
+	}
+	v := page{Title: "Home", Body: strings.Repeat("lorem ipsum ", 500), Views: 7}
+	writers := []struct {
+		codec cache.Codec
+		comp  cache.Compression
+	}{{cache.JSON, cache.CompressionNone}, {cache.JSON, cache.CompressionZstd}, {cache.Msgpack, cache.CompressionS2}, {cache.Gob, cache.CompressionZstd}}
+	for i, w := range writers {
+		id := fmt.Sprintf("p%d", i)
+		wb := newBackend(t, c, "pages", cache.Options{Compression: w.comp})
+		if err := cache.NewTyped[page](wb, w.codec).Set(ctx(t), id, v, []string{"home"}, 0); err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := c.Do(ctx(t), c.B().Strlen().Key(wb.Prefix()+"d:"+id).Build()).AsInt64()
+		// Read with a differently configured cache: the header decides.
+		rb := newBackend(t, c, "pages", cache.Options{})
+		got, err := cache.NewTyped[page](rb, cache.Msgpack).Get(ctx(t), id)
+		if err != nil || got != v {
+			t.Errorf("written %s/%s, read with msgpack/none: %v", w.codec.Name(), w.comp, err)
+		}
+		t.Logf("%s + %s: %d bytes stored for %d bytes of body", w.codec.Name(), w.comp, raw, len(v.Body))
+	}
+}
+
+func TestCorruptPayloads(t *testing.T) {
+	t.Parallel()
+	_, c := standalone(t)
+	b := newBackend(t, c, "pages", cache.Options{})
+	typed := cache.NewTyped[map[string]int](b, cache.JSON)
+	for id, raw := range map[string]string{
+		"foreign": "plain text someone wrote", // 'p' = 0x70: compression 7
+		"empty":   "",
+		"badzstd": "\x11garbage",
+		"badjson": "\x01{not json",
+		"unknown": "\x0cx", // codec 12 not registered
+		"bigs2":   "\x20\xff\xff\xff\xff\x0f",
+		"highbit": "\x81",
+	} {
+		if err := c.Do(ctx(t), c.B().Set().Key(b.Prefix()+"d:"+id).Value(raw).Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := typed.Get(ctx(t), id)
+		t.Logf("%-8s %v", id, err)
+		if !errors.Is(err, cache.ErrCorrupt) {
+			t.Errorf("%s: err = %v, want ErrCorrupt", id, err)
+		}
+		calls := 0
+		v, err := typed.GetOrSet(ctx(t), id, func(context.Context) (map[string]int, []string, time.Duration, error) {
+			calls++
+			return map[string]int{"fresh": 1}, []string{"t"}, time.Minute, nil
+		})
+		if err != nil || v["fresh"] != 1 || calls != 1 {
+			t.Errorf("%s: GetOrSet = %v, %v after %d loads; want the corrupt entry reloaded", id, v, err, calls)
+		}
+		if v, err := typed.Get(ctx(t), id); err != nil || v["fresh"] != 1 {
+			t.Errorf("%s: not overwritten: %v, %v", id, v, err)
+		}
+	}
+}
+
+func TestGetOrSetLoadsOnce(t *testing.T) {
+	t.Parallel()
+	_, c := standalone(t)
+	typed := cache.NewTyped[string](newBackend(t, c, "hash", cache.Options{}), cache.Raw)
+	var loads atomic.Int32
+	load := func(context.Context) (string, []string, time.Duration, error) {
+		loads.Add(1)
+		time.Sleep(100 * time.Millisecond)
+		return "computed", []string{"x"}, time.Minute, nil
+	}
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			if v, err := typed.GetOrSet(ctx(t), "k", load); err != nil || v != "computed" {
+				t.Errorf("GetOrSet = %q, %v", v, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := loads.Load(); n != 1 {
+		t.Errorf("32 concurrent misses called the loader %d times, want 1", n)
+	}
+	if v, err := typed.GetOrSet(ctx(t), "k", load); err != nil || v != "computed" || loads.Load() != 1 {
+		t.Errorf("hit: %q, %v, loads %d", v, err, loads.Load())
+	}
+	// A failing loader stores nothing and returns its error.
+	_, err := typed.GetOrSet(ctx(t), "fails", func(context.Context) (string, []string, time.Duration, error) {
+		return "", nil, 0, errors.New("database down")
+	})
+	if err == nil || !strings.Contains(err.Error(), `load "fails": database down`) {
+		t.Errorf("loader error = %v", err)
+	}
+	if ok, _ := typed.Backend().Has(ctx(t), "fails"); ok {
+		t.Error("a failed load stored something")
+	}
+}

@@ -1,0 +1,333 @@
+package cache
+
+import (
+	"bytes"
+	"encoding/gob"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// Payload format: one header byte, then the body.
+//
+//	bit 0-3  codec id        0 raw, 1 json, 2 msgpack, 3 gob, 8-15 registered by the application
+//	bit 4-6  compression     0 none, 1 zstd, 2 s2
+//	bit 7    reserved, 0
+//
+// Readers decode by the header, never by the current configuration: a
+// cache can switch codec or compression without a flush.
+
+// Codec turns values into bytes and back. Built-in codecs are Raw, JSON,
+// Msgpack and Gob; applications may register their own with RegisterCodec.
+type Codec interface {
+	// ID is the codec's number in the payload header (0-15).
+	ID() byte
+	// Name is how configuration files refer to it ("json").
+	Name() string
+	Marshal(v any) ([]byte, error)
+	Unmarshal(data []byte, v any) error
+}
+
+// Compression names a compression algorithm for payloads.
+type Compression string
+
+// The compression algorithms (klauspost/compress).
+const (
+	CompressionNone Compression = "none"
+	CompressionZstd Compression = "zstd"
+	CompressionS2   Compression = "s2"
+)
+
+var compressionIDs = map[Compression]byte{CompressionNone: 0, CompressionZstd: 1, CompressionS2: 2}
+
+// ErrCorrupt matches every error about a stored payload that cannot be
+// decoded: an unknown header, a codec or compression this process does not
+// know, or a damaged body. Typed.GetOrSet treats such an entry as a miss.
+var ErrCorrupt = errors.New("cache: corrupt or unknown payload")
+
+// CorruptError describes an undecodable payload. It matches ErrCorrupt.
+type CorruptError struct {
+	ID     string // the entry id, when known
+	Reason string
+	Err    error
+}
+
+func (e *CorruptError) Error() string {
+	s := "entry"
+	if e.ID != "" {
+		s += " " + strconv.Quote(e.ID)
+	}
+	s += " cannot be decoded: " + e.Reason
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Is makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// Unwrap returns the underlying decoder error.
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+type rawCodec struct{}
+
+// Raw stores []byte (and string) values as they are.
+var Raw Codec = rawCodec{}
+
+func (rawCodec) ID() byte     { return 0 }
+func (rawCodec) Name() string { return "raw" }
+func (rawCodec) Marshal(v any) ([]byte, error) {
+	switch x := v.(type) {
+	case []byte:
+		return x, nil
+	case string:
+		return []byte(x), nil
+	case *[]byte:
+		return *x, nil
+	case *string:
+		return []byte(*x), nil
+	}
+	return nil, fmt.Errorf("cache: the raw codec stores []byte or string, not %T: choose JSON, Msgpack or Gob", v)
+}
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	switch x := v.(type) {
+	case *[]byte:
+		*x = bytes.Clone(data)
+	case *string:
+		*x = string(data)
+	default:
+		return fmt.Errorf("cache: the raw codec decodes into *[]byte or *string, not %T", v)
+	}
+	return nil
+}
+
+type jsonCodec struct{}
+
+// JSON is encoding/json: readable with redis-cli when uncompressed.
+var JSON Codec = jsonCodec{}
+
+func (jsonCodec) ID() byte                           { return 1 }
+func (jsonCodec) Name() string                       { return "json" }
+func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
+func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+type msgpackCodec struct{}
+
+// Msgpack is MessagePack (vmihailenco/msgpack): compact and fast for structs.
+var Msgpack Codec = msgpackCodec{}
+
+func (msgpackCodec) ID() byte                           { return 2 }
+func (msgpackCodec) Name() string                       { return "msgpack" }
+func (msgpackCodec) Marshal(v any) ([]byte, error)      { return msgpack.Marshal(v) }
+func (msgpackCodec) Unmarshal(data []byte, v any) error {
+	if err := checkMsgpack(data); err != nil {
+		return err
+	}
+	return msgpack.Unmarshal(data, v)
+}
+
+// maxMsgpackDepth bounds container nesting in msgpack payloads.
+const maxMsgpackDepth = 1000
+
+// checkMsgpack walks a msgpack document without allocating and rejects
+// containers that claim more elements than bytes remain, or nest deeper
+// than maxMsgpackDepth. The msgpack decoder trusts declared lengths when it
+// decodes into interface values, so a corrupt payload could otherwise make
+// it allocate gigabytes (found by FuzzDecode).
+func checkMsgpack(data []byte) error {
+	r := bytes.NewReader(data)
+	d := msgpack.NewDecoder(r)
+	pending := []int{1} // values still expected at each open level
+	for len(pending) > 0 {
+		top := len(pending) - 1
+		if pending[top] == 0 {
+			pending = pending[:top]
+			continue
+		}
+		pending[top]--
+		c, err := d.PeekCode()
+		if err != nil {
+			return fmt.Errorf("msgpack: %w", err)
+		}
+		n := -1
+		switch {
+		case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+			n, err = d.DecodeArrayLen()
+		case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
+			n, err = d.DecodeMapLen()
+			n *= 2
+		default:
+			err = d.Skip()
+		}
+		if err != nil {
+			return fmt.Errorf("msgpack: %w", err)
+		}
+		if n < 0 {
+			continue
+		}
+		if n > r.Len() {
+			return fmt.Errorf("msgpack: a container claims %d values but only %d bytes remain", n, r.Len())
+		}
+		if len(pending) > maxMsgpackDepth {
+			return fmt.Errorf("msgpack: nesting deeper than %d levels", maxMsgpackDepth)
+		}
+		pending = append(pending, n)
+	}
+	return nil
+}
+
+type gobCodec struct{}
+
+// Gob is encoding/gob: Go-only, handles any gob-encodable type.
+var Gob Codec = gobCodec{}
+
+func (gobCodec) ID() byte     { return 3 }
+func (gobCodec) Name() string { return "gob" }
+func (gobCodec) Marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	err := gob.NewEncoder(&b).Encode(v)
+	return b.Bytes(), err
+}
+func (gobCodec) Unmarshal(data []byte, v any) error {
+	return gob.NewDecoder(bytes.NewReader(data)).Decode(v)
+}
+
+var codecs = struct {
+	sync.RWMutex
+	byID   [16]Codec
+	byName map[string]Codec
+}{byID: [16]Codec{0: Raw, 1: JSON, 2: Msgpack, 3: Gob}, byName: map[string]Codec{"raw": Raw, "json": JSON, "msgpack": Msgpack, "gob": Gob}}
+
+// RegisterCodec makes an application codec known to every reader in this
+// process. Its ID must be 8-15 and unused; its name must be new.
+func RegisterCodec(c Codec) error {
+	codecs.Lock()
+	defer codecs.Unlock()
+	id := c.ID()
+	switch {
+	case id < 8 || id > 15:
+		return fmt.Errorf("cache: codec %q has id %d: application codecs use ids 8-15", c.Name(), id)
+	case codecs.byID[id] != nil:
+		return fmt.Errorf("cache: codec id %d is taken by %q", id, codecs.byID[id].Name())
+	case codecs.byName[c.Name()] != nil:
+		return fmt.Errorf("cache: codec name %q is taken", c.Name())
+	}
+	codecs.byID[id], codecs.byName[c.Name()] = c, c
+	return nil
+}
+
+// CodecByName returns a built-in or registered codec.
+func CodecByName(name string) (Codec, error) {
+	codecs.RLock()
+	defer codecs.RUnlock()
+	if c := codecs.byName[name]; c != nil {
+		return c, nil
+	}
+	return nil, fmt.Errorf("cache: unknown codec %q: use raw, json, msgpack, gob or register it with RegisterCodec", name)
+}
+
+func codecByID(id byte) Codec {
+	codecs.RLock()
+	defer codecs.RUnlock()
+	return codecs.byID[id&0x0f]
+}
+
+var (
+	zstdEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	zstdDecs   sync.Map // max size -> *zstd.Decoder
+)
+
+func zstdDecoder(maxSize int) (*zstd.Decoder, error) {
+	if d, ok := zstdDecs.Load(maxSize); ok {
+		return d.(*zstd.Decoder), nil
+	}
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(uint64(maxSize)), zstd.WithDecoderMaxWindow(uint64(max(maxSize, zstd.MinWindowSize))))
+	if err != nil {
+		return nil, err
+	}
+	actual, _ := zstdDecs.LoadOrStore(maxSize, d)
+	return actual.(*zstd.Decoder), nil
+}
+
+// encoder builds payloads for one cache.
+type encoder struct {
+	compression Compression
+	threshold   int // compress bodies of at least this many bytes
+}
+
+// encode prepends the header and compresses the body when it is large
+// enough and compression makes it smaller.
+func (e encoder) encode(codecID byte, body []byte) []byte {
+	if e.compression != CompressionNone && e.compression != "" && len(body) >= e.threshold {
+		var packed []byte
+		switch e.compression {
+		case CompressionZstd:
+			packed = zstdEnc.EncodeAll(body, make([]byte, 1, len(body)/2+16))
+		case CompressionS2:
+			dst := make([]byte, 1+s2.MaxEncodedLen(len(body)))
+			packed = dst[:1+len(s2.Encode(dst[1:], body))]
+		}
+		if len(packed) < len(body)+1 {
+			packed[0] = codecID | compressionIDs[e.compression]<<4
+			return packed
+		}
+	}
+	out := make([]byte, 1+len(body))
+	out[0] = codecID
+	copy(out[1:], body)
+	return out
+}
+
+// decode checks the header and returns the codec and the uncompressed
+// body. maxSize bounds decompression (a defence against bombs).
+func decode(id string, payload []byte, maxSize int) (Codec, []byte, error) {
+	if len(payload) == 0 {
+		return nil, nil, &CorruptError{ID: id, Reason: "empty payload (no header byte): it was not written by keyvalue"}
+	}
+	h := payload[0]
+	if h&0x80 != 0 {
+		return nil, nil, &CorruptError{ID: id, Reason: fmt.Sprintf("header byte 0x%02x has the reserved bit set: it was not written by keyvalue", h)}
+	}
+	codec := codecByID(h)
+	if codec == nil {
+		return nil, nil, &CorruptError{ID: id, Reason: fmt.Sprintf("codec id %d is unknown here (register it with RegisterCodec)", h&0x0f)}
+	}
+	body := payload[1:]
+	switch h >> 4 & 0x07 {
+	case 0:
+		return codec, body, nil
+	case 1:
+		d, err := zstdDecoder(maxSize)
+		if err != nil {
+			return nil, nil, err
+		}
+		out, err := d.DecodeAll(body, nil)
+		if err != nil {
+			return nil, nil, &CorruptError{ID: id, Reason: "zstd body", Err: err}
+		}
+		return codec, out, nil
+	case 2:
+		n, err := s2.DecodedLen(body)
+		if err != nil {
+			return nil, nil, &CorruptError{ID: id, Reason: "s2 body", Err: err}
+		}
+		if n > maxSize {
+			return nil, nil, &CorruptError{ID: id, Reason: fmt.Sprintf("s2 body claims %d bytes, over the %d-byte maximum", n, maxSize)}
+		}
+		out, err := s2.Decode(nil, body)
+		if err != nil {
+			return nil, nil, &CorruptError{ID: id, Reason: "s2 body", Err: err}
+		}
+		return codec, out, nil
+	default:
+		return nil, nil, &CorruptError{ID: id, Reason: fmt.Sprintf("compression id %d is unknown", h>>4&0x07)}
+	}
+}

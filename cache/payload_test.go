@@ -1,0 +1,74 @@
+package cache
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	body := bytes.Repeat([]byte("keyvalue "), 300)
+	for _, comp := range []Compression{CompressionNone, CompressionZstd, CompressionS2} {
+		for _, size := range []int{0, 10, len(body)} {
+			enc := encoder{compression: comp, threshold: 64}
+			p := enc.encode(JSON.ID(), body[:size])
+			codec, got, err := decode("id", p, 1<<20)
+			if err != nil || codec != JSON || !bytes.Equal(got, body[:size]) {
+				t.Fatalf("%s/%d: codec %v err %v", comp, size, codec, err)
+			}
+			if comp != CompressionNone && size == len(body) && len(p) >= size/4 {
+				t.Errorf("%s did not compress %d repetitive bytes: %d", comp, size, len(p))
+			}
+		}
+	}
+	// Incompressible bodies are stored plain even with compression on.
+	rnd := []byte("\x8a\x13\xfe\x01\x77\x90\x3c\xd1\x05\xee\x42\x19\xab\x6f\x00\xc3")
+	if p := (encoder{CompressionZstd, 1}).encode(0, rnd); p[0] != 0 {
+		t.Errorf("incompressible body stored with header 0x%02x", p[0])
+	}
+}
+
+func TestDecompressionBombRefused(t *testing.T) {
+	big := make([]byte, 4<<20)
+	for _, comp := range []Compression{CompressionZstd, CompressionS2} {
+		p := encoder{comp, 1}.encode(0, big)
+		_, _, err := decode("bomb", p, 1<<20)
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: 4 MiB from %d bytes with a 1 MiB limit: err = %v", comp, len(p), err)
+		}
+		t.Logf("%s: %v", comp, err)
+	}
+}
+
+// FuzzDecode feeds arbitrary payloads to the decoder: it must return a
+// body or an ErrCorrupt error, never panic or exceed the size limit.
+// Run: go test ./cache -run '^$' -fuzz FuzzDecode -fuzztime 30s
+func FuzzDecode(f *testing.F) {
+	enc := func(c Compression, codec byte, s string) []byte {
+		return encoder{c, 1}.encode(codec, bytes.Repeat([]byte(s), 20))
+	}
+	f.Add([]byte{})
+	f.Add([]byte("plain text"))
+	f.Add(enc(CompressionNone, 1, `{"a":1}`))
+	f.Add(enc(CompressionZstd, 2, "msgpack-ish"))
+	f.Add(enc(CompressionS2, 3, "gob-ish"))
+	f.Add([]byte{0x20, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		const limit = 1 << 16
+		codec, body, err := decode("fuzz", payload, limit)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error does not match ErrCorrupt: %v", err)
+			}
+			return
+		}
+		if codec == nil {
+			t.Fatal("nil codec without error")
+		}
+		if len(body) > limit && payload[0]>>4 != 0 {
+			t.Fatalf("decompressed %d bytes past the %d limit", len(body), limit)
+		}
+		var v any
+		_ = codec.Unmarshal(body, &v) // must not panic
+	})
+}
