@@ -124,9 +124,9 @@ type msgpackCodec struct{}
 // Msgpack is MessagePack (vmihailenco/msgpack): compact and fast for structs.
 var Msgpack Codec = msgpackCodec{}
 
-func (msgpackCodec) ID() byte                           { return 2 }
-func (msgpackCodec) Name() string                       { return "msgpack" }
-func (msgpackCodec) Marshal(v any) ([]byte, error)      { return msgpack.Marshal(v) }
+func (msgpackCodec) ID() byte                      { return 2 }
+func (msgpackCodec) Name() string                  { return "msgpack" }
+func (msgpackCodec) Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
 func (msgpackCodec) Unmarshal(data []byte, v any) error {
 	if err := checkMsgpack(data); err != nil {
 		return err
