@@ -26,6 +26,9 @@ const (
 	DefaultCompressionThreshold = 1024
 	DefaultMaxValueBytes        = 16 << 20
 	DefaultBatchSize            = 1000
+	// MaxBatchSize caps Options.BatchSize: a batch is unpacked into one Lua
+	// call, and Lua's C stack holds about 8000 values.
+	MaxBatchSize = 5000
 )
 
 // Options configure one named cache.
@@ -89,6 +92,7 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
 	}
+	opts.BatchSize = min(opts.BatchSize, MaxBatchSize)
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -201,7 +205,7 @@ func (b *Backend) Remove(ctx context.Context, id string) (bool, error) {
 	if err := b.checkID(id); err != nil {
 		return false, err
 	}
-	n, err := scripts.CacheRemove.Exec(ctx, b.c, []string{b.dPrefix + id, b.tPrefix + id}, []string{b.gPrefix, id}).AsInt64()
+	n, err := scripts.CacheRemove.Exec(ctx, b.c, []string{b.dPrefix + id, b.tPrefix + id}, []string{b.gPrefix, "0", id}).AsInt64()
 	if err != nil {
 		return false, fmt.Errorf("cache %s: remove %q: %w", b.name, id, err)
 	}
@@ -254,36 +258,63 @@ func (b *Backend) FlushByTag(ctx context.Context, tag string) (int, error) {
 	return b.FlushByTags(ctx, tag)
 }
 
-// FlushByTags removes every entry carrying any of tags, with their tag
-// memberships, and returns how many entries existed. It costs two round
-// trips whatever the number of tags: one SUNION, then one pipeline of
-// removal scripts in batches of Options.BatchSize. Entries written with
-// one of the tags after the SUNION are kept (they are newer than the flush).
+// FlushByTags removes every entry carrying any of tags, with all their
+// tag memberships, and returns how many entries existed. It costs two
+// round trips whatever the number of tags: one pipeline of SMEMBERS, then
+// one pipeline of removal scripts in batches of Options.BatchSize. Entries
+// tagged after the first round trip keep their tags (they are newer than
+// the flush).
 func (b *Backend) FlushByTags(ctx context.Context, tags ...string) (int, error) {
 	tags, err := b.checkTags(tags)
 	if err != nil || len(tags) == 0 {
 		return 0, err
 	}
-	keys := make([]string, len(tags))
+	cmds := make(valkey.Commands, len(tags))
 	for i, t := range tags {
-		keys[i] = b.gPrefix + t
+		cmds[i] = b.c.B().Smembers().Key(b.gPrefix + t).Build()
 	}
-	ids, err := b.c.Do(ctx, b.c.B().Sunion().Key(keys...).Build()).AsStrSlice()
-	if err != nil {
-		return 0, fmt.Errorf("cache %s: flush by tags: %w", b.name, err)
+	var (
+		ids     []string
+		tagsOf  = map[string][]int{} // id -> indexes into tags
+		members = make([][]string, len(tags))
+	)
+	for i, r := range b.c.DoMulti(ctx, cmds...) {
+		m, err := r.AsStrSlice()
+		if err != nil {
+			return 0, fmt.Errorf("cache %s: flush by tags: %w", b.name, err)
+		}
+		members[i] = m
+		for _, id := range m {
+			if _, seen := tagsOf[id]; !seen {
+				ids = append(ids, id)
+			}
+			tagsOf[id] = append(tagsOf[id], i)
+		}
 	}
-	return b.removeMany(ctx, ids)
+	return b.removeMany(ctx, ids, tags, tagsOf)
 }
 
-// removeMany removes entries by id in pipelined batches.
-func (b *Backend) removeMany(ctx context.Context, ids []string) (int, error) {
+// removeMany removes entries by id in pipelined batches. tags are the tags
+// being flushed and tagsOf maps each id to the indexes of those it is in
+// (both nil for a plain remove).
+func (b *Backend) removeMany(ctx context.Context, ids, tags []string, tagsOf map[string][]int) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
 	var execs []valkey.LuaExec
 	for batch := range slices.Chunk(ids, b.opts.BatchSize) {
-		e := valkey.LuaExec{Keys: make([]string, 0, 2*len(batch)), Args: make([]string, 0, 1+len(batch))}
-		e.Args = append(e.Args, b.gPrefix)
+		groups := make([][]string, len(tags))
+		for _, id := range batch {
+			for _, ti := range tagsOf[id] {
+				groups[ti] = append(groups[ti], id)
+			}
+		}
+		e := valkey.LuaExec{Keys: make([]string, 0, 2*len(batch)), Args: make([]string, 0, 2+3*len(batch)+2*len(tags))}
+		e.Args = append(e.Args, b.gPrefix, strconv.Itoa(len(tags)))
+		for ti, g := range groups {
+			e.Args = append(e.Args, tags[ti], strconv.Itoa(len(g)))
+			e.Args = append(e.Args, g...)
+		}
 		for _, id := range batch {
 			e.Keys = append(e.Keys, b.dPrefix+id, b.tPrefix+id)
 			e.Args = append(e.Args, id)

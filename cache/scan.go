@@ -84,21 +84,45 @@ func globEscape(s string) string {
 func (b *Backend) Flush(ctx context.Context, progress Progress) (int, error) {
 	start := time.Now()
 	removed := 0
-	for batch, err := range b.scanKeys(ctx, globEscape(b.prefix)+"*") {
-		if err != nil {
-			return removed, fmt.Errorf("cache %s: flush: %w", b.name, err)
+	// Each UNLINK runs while the next SCAN page is fetched, so a flush costs
+	// about one round trip per page instead of two.
+	var pending chan unlinkResult
+	wait := func() error {
+		if pending == nil {
+			return nil
 		}
-		n, err := b.c.Do(ctx, b.c.B().Unlink().Key(batch...).Build()).AsInt64()
-		if err != nil {
-			return removed, fmt.Errorf("cache %s: flush: %w", b.name, err)
-		}
-		removed += int(n)
-		if progress != nil {
+		r := <-pending
+		pending = nil
+		removed += r.n
+		if r.err == nil && progress != nil {
 			progress(removed)
 		}
+		return r.err
+	}
+	for batch, err := range b.scanKeys(ctx, globEscape(b.prefix)+"*") {
+		if err == nil {
+			err = wait()
+		}
+		if err != nil {
+			_ = wait()
+			return removed, fmt.Errorf("cache %s: flush: %w", b.name, err)
+		}
+		pending = make(chan unlinkResult, 1)
+		go func(keys []string, out chan<- unlinkResult) {
+			n, err := b.c.Do(ctx, b.c.B().Unlink().Key(keys...).Build()).AsInt64()
+			out <- unlinkResult{int(n), err}
+		}(batch, pending)
+	}
+	if err := wait(); err != nil {
+		return removed, fmt.Errorf("cache %s: flush: %w", b.name, err)
 	}
 	b.log.Info("cache flushed", "cache", b.name, "keys", removed, "took", time.Since(start))
 	return removed, nil
+}
+
+type unlinkResult struct {
+	n   int
+	err error
 }
 
 // GCStats summarizes a CollectGarbage run.
@@ -108,25 +132,24 @@ type GCStats struct {
 }
 
 // CollectGarbage removes ids of expired entries from this cache's tag sets
-// (emptied sets disappear). It walks the tag sets with SCAN and each set
-// with SSCAN, checking and removing members in one script call per batch,
-// so no call blocks the server for long and an entry written again
-// meanwhile keeps its tag. progress, if not nil, gets the tag sets visited.
+// (emptied sets disappear). It walks the tag sets with SCAN and, for each
+// page of tag sets, SSCANs them together in one pipeline and checks and
+// removes members with one script call per set in a second pipeline, so no
+// call blocks the server for long and an entry written again meanwhile
+// keeps its tag. progress, if not nil, gets the tag sets visited.
 func (b *Backend) CollectGarbage(ctx context.Context, progress Progress) (GCStats, error) {
 	start := time.Now()
 	var st GCStats
 	for batch, err := range b.scanKeys(ctx, globEscape(b.gPrefix)+"*") {
+		if err == nil {
+			var n int
+			n, err = b.gcTagSets(ctx, batch)
+			st.RemovedMembers += n
+		}
 		if err != nil {
 			return st, fmt.Errorf("cache %s: gc: %w", b.name, err)
 		}
-		for _, key := range batch {
-			n, err := b.gcTagSet(ctx, key)
-			if err != nil {
-				return st, fmt.Errorf("cache %s: gc %s: %w", b.name, key, err)
-			}
-			st.RemovedMembers += n
-			st.TagSets++
-		}
+		st.TagSets += len(batch)
 		if progress != nil {
 			progress(st.TagSets)
 		}
@@ -135,24 +158,43 @@ func (b *Backend) CollectGarbage(ctx context.Context, progress Progress) (GCStat
 	return st, nil
 }
 
-// gcTagSet checks one tag set's members in SSCAN-sized batches.
-func (b *Backend) gcTagSet(ctx context.Context, key string) (int, error) {
+// gcTagSets checks the members of several tag sets, SSCAN page by page,
+// with two pipelined round trips per page.
+func (b *Backend) gcTagSets(ctx context.Context, keys []string) (int, error) {
 	removed := 0
-	var cursor uint64
-	for {
-		e, err := b.c.Do(ctx, b.c.B().Sscan().Key(key).Cursor(cursor).Count(int64(b.opts.BatchSize)).Build()).AsScanEntry()
-		if err != nil {
-			return removed, err
+	cursors := make(map[string]uint64, len(keys))
+	open := slices.Clone(keys)
+	for len(open) > 0 {
+		scans := make(valkey.Commands, len(open))
+		for i, k := range open {
+			scans[i] = b.c.B().Sscan().Key(k).Cursor(cursors[k]).Count(int64(b.opts.BatchSize)).Build()
 		}
-		if len(e.Elements) > 0 {
-			n, err := scripts.CacheGC.Exec(ctx, b.c, []string{key}, append([]string{b.dPrefix}, e.Elements...)).AsInt64()
+		var execs []valkey.LuaExec
+		next := open[:0]
+		for i, r := range b.c.DoMulti(ctx, scans...) {
+			e, err := r.AsScanEntry()
+			if err != nil {
+				return removed, fmt.Errorf("SSCAN %s: %w", open[i], err)
+			}
+			if len(e.Elements) > 0 {
+				execs = append(execs, valkey.LuaExec{Keys: []string{open[i]}, Args: append([]string{b.dPrefix}, e.Elements...)})
+			}
+			if e.Cursor != 0 {
+				cursors[open[i]] = e.Cursor
+				next = append(next, open[i])
+			}
+		}
+		open = next
+		if len(execs) == 0 {
+			continue
+		}
+		for _, r := range scripts.CacheGC.ExecMulti(ctx, b.c, execs...) {
+			n, err := r.AsInt64()
 			if err != nil {
 				return removed, err
 			}
 			removed += int(n)
 		}
-		if cursor = e.Cursor; cursor == 0 {
-			return removed, nil
-		}
 	}
+	return removed, nil
 }

@@ -1,0 +1,155 @@
+// Package naive is the baseline keyvalue is measured against: a tagged
+// cache written the way the usual integrations do it (TYPO3 Core's
+// RedisBackend, gocache-style stores). It is deliberately naive and exists
+// only for benchmarks; never use it for real data.
+//
+//	set            SET/SETEX + SMEMBERS old tags + MULTI{SREM/SADD diff, DEL+SADD id tags} (3 round trips)
+//	flushByTags    per tag, sequentially: SMEMBERS, then a MULTI of DEL/SREM (2 round trips per tag)
+//	flush          KEYS prefix* + DEL (blocks the server while it runs)
+//	collectGarbage KEYS identTags:* + per-key checks
+package naive
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/valkey-io/valkey-go"
+)
+
+// Cache is the naive tagged cache under one prefix.
+type Cache struct {
+	c      valkey.Client
+	prefix string
+}
+
+// New returns a naive cache whose keys start with prefix.
+func New(c valkey.Client, prefix string) *Cache { return &Cache{c: c, prefix: prefix} }
+
+func (n *Cache) data(id string) string    { return n.prefix + "identData:" + id }
+func (n *Cache) idTags(id string) string  { return n.prefix + "identTags:" + id }
+func (n *Cache) tagIDs(tag string) string { return n.prefix + "tagIdents:" + tag }
+
+// Set stores data with tags: SETEX, SMEMBERS of the old tags, then a
+// MULTI/EXEC with the tag diff.
+func (n *Cache) Set(ctx context.Context, id string, data []byte, tags []string, lifetime time.Duration) error {
+	b := n.c.B()
+	set := b.Set().Key(n.data(id)).Value(valkey.BinaryString(data))
+	var cmd valkey.Completed
+	if lifetime > 0 {
+		cmd = set.Px(lifetime).Build()
+	} else {
+		cmd = set.Build()
+	}
+	if err := n.c.Do(ctx, cmd).Error(); err != nil {
+		return err
+	}
+	old, err := n.c.Do(ctx, b.Smembers().Key(n.idTags(id)).Build()).AsStrSlice()
+	if err != nil {
+		return err
+	}
+	multi := valkey.Commands{b.Multi().Build()}
+	for _, t := range old {
+		if !slices.Contains(tags, t) {
+			multi = append(multi, b.Srem().Key(n.tagIDs(t)).Member(id).Build())
+		}
+	}
+	multi = append(multi, b.Del().Key(n.idTags(id)).Build())
+	if len(tags) > 0 {
+		multi = append(multi, b.Sadd().Key(n.idTags(id)).Member(tags...).Build())
+		for _, t := range tags {
+			multi = append(multi, b.Sadd().Key(n.tagIDs(t)).Member(id).Build())
+		}
+	}
+	multi = append(multi, b.Exec().Build())
+	for _, r := range n.c.DoMulti(ctx, multi...) {
+		if err := r.Error(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Get returns the data under id (nil, nil on a miss).
+func (n *Cache) Get(ctx context.Context, id string) ([]byte, error) {
+	b, err := n.c.Do(ctx, n.c.B().Get().Key(n.data(id)).Build()).AsBytes()
+	if valkey.IsValkeyNil(err) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// FlushByTags flushes each tag in turn.
+func (n *Cache) FlushByTags(ctx context.Context, tags ...string) error {
+	for _, t := range tags {
+		if err := n.FlushByTag(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FlushByTag reads the tag's ids, then deletes entries and relations in a MULTI.
+func (n *Cache) FlushByTag(ctx context.Context, tag string) error {
+	b := n.c.B()
+	ids, err := n.c.Do(ctx, b.Smembers().Key(n.tagIDs(tag)).Build()).AsStrSlice()
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	multi := valkey.Commands{b.Multi().Build()}
+	for _, id := range ids {
+		multi = append(multi, b.Del().Key(n.data(id), n.idTags(id)).Build())
+	}
+	multi = append(multi, b.Del().Key(n.tagIDs(tag)).Build(), b.Exec().Build())
+	for _, r := range n.c.DoMulti(ctx, multi...) {
+		if err := r.Error(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Flush deletes every key under the prefix with KEYS + DEL.
+func (n *Cache) Flush(ctx context.Context) error {
+	keys, err := n.c.Do(ctx, n.c.B().Keys().Pattern(n.prefix+"*").Build()).AsStrSlice()
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	return n.c.Do(ctx, n.c.B().Del().Key(keys...).Build()).Error()
+}
+
+// CollectGarbage is TYPO3 Core's: KEYS identTags:*, then per key an
+// EXISTS on its data and, for expired entries, SMEMBERS and a pipeline
+// removing the id from its tags.
+func (n *Cache) CollectGarbage(ctx context.Context) error {
+	b := n.c.B()
+	keys, err := n.c.Do(ctx, b.Keys().Pattern(n.prefix+"identTags:*").Build()).AsStrSlice()
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		id := strings.TrimPrefix(k, n.prefix+"identTags:")
+		ex, err := n.c.Do(ctx, b.Exists().Key(n.data(id)).Build()).AsInt64()
+		if err != nil {
+			return err
+		}
+		if ex == 1 {
+			continue
+		}
+		tags, err := n.c.Do(ctx, b.Smembers().Key(k).Build()).AsStrSlice()
+		if err != nil {
+			return err
+		}
+		pipe := valkey.Commands{b.Del().Key(k).Build()}
+		for _, t := range tags {
+			pipe = append(pipe, b.Srem().Key(n.tagIDs(t)).Member(id).Build())
+		}
+		for _, r := range n.c.DoMulti(ctx, pipe...) {
+			if err := r.Error(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
