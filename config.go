@@ -103,6 +103,11 @@ type Config struct {
 	// Retry configures exponential backoff with jitter for dials and idempotent commands.
 	Retry RetryConfig `yaml:"retry,omitempty" json:"retry,omitempty"`
 
+	// Caches declares an application's named caches next to the connection
+	// they use (see the cache package's Open). It does not affect the
+	// connection: handles differing only in Caches share one client.
+	Caches map[string]CacheSpec `yaml:"caches,omitempty" json:"caches,omitempty"`
+
 	// Logger receives connection events (dial retries, fallbacks, TLS
 	// warnings). Nil uses slog.Default(). Not loadable from files.
 	Logger *slog.Logger `yaml:"-" json:"-"`
@@ -166,6 +171,28 @@ type RetryConfig struct {
 	MaxAttempts int `yaml:"max_attempts,omitempty" json:"max_attempts,omitempty"`
 	// DisableCommandRetry stops valkey-go from retrying read-only commands.
 	DisableCommandRetry bool `yaml:"disable_command_retry,omitempty" json:"disable_command_retry,omitempty"`
+}
+
+// CacheSpec declares one named cache in a Config. Its keys in files are
+// caches.NAME.KEY; in URLs caches_NAME_KEY; in the environment
+// KEYVALUE_CACHES_NAME_KEY (NAME in lower case there). The cache package
+// validates the values and turns them into cache.Options.
+type CacheSpec struct {
+	// DB uses another database of the same server for this cache (not on Cluster).
+	DB *int `yaml:"db,omitempty" json:"db,omitempty"`
+	// DefaultLifetime is a duration ("720h") or "unlimited"; empty means 1h.
+	DefaultLifetime string `yaml:"default_lifetime,omitempty" json:"default_lifetime,omitempty"`
+	// Codec is what typed values are written with: json, msgpack, gob or raw.
+	Codec string `yaml:"codec,omitempty" json:"codec,omitempty"`
+	// Compression is none, zstd or s2; CompressionThreshold is in bytes.
+	Compression          string `yaml:"compression,omitempty" json:"compression,omitempty"`
+	CompressionThreshold int    `yaml:"compression_threshold,omitempty" json:"compression_threshold,omitempty"`
+	// MaxValueBytes bounds stored payloads.
+	MaxValueBytes int `yaml:"max_value_bytes,omitempty" json:"max_value_bytes,omitempty"`
+	// LocalCacheTTL enables the client-side read cache.
+	LocalCacheTTL time.Duration `yaml:"local_cache_ttl,omitempty" json:"local_cache_ttl,omitempty"`
+	// BatchSize is used by flush and garbage collection.
+	BatchSize int `yaml:"batch_size,omitempty" json:"batch_size,omitempty"`
 }
 
 // ConfigError reports an invalid configuration value and names its key.
@@ -257,6 +284,14 @@ func (c *Config) validate() error {
 	}
 	if c.Mode != ModeSentinel && c.Sentinel != (SentinelConfig{}) {
 		return cfgErr("sentinel", "is set but mode is %s: set mode: sentinel or remove the sentinel section", c.Mode)
+	}
+	for name, spec := range c.Caches {
+		if spec.DB != nil && *spec.DB < 0 {
+			return cfgErr("caches."+name+".db", "must not be negative, got %d", *spec.DB)
+		}
+		if spec.DB != nil && *spec.DB != 0 && c.Mode == ModeCluster {
+			return cfgErr("caches."+name+".db", "must be 0 in cluster mode (a cluster has only database 0), got %d", *spec.DB)
+		}
 	}
 	if err := c.TLS.validate("tls"); err != nil {
 		return err
@@ -464,7 +499,12 @@ type flatField struct {
 	index []int
 }
 
-var flatFields = func() map[string]flatField {
+var flatFields = flatFieldsOf(reflect.TypeFor[Config]())
+
+// cacheSpecFields are CacheSpec's flat keys (caches_NAME_<key>).
+var cacheSpecFields = flatFieldsOf(reflect.TypeFor[CacheSpec]())
+
+func flatFieldsOf(root reflect.Type) map[string]flatField {
 	m := map[string]flatField{}
 	var walk func(t reflect.Type, prefixFlat, prefixDot string, index []int)
 	walk = func(t reflect.Type, prefixFlat, prefixDot string, index []int) {
@@ -475,6 +515,9 @@ var flatFields = func() map[string]flatField {
 				continue
 			}
 			idx := append(slices.Clone(index), i)
+			if f.Type.Kind() == reflect.Map {
+				continue // caches: handled by setFlat
+			}
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]() {
 				walk(f.Type, prefixFlat+name+"_", prefixDot+name+".", idx)
 				continue
@@ -482,9 +525,9 @@ var flatFields = func() map[string]flatField {
 			m[prefixFlat+name] = flatField{key: prefixDot + name, index: idx}
 		}
 	}
-	walk(reflect.TypeFor[Config](), "", "", nil)
+	walk(root, "", "", nil)
 	return m
-}()
+}
 
 // FlatKeys lists every key accepted as a URL query parameter (and, upper-cased
 // behind KEYVALUE_, as an environment variable), sorted.
@@ -499,11 +542,55 @@ func FlatKeys() []string {
 
 // setFlat sets the field named by a flat key from its text form.
 func setFlat(cfg *Config, flat, value string) error {
+	if rest, ok := strings.CutPrefix(flat, "caches_"); ok {
+		return setCacheFlat(cfg, rest, value)
+	}
 	ff, ok := flatFields[flat]
 	if !ok {
-		return cfgErr(flat, "unknown key (known keys: %s)", strings.Join(FlatKeys(), ", "))
+		return cfgErr(flat, "unknown key (known keys: %s, caches_NAME_KEY)", strings.Join(FlatKeys(), ", "))
 	}
-	v := reflect.ValueOf(cfg).Elem().FieldByIndex(ff.index)
+	return setField(reflect.ValueOf(cfg).Elem().FieldByIndex(ff.index), ff.key, value)
+}
+
+// setCacheFlat sets caches.NAME.KEY from "NAME_KEY" (NAME may contain '_').
+func setCacheFlat(cfg *Config, rest, value string) error {
+	keys := make([]string, 0, len(cacheSpecFields))
+	for k := range cacheSpecFields {
+		keys = append(keys, k)
+	}
+	// Longest key first, so a key that ends another one's name cannot match in its place.
+	slices.SortFunc(keys, func(a, b string) int { return len(b) - len(a) })
+	for _, key := range keys {
+		ff := cacheSpecFields[key]
+		name, ok := strings.CutSuffix(rest, "_"+key)
+		if !ok || name == "" {
+			continue
+		}
+		spec := cfg.Caches[name]
+		if err := setField(reflect.ValueOf(&spec).Elem().FieldByIndex(ff.index), "caches."+name+"."+ff.key, value); err != nil {
+			return err
+		}
+		if cfg.Caches == nil {
+			cfg.Caches = map[string]CacheSpec{}
+		}
+		cfg.Caches[name] = spec
+		return nil
+	}
+	slices.Sort(keys)
+	return cfgErr("caches_"+rest, "unknown key: use caches_NAME_KEY with KEY one of %s", strings.Join(keys, ", "))
+}
+
+// setField parses value into v; key names the field in errors.
+func setField(v reflect.Value, key, value string) error {
+	if v.Kind() == reflect.Pointer {
+		p := reflect.New(v.Type().Elem())
+		if err := setField(p.Elem(), key, value); err != nil {
+			return err
+		}
+		v.Set(p)
+		return nil
+	}
+	ff := flatField{key: key}
 	switch {
 	case v.Type() == reflect.TypeFor[time.Duration]():
 		d, err := time.ParseDuration(value)

@@ -252,3 +252,25 @@ func TestBuilderMatchesValkeyGo(t *testing.T) {
 	}()
 	builderFor(ModeStandalone).Mget().Key("a", "b").Build()
 }
+
+func TestCachesFromEnvAndURL(t *testing.T) {
+	cfg, _, err := configFromEnv([]string{"KEYVALUE_CACHES_PAGE_CACHE_DEFAULT_LIFETIME=720h", "KEYVALUE_CACHES_PAGE_CACHE_DB=3", "KEYVALUE_CACHES_HASH_CODEC=msgpack"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Caches["page_cache"]; p.DefaultLifetime != "720h" || p.DB == nil || *p.DB != 3 || cfg.Caches["hash"].Codec != "msgpack" {
+		t.Errorf("caches from env: %+v", cfg.Caches)
+	}
+	u, err := ParseURL("redis://h?caches_pages_compression=zstd&caches_pages_local_cache_ttl=5s")
+	if err != nil || u.Caches["pages"].Compression != "zstd" || u.Caches["pages"].LocalCacheTTL != 5*time.Second {
+		t.Errorf("caches from URL: %+v, %v", u.Caches, err)
+	}
+	for env, want := range map[string]string{
+		"KEYVALUE_CACHES_PAGES_COLOUR=red": "config KEYVALUE_CACHES_PAGES_COLOUR: unknown key: use caches_NAME_KEY",
+		"KEYVALUE_CACHES_PAGES_DB=x":       `config KEYVALUE_CACHES_PAGES_DB: "x" is not a whole number`,
+	} {
+		if _, _, err := configFromEnv([]string{env}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", env, err, want)
+		}
+	}
+}

@@ -87,6 +87,7 @@ var registry = struct {
 // endpointKey identifies a normalized configuration: handles with equal
 // keys share a client. Secrets only enter it through a hash.
 func endpointKey(n Config) (string, error) {
+	n.Caches = nil // cache declarations do not change the connection
 	b, err := json.Marshal(n)
 	if err != nil {
 		return "", fmt.Errorf("keyvalue: encode config: %w", err)

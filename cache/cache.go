@@ -47,6 +47,12 @@ type Options struct {
 	// BatchSize is the SCAN COUNT and the keys per UNLINK or script call in
 	// Flush, FlushByTags and CollectGarbage; default 1000.
 	BatchSize int
+	// LocalCacheTTL, when positive, serves Get from valkey-go's client-side
+	// cache for up to this long. The server invalidates local copies when an
+	// entry changes (RESP3 CLIENT TRACKING), so the TTL only bounds staleness
+	// if an invalidation message is lost. Where the server refuses tracking,
+	// Get reads from the server as usual.
+	LocalCacheTTL time.Duration
 	// Logger receives flush and GC summaries; nil uses slog.Default().
 	Logger *slog.Logger
 }
@@ -173,7 +179,13 @@ func (b *Backend) getPayload(ctx context.Context, id string) (Codec, []byte, err
 	if err := b.checkID(id); err != nil {
 		return nil, nil, err
 	}
-	raw, err := b.c.Do(ctx, b.c.B().Get().Key(b.dPrefix+id).Build()).AsBytes()
+	var res valkey.ValkeyResult
+	if b.opts.LocalCacheTTL > 0 {
+		res = b.c.DoCache(ctx, b.c.B().Get().Key(b.dPrefix+id).Cache(), b.opts.LocalCacheTTL)
+	} else {
+		res = b.c.Do(ctx, b.c.B().Get().Key(b.dPrefix+id).Build())
+	}
+	raw, err := res.AsBytes()
 	if valkey.IsValkeyNil(err) {
 		return nil, nil, fmt.Errorf("cache %s: %q: %w", b.name, id, ErrNotFound)
 	}

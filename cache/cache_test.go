@@ -451,3 +451,44 @@ func TestGetOrSetLoadsOnce(t *testing.T) {
 		t.Error("a failed load stored something")
 	}
 }
+
+func TestLocalReadCache(t *testing.T) {
+	t.Parallel()
+	s, c := standalone(t)
+	local := newBackend(t, c, "pages", cache.Options{LocalCacheTTL: time.Minute})
+	other := newBackend(t, connect(t, keyvalue.Config{Addrs: []string{s.Addr()}, ClientName: "other"}), "pages", cache.Options{})
+	mustSet(t, other, "p")
+	gets := func() int {
+		r, err := s.Do("INFO", "commandstats")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(r, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_get:calls="); ok {
+				n := 0
+				fmt.Sscanf(v, "%d", &n)
+				return n
+			}
+		}
+		return 0
+	}
+	for range 5 {
+		if v, err := local.Get(ctx(t), "p"); err != nil || string(v) != "value of p" {
+			t.Fatalf("Get = %q, %v", v, err)
+		}
+	}
+	if n := gets(); n != 1 {
+		t.Errorf("5 Gets with the local cache reached the server %d times, want 1", n)
+	}
+	// Another client changes the entry: the server invalidates the local copy.
+	if err := other.Set(ctx(t), "p", []byte("changed"), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	servertest.WaitFor(t, 5*time.Second, "invalidation", func() error {
+		v, err := local.Get(ctx(t), "p")
+		if err != nil || string(v) != "changed" {
+			return fmt.Errorf("still %q, %v", v, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,106 @@
+package cache_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/cache"
+	"github.com/keyvalue-go/keyvalue/internal/servertest"
+)
+
+func TestSetFromConfigFile(t *testing.T) {
+	t.Parallel()
+	s := servertest.Standalone(t)
+	var yaml strings.Builder
+	fmt.Fprintf(&yaml, "addrs: [%s]\nclient_name: app\ncaches:\n", s.Addr())
+	names := []string{"pages", "hash", "rootline", "imagesizes", "runtime", "assets", "l10n", "fluid", "extbase", "workspaces", "sessions2"}
+	for _, n := range names {
+		fmt.Fprintf(&yaml, "  %s:\n    default_lifetime: 720h\n    compression: zstd\n", n)
+	}
+	yaml.WriteString("  hash_db2:\n    db: 2\n    default_lifetime: unlimited\n    codec: msgpack\n")
+	path := filepath.Join(t.TempDir(), "keyvalue.yaml")
+	if err := os.WriteFile(path, []byte(yaml.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := keyvalue.LoadConfigFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Logger = quiet
+	start := time.Now()
+	set, err := cache.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	t.Logf("opened %d caches in %s", len(set.Names()), time.Since(start))
+	if n := clientConns(t, s, ""); n != 0 {
+		t.Fatalf("%d connections before the first command", n)
+	}
+	for _, n := range names {
+		b, _ := set.Backend(n)
+		mustSet(t, b, "x", "t")
+	}
+	oneClient := clientConns(t, s, "db=0")
+	typed, err := cache.TypedFrom[map[string]int](set, "hash_db2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := typed.Set(ctx(t), "k", map[string]int{"a": 1}, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n0, n2 := clientConns(t, s, "db=0"), clientConns(t, s, "db=2"); n0 != oneClient || n2 < 1 || n2 > oneClient {
+		t.Errorf("connections: %d on db 0 (one client: %d), %d on db 2; want one client per database", n0, oneClient, n2)
+	}
+	t.Logf("11 caches on db 0: %d connection(s); 1 cache on db 2: %d", oneClient, clientConns(t, s, "db=2"))
+	if set.Codec("hash_db2") != cache.Msgpack || set.Codec("pages") != cache.JSON {
+		t.Error("declared codecs not applied")
+	}
+	if _, err := set.Backend("nope"); err == nil || !strings.Contains(err.Error(), `no cache named "nope"`) {
+		t.Errorf("unknown cache: %v", err)
+	}
+}
+
+// clientConns counts connections named app whose CLIENT LIST line contains field.
+func clientConns(t *testing.T, s *servertest.Server, field string) int {
+	r, err := s.Do("CLIENT", "LIST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.SplitSeq(r, "\n") {
+		if strings.Contains(line, " name=app ") && strings.Contains(line, field) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestSetConfigErrorsNameTheKey(t *testing.T) {
+	t.Parallel()
+	two := 2
+	for key, spec := range map[string]keyvalue.CacheSpec{
+		"caches.pages.default_lifetime": {DefaultLifetime: "forever"},
+		"caches.pages.compression":      {Compression: "gzip"},
+		"caches.pages.codec":            {Codec: "php"},
+		"caches.pages.batch_size":       {BatchSize: -1},
+		"caches.pages.db":               {DB: &two},
+	} {
+		cfg := keyvalue.Config{Mode: keyvalue.ModeCluster, Addrs: []string{"127.0.0.1:7000"}, Caches: map[string]keyvalue.CacheSpec{"pages": spec}}
+		_, err := cache.Open(cfg)
+		var ce *keyvalue.ConfigError
+		if !errors.As(err, &ce) || ce.Key != key {
+			t.Errorf("%s: err = %v", key, err)
+		}
+		t.Logf("%v", err)
+	}
+	if _, err := cache.Open(keyvalue.Config{Caches: map[string]keyvalue.CacheSpec{"bad name": {}}}); err == nil || !strings.Contains(err.Error(), "caches.bad name") {
+		t.Errorf("bad cache name: %v", err)
+	}
+}
