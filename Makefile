@@ -6,7 +6,7 @@ GO       ?= go
 BIN      := bin/keyvalue
 TESTFLAGS ?= -race -count=1 -timeout 9m
 
-.PHONY: all deps build test test-short vet demo clean
+.PHONY: all deps build test test-short vet demo bench-cache clean
 
 all: test
 
@@ -35,6 +35,10 @@ test-short: deps
 ## demo: the CLI's main job against a throwaway local server it starts itself
 demo: deps build
 	./$(BIN) doctor
+
+## bench-cache: keyvalue vs the naive baseline, side by side, with ratios
+bench-cache: deps
+	$(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-2s} -count 1 ./cache | ./scripts/bench-ratios
 
 clean:
 	rm -rf bin

@@ -166,3 +166,31 @@ func BenchmarkGC5k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGet compares a GET that reaches the server with one served by
+// the local read cache (Options.LocalCacheTTL).
+func BenchmarkGet(b *testing.B) {
+	c, all := impls(b)
+	naiveImpl := all[0].impl.(*naive.Cache)
+	local, err := cache.New(c, "bench", cache.Options{Logger: quiet, LocalCacheTTL: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	_ = naiveImpl.Set(ctx, "k", make([]byte, 512), []string{"t"}, time.Hour)
+	_ = local.Set(ctx, "k", make([]byte, 512), []string{"t"}, time.Hour)
+	b.Run("naive", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := naiveImpl.Get(ctx, "k"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("keyvalue-local-hit", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := local.Get(ctx, "k"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -492,3 +492,80 @@ func TestLocalReadCache(t *testing.T) {
 		return nil
 	})
 }
+
+func TestStats(t *testing.T) {
+	t.Parallel()
+	_, c := standalone(t)
+	b := newBackend(t, c, "pages", cache.Options{BatchSize: 10})
+	for i := range 30 {
+		mustSet(t, b, fmt.Sprintf("e%d", i), fmt.Sprintf("t%d", i%3))
+	}
+	st, err := b.Stats(ctx(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Entries != 30 || st.Tags != 3 || st.Keys != 63 || st.MemoryBytes <= 0 {
+		t.Errorf("Stats = %+v; want 30 entries, 3 tags, 63 keys, some memory", st)
+	}
+}
+
+func TestCacheSurvivesSentinelFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("failover takes several seconds")
+	}
+	t.Parallel()
+	set := servertest.Sentinel(t)
+	c := connect(t, keyvalue.Config{Mode: keyvalue.ModeSentinel, Addrs: set.SentinelAddrs(),
+		Sentinel: keyvalue.SentinelConfig{Master: set.Master, RefreshInterval: time.Second}, IOTimeout: 2 * time.Second})
+	b := newBackend(t, c, "pages", cache.Options{})
+	mustSet(t, b, "before", "t")
+
+	// Write and read continuously while the primary dies.
+	stop := make(chan struct{})
+	var ok, failed atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			cctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			id := fmt.Sprintf("e%d", i%50)
+			err := b.Set(cctx, id, []byte("v"), []string{"t"}, time.Minute)
+			if err == nil {
+				_, err = b.Get(cctx, id)
+			}
+			cancel()
+			if err != nil {
+				failed.Add(1)
+				time.Sleep(20 * time.Millisecond)
+			} else {
+				ok.Add(1)
+			}
+		}
+	})
+	time.Sleep(200 * time.Millisecond)
+	killed := time.Now()
+	_, promotion := set.KillPrimary(t)
+	okAtPromotion := ok.Load()
+	servertest.WaitFor(t, 30*time.Second, "cache serving on the new primary", func() error {
+		if ok.Load() < okAtPromotion+20 {
+			return fmt.Errorf("%d successful set+get since promotion", ok.Load()-okAtPromotion)
+		}
+		return nil
+	})
+	recovered := time.Since(killed)
+	close(stop)
+	wg.Wait()
+	// The new primary serves flushes with the tag bookkeeping intact.
+	if _, err := b.FlushByTags(ctx(t), "t"); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := b.FindIdentifiersByTag(ctx(t), "t"); err != nil || len(ids) != 0 {
+		t.Errorf("after flush on the new primary: %v, %v", ids, err)
+	}
+	t.Logf("promotion %s; cache served again within %s of the kill; %d ok / %d failed operations",
+		promotion.Round(time.Millisecond), recovered.Round(time.Millisecond), ok.Load(), failed.Load())
+}

@@ -198,3 +198,58 @@ func (b *Backend) gcTagSets(ctx context.Context, keys []string) (int, error) {
 	}
 	return removed, nil
 }
+
+// Stats describes a cache's size.
+type Stats struct {
+	Entries     int   // data keys
+	Tags        int   // tag sets
+	Keys        int   // all keys of the cache (entries, tag lists, tag sets)
+	MemoryBytes int64 // estimate from MEMORY USAGE of a sample of keys
+	Sampled     int   // keys whose memory was measured
+}
+
+// Stats counts the cache's keys with SCAN (never KEYS) and estimates its
+// memory from MEMORY USAGE on up to sample keys per SCAN page.
+// progress, if not nil, gets the keys counted so far.
+func (b *Backend) Stats(ctx context.Context, progress Progress) (Stats, error) {
+	const samplePerPage = 20
+	var st Stats
+	var sampledBytes int64
+	for batch, err := range b.scanKeys(ctx, globEscape(b.prefix)+"*") {
+		if err != nil {
+			return st, fmt.Errorf("cache %s: stats: %w", b.name, err)
+		}
+		st.Keys += len(batch)
+		for _, k := range batch {
+			switch {
+			case strings.HasPrefix(k, b.dPrefix):
+				st.Entries++
+			case strings.HasPrefix(k, b.gPrefix):
+				st.Tags++
+			}
+		}
+		sample := batch[:min(len(batch), samplePerPage)]
+		cmds := make(valkey.Commands, len(sample))
+		for i, k := range sample {
+			cmds[i] = b.c.B().MemoryUsage().Key(k).Build()
+		}
+		for _, r := range b.c.DoMulti(ctx, cmds...) {
+			n, err := r.AsInt64()
+			if valkey.IsValkeyNil(err) {
+				continue // expired meanwhile
+			}
+			if err != nil {
+				return st, fmt.Errorf("cache %s: stats: MEMORY USAGE: %w", b.name, err)
+			}
+			sampledBytes += n
+			st.Sampled++
+		}
+		if progress != nil {
+			progress(st.Keys)
+		}
+	}
+	if st.Sampled > 0 {
+		st.MemoryBytes = sampledBytes * int64(st.Keys) / int64(st.Sampled)
+	}
+	return st, nil
+}

@@ -80,6 +80,19 @@ func (f *endpointFlags) resolve(stderr io.Writer) (*endpoint, error) {
 	return ep, nil
 }
 
+// resolveRequired is resolve for commands that act on a real deployment:
+// it refuses to fall back to a throwaway server.
+func (f *endpointFlags) resolveRequired(stderr io.Writer) (*endpoint, error) {
+	if f.url == "" && f.config == "" {
+		if _, found, err := keyvalue.ConfigFromEnv(); err != nil {
+			return nil, err
+		} else if !found {
+			return nil, errors.New("no server given: use --url, --config or KEYVALUE_URL")
+		}
+	}
+	return f.resolve(stderr)
+}
+
 // startLocal starts a throwaway server on a free loopback port.
 func (e *endpoint) startLocal() error {
 	dir, err := os.MkdirTemp("", "keyvalue-local-")

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/cache"
+	"github.com/keyvalue-go/keyvalue/internal/servertest"
+)
+
+func TestCacheCommands(t *testing.T) {
+	t.Parallel()
+	s := servertest.Standalone(t)
+	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b, _ := cache.New(c, "pages", cache.Options{})
+	other, _ := cache.New(c, "hash", cache.Options{})
+	ctx := context.Background()
+	for i := range 100 {
+		if err := b.Set(ctx, fmt.Sprintf("p%d", i), []byte("html"), []string{fmt.Sprintf("t%d", i%4)}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = other.Set(ctx, "h", []byte("x"), nil, time.Hour)
+	url := "--url=redis://" + s.Addr()
+
+	out, err := run(t, "cache", "stats", "pages", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, out, "entries         100", "tags            4", "keys            204", "memory          ~")
+
+	out, err = run(t, "cache", "flush", "pages", "--tag", "t0,t1", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, out, "cache pages: flushed 50 entries tagged [t0 t1]")
+
+	out, err = run(t, "cache", "gc", "pages", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, out, "cache pages: visited 2 tag sets, removed 0 dangling ids")
+
+	out, err = run(t, "cache", "flush", "pages", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, out, "cache pages: removed 102 keys")
+	if ok, _ := other.Has(ctx, "h"); !ok {
+		t.Error("flushing pages removed an entry of hash")
+	}
+
+	if _, err := run(t, "cache", "flush", "bad name", url); err == nil || !strings.Contains(err.Error(), `invalid cache name "bad name"`) {
+		t.Errorf("bad name: %v", err)
+	}
+}
