@@ -193,6 +193,8 @@ type CacheSpec struct {
 	LocalCacheTTL time.Duration `yaml:"local_cache_ttl,omitempty" json:"local_cache_ttl,omitempty"`
 	// BatchSize is used by flush and garbage collection.
 	BatchSize int `yaml:"batch_size,omitempty" json:"batch_size,omitempty"`
+	// Sharded spreads the cache over a Cluster's slots (cache.Options.Sharded).
+	Sharded bool `yaml:"sharded,omitempty" json:"sharded,omitempty"`
 }
 
 // ConfigError reports an invalid configuration value and names its key.

@@ -53,6 +53,14 @@ type Options struct {
 	// if an invalidation message is lost. Where the server refuses tracking,
 	// Get reads from the server as usual.
 	LocalCacheTTL time.Duration
+	// Sharded spreads a cache over a Cluster: each entry's keys hash by its
+	// id and each tag set by its tag, instead of the whole cache living in
+	// one slot. Use it for caches too large for one node. Set then takes two
+	// round trips and stays safe against crashes and concurrent writers: an
+	// entry is never missing from a tag it has (see the package doc). A
+	// cache's keys differ between the modes; switching means a new, empty
+	// namespace.
+	Sharded bool
 	// Logger receives flush and GC summaries; nil uses slog.Default().
 	Logger *slog.Logger
 }
@@ -104,6 +112,9 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 		log = slog.Default()
 	}
 	p := "kv:{c:" + name + "}:"
+	if opts.Sharded {
+		p = "kv:c:" + name + ":"
+	}
 	return &Backend{c: c, name: name, opts: opts, enc: encoder{opts.Compression, opts.CompressionThreshold},
 		prefix: p, dPrefix: p + "d:", tPrefix: p + "t:", gPrefix: p + "g:", log: log}, nil
 }
@@ -111,8 +122,31 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 // Name returns the cache's name.
 func (b *Backend) Name() string { return b.name }
 
-// Prefix returns the prefix of every key of this cache, "kv:{c:NAME}:".
+// Prefix returns the prefix of every key of this cache: "kv:{c:NAME}:", or
+// "kv:c:NAME:" in sharded mode.
 func (b *Backend) Prefix() string { return b.prefix }
+
+// dataKey, tagsKey and tagSetKey name an entry's keys and a tag's set.
+func (b *Backend) dataKey(id string) string {
+	if b.opts.Sharded {
+		return b.prefix + "{" + id + "}:d"
+	}
+	return b.dPrefix + id
+}
+
+func (b *Backend) tagsKey(id string) string {
+	if b.opts.Sharded {
+		return b.prefix + "{" + id + "}:t"
+	}
+	return b.tPrefix + id
+}
+
+func (b *Backend) tagSetKey(tag string) string {
+	if b.opts.Sharded {
+		return b.gPrefix + "{" + tag + "}"
+	}
+	return b.gPrefix + tag
+}
 
 // lifetimeMS resolves a Set lifetime to milliseconds, 0 meaning none.
 func (b *Backend) lifetimeMS(lifetime time.Duration) (int64, error) {
@@ -154,6 +188,9 @@ func (b *Backend) setPayload(ctx context.Context, id string, codecID byte, body 
 		return &InputError{Cache: b.name, Kind: ErrTooLarge, Value: id,
 			Reason: fmt.Sprintf("the stored payload would be %d bytes (from %d bytes of data), over MaxValueBytes %d", len(payload), len(body), b.opts.MaxValueBytes)}
 	}
+	if b.opts.Sharded {
+		return b.setSharded(ctx, id, payload, tags, ms)
+	}
 	keys := make([]string, 2, 2+len(tags))
 	keys[0], keys[1] = b.dPrefix+id, b.tPrefix+id
 	args := make([]string, 4, 4+len(tags))
@@ -181,9 +218,9 @@ func (b *Backend) getPayload(ctx context.Context, id string) (Codec, []byte, err
 	}
 	var res valkey.ValkeyResult
 	if b.opts.LocalCacheTTL > 0 {
-		res = b.c.DoCache(ctx, b.c.B().Get().Key(b.dPrefix+id).Cache(), b.opts.LocalCacheTTL)
+		res = b.c.DoCache(ctx, b.c.B().Get().Key(b.dataKey(id)).Cache(), b.opts.LocalCacheTTL)
 	} else {
-		res = b.c.Do(ctx, b.c.B().Get().Key(b.dPrefix+id).Build())
+		res = b.c.Do(ctx, b.c.B().Get().Key(b.dataKey(id)).Build())
 	}
 	raw, err := res.AsBytes()
 	if valkey.IsValkeyNil(err) {
@@ -204,7 +241,7 @@ func (b *Backend) Has(ctx context.Context, id string) (bool, error) {
 	if err := b.checkID(id); err != nil {
 		return false, err
 	}
-	n, err := b.c.Do(ctx, b.c.B().Exists().Key(b.dPrefix+id).Build()).AsInt64()
+	n, err := b.c.Do(ctx, b.c.B().Exists().Key(b.dataKey(id)).Build()).AsInt64()
 	if err != nil {
 		return false, fmt.Errorf("cache %s: has %q: %w", b.name, id, err)
 	}
@@ -216,6 +253,9 @@ func (b *Backend) Has(ctx context.Context, id string) (bool, error) {
 func (b *Backend) Remove(ctx context.Context, id string) (bool, error) {
 	if err := b.checkID(id); err != nil {
 		return false, err
+	}
+	if b.opts.Sharded {
+		return b.removeSharded(ctx, id)
 	}
 	n, err := scripts.CacheRemove.Exec(ctx, b.c, []string{b.dPrefix + id, b.tPrefix + id}, []string{b.gPrefix, "0", id}).AsInt64()
 	if err != nil {
@@ -229,11 +269,17 @@ func (b *Backend) FindIdentifiersByTag(ctx context.Context, tag string) ([]strin
 	if err := b.checkTag(tag); err != nil {
 		return nil, err
 	}
-	ids, err := b.c.Do(ctx, b.c.B().Smembers().Key(b.gPrefix+tag).Build()).AsStrSlice()
+	var ids []string
+	var err error
+	if b.opts.Sharded {
+		ids, err = b.c.Do(ctx, b.c.B().Zrange().Key(b.tagSetKey(tag)).Min("0").Max("-1").Build()).AsStrSlice()
+	} else {
+		ids, err = b.c.Do(ctx, b.c.B().Smembers().Key(b.tagSetKey(tag)).Build()).AsStrSlice()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: find by tag %q: %w", b.name, tag, err)
 	}
-	live, err := b.live(ctx, ids)
+	live, err := b.live(ctx, ids, tag)
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: find by tag %q: %w", b.name, tag, err)
 	}
@@ -241,16 +287,18 @@ func (b *Backend) FindIdentifiersByTag(ctx context.Context, tag string) ([]strin
 	return live, nil
 }
 
-// live filters ids down to those whose data still exists (tag sets may
-// hold ids of expired entries until the next CollectGarbage), in one
-// pipelined round trip.
-func (b *Backend) live(ctx context.Context, ids []string) ([]string, error) {
+// live filters ids down to those whose entry still exists and still has
+// tag (tag sets may hold ids of expired entries until the next
+// CollectGarbage, and in sharded mode ids of entries re-set without the
+// tag), in one pipelined round trip.
+func (b *Backend) live(ctx context.Context, ids []string, tag string) ([]string, error) {
 	if len(ids) == 0 {
 		return ids, nil
 	}
 	cmds := make(valkey.Commands, len(ids))
 	for i, id := range ids {
-		cmds[i] = b.c.B().Exists().Key(b.dPrefix + id).Build()
+		// The id->tags set expires with the entry and lists its current tags.
+		cmds[i] = b.c.B().Sismember().Key(b.tagsKey(id)).Member(tag).Build()
 	}
 	out := ids[:0]
 	for i, r := range b.c.DoMulti(ctx, cmds...) {
@@ -280,6 +328,9 @@ func (b *Backend) FlushByTags(ctx context.Context, tags ...string) (int, error) 
 	tags, err := b.checkTags(tags)
 	if err != nil || len(tags) == 0 {
 		return 0, err
+	}
+	if b.opts.Sharded {
+		return b.flushByTagsSharded(ctx, tags)
 	}
 	cmds := make(valkey.Commands, len(tags))
 	for i, t := range tags {

@@ -13,6 +13,11 @@
 //	kv:{c:NAME}:g:TAG   set     ids tagged TAG (no expiry; CollectGarbage
 //	                            removes ids of expired entries)
 //
+// Caches too large for one Cluster node can use sharded mode
+// (Options.Sharded): entries hash by id, tag sets by tag, under
+// "kv:c:NAME:"; writes then follow a two-step protocol that never
+// under-invalidates (see Options.Sharded and sharded.go).
+//
 // # Operations and their cost
 //
 //	Set            one Lua script (EVALSHA): data, id→tags, tag→ids diff, expiry; 1 round trip

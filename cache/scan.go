@@ -109,8 +109,8 @@ func (b *Backend) Flush(ctx context.Context, progress Progress) (int, error) {
 		}
 		pending = make(chan unlinkResult, 1)
 		go func(keys []string, out chan<- unlinkResult) {
-			n, err := b.c.Do(ctx, b.c.B().Unlink().Key(keys...).Build()).AsInt64()
-			out <- unlinkResult{int(n), err}
+			n, err := b.unlink(ctx, keys)
+			out <- unlinkResult{n, err}
 		}(batch, pending)
 	}
 	if err := wait(); err != nil {
@@ -118,6 +118,28 @@ func (b *Backend) Flush(ctx context.Context, progress Progress) (int, error) {
 	}
 	b.log.Info("cache flushed", "cache", b.name, "keys", removed, "took", time.Since(start))
 	return removed, nil
+}
+
+// unlink removes keys: with one UNLINK when they share a slot, else with
+// a pipeline of single-key UNLINKs (sharded caches span slots).
+func (b *Backend) unlink(ctx context.Context, keys []string) (int, error) {
+	if !b.opts.Sharded {
+		n, err := b.c.Do(ctx, b.c.B().Unlink().Key(keys...).Build()).AsInt64()
+		return int(n), err
+	}
+	cmds := make(valkey.Commands, len(keys))
+	for i, k := range keys {
+		cmds[i] = b.c.B().Unlink().Key(k).Build()
+	}
+	total := 0
+	for _, r := range b.c.DoMulti(ctx, cmds...) {
+		n, err := r.AsInt64()
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+	}
+	return total, nil
 }
 
 type unlinkResult struct {
@@ -143,7 +165,11 @@ func (b *Backend) CollectGarbage(ctx context.Context, progress Progress) (GCStat
 	for batch, err := range b.scanKeys(ctx, globEscape(b.gPrefix)+"*") {
 		if err == nil {
 			var n int
-			n, err = b.gcTagSets(ctx, batch)
+			if b.opts.Sharded {
+				n, err = b.gcShardedTagSets(ctx, batch)
+			} else {
+				n, err = b.gcTagSets(ctx, batch)
+			}
 			st.RemovedMembers += n
 		}
 		if err != nil {
@@ -222,10 +248,10 @@ func (b *Backend) Stats(ctx context.Context, progress Progress) (Stats, error) {
 		st.Keys += len(batch)
 		for _, k := range batch {
 			switch {
-			case strings.HasPrefix(k, b.dPrefix):
-				st.Entries++
 			case strings.HasPrefix(k, b.gPrefix):
 				st.Tags++
+			case b.opts.Sharded && strings.HasSuffix(k, "}:d"), !b.opts.Sharded && strings.HasPrefix(k, b.dPrefix):
+				st.Entries++
 			}
 		}
 		sample := batch[:min(len(batch), samplePerPage)]

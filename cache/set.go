@@ -69,6 +69,7 @@ func OptionsFromSpec(name string, spec keyvalue.CacheSpec) (Options, Codec, erro
 		MaxValueBytes:        spec.MaxValueBytes,
 		LocalCacheTTL:        spec.LocalCacheTTL,
 		BatchSize:            spec.BatchSize,
+		Sharded:              spec.Sharded,
 	}
 	switch spec.DefaultLifetime {
 	case "", "default":

@@ -38,4 +38,15 @@ var (
 	CacheRemove = load("cache_remove.lua")
 	// CacheGC removes ids whose entry no longer exists from one tag set.
 	CacheGC = load("cache_gc.lua")
+
+	// Sharded caches (data under {ID}, tag sets under {TAG}).
+
+	// CacheTagAdd adds an id to a tag set with a rising expiry score.
+	CacheTagAdd = load("cache_tag_add.lua")
+	// CacheTagRemove removes ids from a tag set unless they were tagged again.
+	CacheTagRemove = load("cache_tag_remove.lua")
+	// CacheTagGC drops tag memberships of expired entries.
+	CacheTagGC = load("cache_tag_gc.lua")
+	// CacheSetSharded writes an entry and its tag list.
+	CacheSetSharded = load("cache_set_sharded.lua")
 )
