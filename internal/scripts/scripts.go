@@ -49,4 +49,11 @@ var (
 	CacheTagGC = load("cache_tag_gc.lua")
 	// CacheSetSharded writes an entry and its tag list.
 	CacheSetSharded = load("cache_set_sharded.lua")
+
+	// LockAcquire takes a lock (exclusive or shared) or registers a waiter.
+	LockAcquire = load("lock_acquire.lua")
+	// LockRelease releases a lease and wakes one waiter.
+	LockRelease = load("lock_release.lua")
+	// LockRefresh extends a lease still held.
+	LockRefresh = load("lock_refresh.lua")
 )

@@ -275,6 +275,15 @@ func Cluster(t testing.TB, n int) *ClusterSet {
 			if f["cluster_state"] != "ok" || f["cluster_known_nodes"] != strconv.Itoa(n) {
 				return fmt.Errorf("state=%s known=%s", f["cluster_state"], f["cluster_known_nodes"])
 			}
+			// Every node must see every primary's slots at a full address,
+			// or a client reading the slot map from it would miss slots.
+			slots, err := node.Do("CLUSTER", "SHARDS")
+			if err != nil {
+				return err
+			}
+			if c := strings.Count(slots, "\nip\n"+localserver.Host+"\n"); c < n {
+				return fmt.Errorf("CLUSTER SHARDS lists %d of %d nodes with an address", c, n)
+			}
 			return nil
 		})
 	}

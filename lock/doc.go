@@ -1,0 +1,45 @@
+// Package lock is a distributed lock on Redis or Valkey: try-lock,
+// blocking wait without client polling, exclusive and shared (read/write)
+// modes, TTL leases with refresh and an optional watchdog, and fencing
+// tokens.
+//
+// # Key layout
+//
+// Every key of lock NAME shares the hash tag {l:NAME}, so each script is
+// atomic on one slot of a Cluster too:
+//
+//	kv:{l:NAME}      string  exclusive holder's lease token, with the TTL
+//	kv:{l:NAME}:r    zset    shared holders: lease token -> expiry (ms)
+//	kv:{l:NAME}:f    string  fencing counter (INCR on every acquisition; no TTL)
+//	kv:{l:NAME}:w    list    wake list: at most one token, with a TTL
+//	kv:{l:NAME}:qx   zset    waiting writers -> deadline (keeps new readers out)
+//	kv:{l:NAME}:qs   zset    waiting readers -> deadline
+//
+// # How waiting works
+//
+// Acquiring is one script: it takes the lock, or registers the caller as a
+// waiter and returns the holder's remaining TTL. Lock then blocks in BLPOP
+// on the wake list, on a connection of valkey-go's blocking pool (never the
+// shared pipeline), for at most that TTL or the context's deadline. Release
+// is one script that checks the lease token, deletes it and pushes one wake
+// token; the woken waiter tries again at once. A holder that dies is
+// replaced when its TTL runs out, not before. A stale wake token costs the
+// next waiter one extra attempt. Cancelling the context ends the wait
+// promptly and removes the waiter's queue entry.
+//
+// # Guarantees and their limits
+//
+//   - Mutual exclusion holds while the server keeps its data. Unlock and
+//     Refresh by anyone but the holder (or after expiry) fail with
+//     ErrNotHeld and change nothing.
+//   - Lease.Context is cancelled no later than the server drops the lease,
+//     so work tied to it stops before another owner can start.
+//   - Replication to replicas is asynchronous. If the primary fails right
+//     after granting a lock, a promoted replica may not know the lock and
+//     grant it again: two holders for a while. Options.WaitReplicas (WAIT)
+//     makes this less likely, not impossible. Fencing tokens are the real
+//     protection: the fencing counter only grows, so a resource that rejects
+//     tokens lower than the highest it has seen turns a stale holder away.
+//     (After a failover the counter may repeat values the old primary had
+//     not replicated; use WaitReplicas where that matters.)
+package lock

@@ -1,0 +1,459 @@
+package lock
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/valkey-io/valkey-go"
+)
+
+// Errors callers branch on with errors.Is.
+var (
+	// ErrNotAcquired: TryLock found the lock held.
+	ErrNotAcquired = errors.New("lock: held by another owner")
+	// ErrNotHeld: Unlock or Refresh on a lease that expired or was taken
+	// over; nothing was changed.
+	ErrNotHeld = errors.New("lock: lease no longer held")
+	// ErrInvalidName: the lock name is empty, too long, or has whitespace,
+	// control characters or braces.
+	ErrInvalidName = errors.New("lock: invalid name")
+	// ErrNotReplicated: Options.WaitReplicas replicas did not acknowledge
+	// the acquisition in time; the lock was released again.
+	ErrNotReplicated = errors.New("lock: acquisition not acknowledged by replicas")
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultTTL   = 30 * time.Second
+	MaxNameBytes = 200
+)
+
+// Options configure a Locker.
+type Options struct {
+	// TTL is how long a lease lasts without Refresh; default 30s. A holder
+	// that dies is replaced after its TTL, not before.
+	TTL time.Duration
+	// Watchdog refreshes every lease at a third of its TTL until it is
+	// unlocked, so work may outlast the TTL while the process is alive.
+	Watchdog bool
+	// WaitReplicas, when positive, makes every acquisition wait (WAIT) until
+	// that many replicas acknowledged it, for up to WaitTimeout (default
+	// 100ms); otherwise the lock is released and ErrNotReplicated returned.
+	// It narrows, but cannot close, the window in which a Sentinel failover
+	// loses a lock (replication is asynchronous): use fencing tokens.
+	WaitReplicas int
+	WaitTimeout  time.Duration
+	// Logger receives debug lines for acquire, wait, release and lost
+	// leases; nil uses slog.Default().
+	Logger *slog.Logger
+	// OnEvent, if set, is called for each event (for metrics), synchronously.
+	OnEvent func(Event)
+}
+
+// Event describes something that happened to a lock, for OnEvent.
+type Event struct {
+	Kind   string // "acquired", "waiting", "released", "lost"
+	Name   string
+	Shared bool
+	Token  int64         // fencing token (acquired, released, lost)
+	Waited time.Duration // acquired: time spent waiting
+}
+
+// Locker makes locks on one connection (a *keyvalue.Client or any
+// valkey.Client). It is safe for concurrent use.
+type Locker struct {
+	c    valkey.Client
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns a Locker on c.
+func New(c valkey.Client, opts Options) *Locker {
+	if opts.TTL <= 0 {
+		opts.TTL = DefaultTTL
+	}
+	if opts.WaitTimeout <= 0 {
+		opts.WaitTimeout = 100 * time.Millisecond
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Locker{c: c, opts: opts, log: log}
+}
+
+// keys names one lock's keys, all in the slot of {l:NAME}.
+type keys struct {
+	name string
+	all  []string // owner, readers, fence, wake, waiting writers, waiting readers
+}
+
+func (l *Locker) keysFor(name string) (keys, error) {
+	if err := checkName(name); err != nil {
+		return keys{}, err
+	}
+	p := "kv:{l:" + name + "}"
+	return keys{name: name, all: []string{p, p + ":r", p + ":f", p + ":w", p + ":qx", p + ":qs"}}, nil
+}
+
+func checkName(name string) error {
+	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrInvalidName, name, why) }
+	switch {
+	case name == "":
+		return bad("must not be empty")
+	case len(name) > MaxNameBytes:
+		return bad(fmt.Sprintf("is %d bytes, over the %d-byte limit", len(name), MaxNameBytes))
+	case !utf8.ValidString(name):
+		return bad("is not valid UTF-8")
+	}
+	for i, r := range name {
+		switch {
+		case unicode.IsSpace(r):
+			return bad(fmt.Sprintf("contains whitespace at byte %d", i))
+		case unicode.IsControl(r) || !unicode.IsPrint(r):
+			return bad(fmt.Sprintf("contains the control character %U at byte %d", r, i))
+		case r == '{' || r == '}':
+			return bad("contains a brace: lock names form the keys' hash tag")
+		}
+	}
+	return nil
+}
+
+// Mutex is an exclusive lock called name.
+type Mutex struct {
+	l *Locker
+	k keys
+}
+
+// Mutex returns the exclusive lock called name (1-200 bytes of UTF-8
+// without whitespace, control characters or braces).
+func (l *Locker) Mutex(name string) (*Mutex, error) {
+	k, err := l.keysFor(name)
+	if err != nil {
+		return nil, err
+	}
+	return &Mutex{l: l, k: k}, nil
+}
+
+// TryLock takes the lock if it is free, else returns ErrNotAcquired at once.
+func (m *Mutex) TryLock(ctx context.Context) (*Lease, error) {
+	return m.l.acquire(ctx, m.k, false, false)
+}
+
+// Lock takes the lock, waiting until it is free or ctx is done. Waiting
+// blocks on the server (BLPOP on the lock's wake list, on a connection of
+// valkey-go's blocking pool) until the holder releases or its TTL runs
+// out: there is no client-side polling.
+func (m *Mutex) Lock(ctx context.Context) (*Lease, error) {
+	return m.l.acquire(ctx, m.k, false, true)
+}
+
+// RWMutex is a lock called name with shared (read) and exclusive (write)
+// leases: many readers or one writer. A waiting writer keeps new readers
+// out, so a stream of readers cannot starve it.
+type RWMutex struct {
+	l *Locker
+	k keys
+}
+
+// RWMutex returns the read/write lock called name. It shares its keys with
+// Mutex(name): an exclusive lease from either excludes everybody.
+func (l *Locker) RWMutex(name string) (*RWMutex, error) {
+	k, err := l.keysFor(name)
+	if err != nil {
+		return nil, err
+	}
+	return &RWMutex{l: l, k: k}, nil
+}
+
+// TryLock takes an exclusive lease if nobody holds the lock.
+func (m *RWMutex) TryLock(ctx context.Context) (*Lease, error) {
+	return m.l.acquire(ctx, m.k, false, false)
+}
+
+// Lock takes an exclusive lease, waiting for readers and writers to leave.
+func (m *RWMutex) Lock(ctx context.Context) (*Lease, error) {
+	return m.l.acquire(ctx, m.k, false, true)
+}
+
+// TryRLock takes a shared lease if no writer holds or waits for the lock.
+func (m *RWMutex) TryRLock(ctx context.Context) (*Lease, error) {
+	return m.l.acquire(ctx, m.k, true, false)
+}
+
+// RLock takes a shared lease, waiting while a writer holds or waits for it.
+func (m *RWMutex) RLock(ctx context.Context) (*Lease, error) {
+	return m.l.acquire(ctx, m.k, true, true)
+}
+
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func mode(shared bool) string {
+	if shared {
+		return "s"
+	}
+	return "x"
+}
+
+// acquire runs the acquire script; when wait is true it blocks on the wake
+// list between attempts, each BLPOP bounded by the holder's remaining TTL
+// and ctx's deadline.
+func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool) (*Lease, error) {
+	token := newToken()
+	ttl := strconv.FormatInt(l.opts.TTL.Milliseconds(), 10)
+	start := time.Now()
+	waited := false
+	for attempt := 1; ; attempt++ {
+		// Register as a waiter for as long as this round may block (plus a margin).
+		waitMS := "0"
+		if wait {
+			waitMS = strconv.FormatInt((l.opts.TTL + time.Second).Milliseconds(), 10)
+		}
+		sent := time.Now()
+		res, err := l.runAcquire(ctx, k, token, ttl, shared, waitMS)
+		if err != nil {
+			l.unregister(k, token)
+			return nil, fmt.Errorf("lock %s: acquire: %w", k.name, err)
+		}
+		if len(res) != 2 {
+			return nil, fmt.Errorf("lock %s: acquire: unexpected reply %v", k.name, res)
+		}
+		if res[0] == 1 {
+			lease := newLease(l, k, token, shared, res[1], sent)
+			if err := l.replicate(ctx, lease); err != nil {
+				return nil, err
+			}
+			l.event(Event{Kind: "acquired", Name: k.name, Shared: shared, Token: res[1], Waited: time.Since(start)})
+			return lease, nil
+		}
+		if !wait {
+			return nil, fmt.Errorf("lock %s: %w", k.name, ErrNotAcquired)
+		}
+		if !waited {
+			l.event(Event{Kind: "waiting", Name: k.name, Shared: shared})
+			waited = true
+		}
+		// Block until a release pushes a wake token, the holder's TTL runs
+		// out (res[1] ms), or ctx ends.
+		timeout := time.Duration(res[1])*time.Millisecond + 5*time.Millisecond
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, time.Until(dl))
+		}
+		if timeout <= 0 {
+			l.unregister(k, token)
+			return nil, fmt.Errorf("lock %s: %w", k.name, context.DeadlineExceeded)
+		}
+		err = l.c.Do(ctx, l.c.B().Blpop().Key(k.all[3]).Timeout(max(timeout.Seconds(), 0.001)).Build()).Error()
+		if err != nil && !valkey.IsValkeyNil(err) {
+			l.unregister(k, token)
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("lock %s: waiting: %w", k.name, ctx.Err())
+			}
+			return nil, fmt.Errorf("lock %s: waiting: %w", k.name, err)
+		}
+	}
+}
+
+func (l *Locker) runAcquire(ctx context.Context, k keys, token, ttl string, shared bool, waitMS string) ([]int64, error) {
+	return scripts.LockAcquire.Exec(ctx, l.c, k.all, []string{token, ttl, mode(shared), waitMS}).AsIntSlice()
+}
+
+// unregister removes a waiter's queue entry after it gives up (best
+// effort: entries also expire).
+func (l *Locker) unregister(k keys, token string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	l.c.DoMulti(ctx, l.c.B().Zrem().Key(k.all[4]).Member(token).Build(), l.c.B().Zrem().Key(k.all[5]).Member(token).Build())
+}
+
+// replicate waits for Options.WaitReplicas acknowledgements.
+func (l *Locker) replicate(ctx context.Context, lease *Lease) error {
+	if l.opts.WaitReplicas <= 0 {
+		return nil
+	}
+	n, err := l.c.Do(ctx, l.c.B().Wait().Numreplicas(int64(l.opts.WaitReplicas)).Timeout(l.opts.WaitTimeout.Milliseconds()).Build()).AsInt64()
+	if err == nil && n >= int64(l.opts.WaitReplicas) {
+		return nil
+	}
+	_ = lease.Unlock(context.WithoutCancel(ctx))
+	if err != nil {
+		return fmt.Errorf("lock %s: WAIT: %w", lease.k.name, err)
+	}
+	return fmt.Errorf("lock %s: %w: %d of %d replicas within %s", lease.k.name, ErrNotReplicated, n, l.opts.WaitReplicas, l.opts.WaitTimeout)
+}
+
+func (l *Locker) event(e Event) {
+	l.log.Debug("lock "+e.Kind, "lock", e.Name, "shared", e.Shared, "token", e.Token, "waited", e.Waited)
+	if l.opts.OnEvent != nil {
+		l.opts.OnEvent(e)
+	}
+}
+
+// Lease is a held lock. Its methods are safe for concurrent use.
+type Lease struct {
+	l      *Locker
+	k      keys
+	token  string
+	fence  int64
+	shared bool
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	mu       sync.Mutex
+	expiry   time.Time // local estimate of when the lease runs out
+	timer    *time.Timer
+	stopDog  chan struct{}
+	released bool
+}
+
+func newLease(l *Locker, k keys, token string, shared bool, fence int64, sent time.Time) *Lease {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ls := &Lease{l: l, k: k, token: token, fence: fence, shared: shared, ctx: ctx, cancel: cancel}
+	ls.mu.Lock()
+	ls.extendLocked(sent)
+	ls.mu.Unlock()
+	if l.opts.Watchdog {
+		ls.stopDog = make(chan struct{})
+		go ls.watchdog()
+	}
+	return ls
+}
+
+// Token returns the fencing token: strictly increasing per lock name across
+// all acquisitions, exclusive and shared. A resource protected by the lock
+// should remember the highest token it has seen and reject writes carrying
+// a lower one, which keeps out a holder that lost its lease (a long pause,
+// a failover) but does not know it yet.
+func (ls *Lease) Token() int64 { return ls.fence }
+
+// Name returns the lock's name.
+func (ls *Lease) Name() string { return ls.k.name }
+
+// Context is cancelled when the lease ends: unlocked, or lost because its
+// TTL ran out without a refresh or a refresh found it taken over.
+// context.Cause tells which (ErrNotHeld when lost).
+func (ls *Lease) Context() context.Context { return ls.ctx }
+
+// extendLocked restarts the local expiry timer after a successful acquire
+// or refresh sent at time sent. The server started its TTL after sent, so
+// the timer fires no later than the server drops the lease: Context is
+// cancelled before anyone else can take the lock.
+func (ls *Lease) extendLocked(sent time.Time) {
+	ls.expiry = sent.Add(ls.l.opts.TTL)
+	if ls.timer != nil {
+		ls.timer.Stop()
+	}
+	ls.timer = time.AfterFunc(time.Until(ls.expiry), func() { ls.lost("TTL ran out without a refresh") })
+}
+
+func (ls *Lease) lost(why string) {
+	ls.mu.Lock()
+	if ls.released {
+		ls.mu.Unlock()
+		return
+	}
+	ls.released = true
+	if ls.timer != nil {
+		ls.timer.Stop()
+	}
+	ls.mu.Unlock()
+	ls.stopWatchdog()
+	ls.l.log.Warn("lock lease lost", "lock", ls.k.name, "token", ls.fence, "why", why)
+	ls.l.event(Event{Kind: "lost", Name: ls.k.name, Shared: ls.shared, Token: ls.fence})
+	ls.cancel(fmt.Errorf("lock %s: %w: %s", ls.k.name, ErrNotHeld, why))
+}
+
+func (ls *Lease) stopWatchdog() {
+	if ls.stopDog != nil {
+		select {
+		case <-ls.stopDog:
+		default:
+			close(ls.stopDog)
+		}
+	}
+}
+
+// Refresh extends the lease to a full TTL from now. It fails with
+// ErrNotHeld, changing nothing, if the lease expired or was taken over.
+func (ls *Lease) Refresh(ctx context.Context) error {
+	sent := time.Now()
+	ok, err := scripts.LockRefresh.Exec(ctx, ls.l.c, ls.k.all[:2],
+		[]string{ls.token, strconv.FormatInt(ls.l.opts.TTL.Milliseconds(), 10), mode(ls.shared)}).AsInt64()
+	if err != nil {
+		return fmt.Errorf("lock %s: refresh: %w", ls.k.name, err)
+	}
+	if ok != 1 {
+		ls.lost("refresh found the lease expired or taken over")
+		return fmt.Errorf("lock %s: refresh: %w", ls.k.name, ErrNotHeld)
+	}
+	ls.mu.Lock()
+	if !ls.released {
+		ls.extendLocked(sent)
+	}
+	ls.mu.Unlock()
+	return nil
+}
+
+func (ls *Lease) watchdog() {
+	every := ls.l.opts.TTL / 3
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ls.stopDog:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(ls.ctx, every)
+			err := ls.Refresh(ctx)
+			cancel()
+			if errors.Is(err, ErrNotHeld) {
+				return
+			}
+			if err != nil {
+				ls.l.log.Warn("lock watchdog refresh failed; retrying", "lock", ls.k.name, "error", err)
+			}
+		}
+	}
+}
+
+// Unlock releases the lease and wakes one waiter. It fails with
+// ErrNotHeld, changing nothing, if the lease expired or was taken over.
+func (ls *Lease) Unlock(ctx context.Context) error {
+	ls.stopWatchdog()
+	ok, err := scripts.LockRelease.Exec(ctx, ls.l.c, ls.k.all[:4],
+		[]string{ls.token, mode(ls.shared), strconv.FormatInt(ls.l.opts.TTL.Milliseconds(), 10)}).AsInt64()
+	if err != nil {
+		return fmt.Errorf("lock %s: unlock: %w", ls.k.name, err)
+	}
+	ls.mu.Lock()
+	wasReleased := ls.released
+	ls.released = true
+	if ls.timer != nil {
+		ls.timer.Stop()
+	}
+	ls.mu.Unlock()
+	if ok != 1 {
+		if !wasReleased {
+			ls.cancel(fmt.Errorf("lock %s: %w", ls.k.name, ErrNotHeld))
+		}
+		return fmt.Errorf("lock %s: unlock: %w", ls.k.name, ErrNotHeld)
+	}
+	ls.cancel(context.Canceled)
+	ls.l.event(Event{Kind: "released", Name: ls.k.name, Shared: ls.shared, Token: ls.fence})
+	return nil
+}
