@@ -401,3 +401,34 @@ func TestLockOnCluster(t *testing.T) {
 		}
 	}
 }
+
+func TestInspectNamesForceRelease(t *testing.T) {
+	t.Parallel()
+	s := servertest.Standalone(t)
+	l := lock.New(connect(t, s, "admin"), lock.Options{TTL: 10 * time.Second, Logger: quiet})
+	held, _ := mutex(t, l, "jobs").Lock(ctx(t))
+	rw, _ := l.RWMutex("docs")
+	r1, _ := rw.RLock(ctx(t))
+	r2, _ := rw.RLock(ctx(t))
+	info, err := l.Inspect(ctx(t), "jobs")
+	if err != nil || !info.Held() || info.TTL <= 9*time.Second || info.Fence != held.Token() {
+		t.Fatalf("Inspect(jobs) = %+v, %v", info, err)
+	}
+	if info, _ := l.Inspect(ctx(t), "docs"); info.Readers != 2 || info.Holder != "" {
+		t.Errorf("Inspect(docs) = %+v", info)
+	}
+	names, err := l.Names(ctx(t))
+	if err != nil || fmt.Sprint(names) != "[docs jobs]" {
+		t.Errorf("Names = %v, %v", names, err)
+	}
+	if err := l.ForceRelease(ctx(t), "jobs"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mutex(t, l, "jobs").TryLock(ctx(t)); err != nil {
+		t.Errorf("TryLock after ForceRelease: %v", err)
+	}
+	if err := held.Unlock(ctx(t)); !errors.Is(err, lock.ErrNotHeld) {
+		t.Errorf("old holder's Unlock after ForceRelease = %v", err)
+	}
+	_, _ = r1, r2
+}

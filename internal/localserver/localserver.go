@@ -204,7 +204,7 @@ func (s *Server) prepareServer() error {
 	if o.Cluster {
 		args = append(args, "--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(o.Dir, o.Name+"-nodes.conf"),
-			"--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "no",
+			"--cluster-node-timeout", "15000", "--cluster-require-full-coverage", "no",
 			"--cluster-announce-ip", Host) // a node learns its own address only once a peer connects: announce it
 	}
 	s.args = append(args, o.Args...)

@@ -1,0 +1,126 @@
+package lock
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valkey-io/valkey-go"
+)
+
+// Info is a snapshot of one lock's state.
+type Info struct {
+	Name           string
+	Holder         string        // exclusive holder's lease token; empty if none
+	TTL            time.Duration // exclusive holder's remaining TTL
+	Readers        int           // shared holders
+	WaitingWriters int
+	WaitingReaders int
+	Fence          int64 // last fencing token handed out
+}
+
+// Held reports whether anybody holds the lock.
+func (i Info) Held() bool { return i.Holder != "" || i.Readers > 0 }
+
+// Inspect reads a lock's state in one pipelined round trip.
+func (l *Locker) Inspect(ctx context.Context, name string) (Info, error) {
+	k, err := l.keysFor(name)
+	if err != nil {
+		return Info{}, err
+	}
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	b := l.c.B()
+	rs := l.c.DoMulti(ctx,
+		b.Get().Key(k.all[0]).Build(),
+		b.Pttl().Key(k.all[0]).Build(),
+		b.Zcount().Key(k.all[1]).Min(now).Max("+inf").Build(),
+		b.Get().Key(k.all[2]).Build(),
+		b.Zcount().Key(k.all[4]).Min(now).Max("+inf").Build(),
+		b.Zcount().Key(k.all[5]).Min(now).Max("+inf").Build(),
+	)
+	info := Info{Name: name}
+	for i, r := range rs {
+		if err := r.Error(); err != nil && !valkey.IsValkeyNil(err) {
+			return Info{}, fmt.Errorf("lock %s: inspect: %w", name, err)
+		}
+		var n int64
+		switch i {
+		case 0:
+			info.Holder, _ = r.ToString()
+		case 1:
+			if n, _ = r.AsInt64(); n > 0 {
+				info.TTL = time.Duration(n) * time.Millisecond
+			}
+		case 2:
+			n, _ = r.AsInt64()
+			info.Readers = int(n)
+		case 3:
+			info.Fence, _ = r.AsInt64()
+		case 4:
+			n, _ = r.AsInt64()
+			info.WaitingWriters = int(n)
+		case 5:
+			n, _ = r.AsInt64()
+			info.WaitingReaders = int(n)
+		}
+	}
+	return info, nil
+}
+
+// Names lists the locks that have keys on the server (every lock ever
+// taken keeps its fencing counter), with SCAN on every primary.
+func (l *Locker) Names(ctx context.Context) ([]string, error) {
+	nodes := map[string]valkey.Client{"": l.c}
+	if l.c.Mode() == valkey.ClientModeCluster {
+		nodes = l.c.Nodes()
+	}
+	names := map[string]bool{}
+	for _, n := range nodes {
+		var cursor uint64
+		for {
+			e, err := n.Do(ctx, n.B().Scan().Cursor(cursor).Match("kv:{l:*").Count(1000).Build()).AsScanEntry()
+			if err != nil {
+				if l.c.Mode() == valkey.ClientModeCluster && strings.Contains(err.Error(), "READONLY") {
+					break
+				}
+				return nil, fmt.Errorf("lock: list: %w", err)
+			}
+			for _, key := range e.Elements {
+				if name, _, ok := strings.Cut(strings.TrimPrefix(key, "kv:{l:"), "}"); ok {
+					names[name] = true
+				}
+			}
+			if cursor = e.Cursor; cursor == 0 {
+				break
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(names)), nil
+}
+
+// ForceRelease drops every holder of a lock and wakes a waiter: for an
+// operator clearing a lock whose holder is known to be gone. Holders still
+// alive keep working unaware until their next Refresh or Unlock fails;
+// fencing tokens keep them from doing damage.
+func (l *Locker) ForceRelease(ctx context.Context, name string) error {
+	k, err := l.keysFor(name)
+	if err != nil {
+		return err
+	}
+	b := l.c.B()
+	for _, r := range l.c.DoMulti(ctx,
+		b.Del().Key(k.all[0], k.all[1]).Build(),
+		b.Del().Key(k.all[3]).Build(),
+		b.Rpush().Key(k.all[3]).Element("1").Build(),
+		b.Pexpire().Key(k.all[3]).Milliseconds(l.opts.TTL.Milliseconds()).Build(),
+	) {
+		if err := r.Error(); err != nil {
+			return fmt.Errorf("lock %s: force release: %w", name, err)
+		}
+	}
+	return nil
+}
