@@ -6,7 +6,7 @@ GO       ?= go
 BIN      := bin/keyvalue
 TESTFLAGS ?= -race -count=1 -timeout 9m
 
-.PHONY: all deps build test test-short vet demo bench-cache clean
+.PHONY: all deps build test test-short vet demo bench-cache bench-lock bench-peers clean
 
 all: test
 
@@ -39,6 +39,14 @@ demo: deps build
 ## bench-cache: keyvalue vs the naive baseline, side by side, with ratios
 bench-cache: deps
 	$(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-2s} -count 1 ./cache | ./scripts/bench-ratios
+
+## bench-lock: keyvalue's lock vs the naive polling lock, side by side
+bench-lock: deps
+	$(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-300x} -count 1 ./lock | ./scripts/bench-ratios
+
+## bench-peers: keyvalue vs redislock, redsync, valkeylock (bench/ has its own go.mod)
+bench-peers: deps
+	cd bench && $(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-300x} -count 1 . | ../scripts/bench-ratios
 
 clean:
 	rm -rf bin
