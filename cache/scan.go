@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyvalue-go/keyvalue/internal/glob"
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/valkey-io/valkey-go"
 )
@@ -70,12 +71,6 @@ func (b *Backend) scanKeys(ctx context.Context, pattern string) iter.Seq2[[]stri
 	}
 }
 
-// globEscape escapes Redis glob metacharacters.
-func globEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
-	return r.Replace(s)
-}
-
 // Flush removes every key of this cache, and nothing else, with SCAN and
 // UNLINK in batches of Options.BatchSize on every primary, so the server
 // keeps serving other clients between batches and frees memory in the
@@ -99,7 +94,7 @@ func (b *Backend) Flush(ctx context.Context, progress Progress) (int, error) {
 		}
 		return r.err
 	}
-	for batch, err := range b.scanKeys(ctx, globEscape(b.prefix)+"*") {
+	for batch, err := range b.scanKeys(ctx, glob.Escape(b.prefix)+"*") {
 		if err == nil {
 			err = wait()
 		}
@@ -162,7 +157,7 @@ type GCStats struct {
 func (b *Backend) CollectGarbage(ctx context.Context, progress Progress) (GCStats, error) {
 	start := time.Now()
 	var st GCStats
-	for batch, err := range b.scanKeys(ctx, globEscape(b.gPrefix)+"*") {
+	for batch, err := range b.scanKeys(ctx, glob.Escape(b.gPrefix)+"*") {
 		if err == nil {
 			var n int
 			if b.opts.Sharded {
@@ -241,7 +236,7 @@ func (b *Backend) Stats(ctx context.Context, progress Progress) (Stats, error) {
 	const samplePerPage = 20
 	var st Stats
 	var sampledBytes int64
-	for batch, err := range b.scanKeys(ctx, globEscape(b.prefix)+"*") {
+	for batch, err := range b.scanKeys(ctx, glob.Escape(b.prefix)+"*") {
 		if err != nil {
 			return st, fmt.Errorf("cache %s: stats: %w", b.name, err)
 		}

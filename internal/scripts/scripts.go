@@ -8,7 +8,10 @@
 package scripts
 
 import (
+	"context"
+	"crypto/sha1" //nolint:gosec // the server names scripts by SHA1
 	"embed"
+	"encoding/hex"
 
 	"github.com/valkey-io/valkey-go"
 )
@@ -16,12 +19,41 @@ import (
 //go:embed *.lua
 var files embed.FS
 
+var sources = map[*valkey.Lua]string{}
+
 func load(name string) *valkey.Lua {
 	src, err := files.ReadFile(name)
 	if err != nil {
 		panic("scripts: missing embedded " + name) // a build defect, caught by tests
 	}
-	return valkey.NewLuaScript(string(src))
+	l := valkey.NewLuaScript(string(src))
+	sources[l] = string(src)
+	return l
+}
+
+// Pipelined runs script l in one pipeline with extra commands, so that all
+// of them go over the same connection (WAIT, for one, only covers its own
+// connection's writes). It loads the script first if the server does not
+// know it. extra builds the other commands (valkey-go recycles commands
+// once sent, so a retry needs fresh ones). The results are the script's,
+// then the extras'.
+func Pipelined(ctx context.Context, c valkey.Client, l *valkey.Lua, keys, args []string, extra func() valkey.Commands) []valkey.ValkeyResult {
+	src := sources[l]
+	sum := sha1.Sum([]byte(src)) //nolint:gosec // the server names scripts by SHA1
+	sha := hex.EncodeToString(sum[:])
+	build := func() valkey.Commands {
+		cmds := valkey.Commands{c.B().Evalsha().Sha1(sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()}
+		return append(cmds, extra()...)
+	}
+	rs := c.DoMulti(ctx, build()...)
+	if err, ok := valkey.IsValkeyErr(rs[0].Error()); ok && err.IsNoScript() {
+		if err := c.Do(ctx, c.B().ScriptLoad().Script(src).Build()).Error(); err != nil {
+			rs[0] = valkey.NewErrorResult(err)
+			return rs
+		}
+		rs = c.DoMulti(ctx, build()...)
+	}
+	return rs
 }
 
 // Source returns the text of an embedded script, for documentation and tests.
@@ -56,4 +88,13 @@ var (
 	LockRelease = load("lock_release.lua")
 	// LockRefresh extends a lease still held.
 	LockRefresh = load("lock_refresh.lua")
+
+	// SessionWrite writes a session record with an optimistic check.
+	SessionWrite = load("session_write.lua")
+	// SessionRenew moves a session to a new id, leaving a read-only stub.
+	SessionRenew = load("session_renew.lua")
+	// SessionRemove removes session records and their index entries.
+	SessionRemove = load("session_remove.lua")
+	// SessionIndex drops expired index members and lists the live ones.
+	SessionIndex = load("session_index.lua")
 )

@@ -1,0 +1,320 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue/internal/glob"
+	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/valkey-io/valkey-go"
+)
+
+// Create stores a new session with a fresh id (ignoring rec.ID) and
+// returns it with its id, timestamps and expiry filled in.
+func (s *Store) Create(ctx context.Context, rec Record) (Record, error) {
+	now := time.Now()
+	rec.ID = NewID()
+	rec.Created, rec.Updated, rec.Touched, rec.Expires = now, now, now, time.Time{}
+	rec.ReadOnly = false
+	rec = s.withExpiry(rec)
+	if err := s.write(ctx, rec.ID, s.hash(rec.ID), "", rec, ""); err != nil {
+		return Record{}, err
+	}
+	return rec, nil
+}
+
+// Set stores rec under id, replacing any session there (a blind write; use
+// Update to modify a session that others may write too). A zero Created is
+// set to now; Updated and Touched are set to now.
+func (s *Store) Set(ctx context.Context, id string, rec Record) (Record, error) {
+	if !validID(id) {
+		return Record{}, fmt.Errorf("session: set: %w (ids are 16-256 printable ASCII characters; use NewID)", ErrNotFound)
+	}
+	hash := s.hash(id)
+	oldUser := ""
+	old, err := s.read(ctx, id, hash)
+	switch {
+	case err == nil:
+		if old.st.ReadOnly {
+			return Record{}, ErrReadOnly
+		}
+		oldUser = old.st.UserID
+	case errors.Is(err, ErrCorrupt):
+		return Record{}, fmt.Errorf("session: set: %w; remove it first to replace it", err)
+	case !errors.Is(err, ErrNotFound):
+		return Record{}, err
+	}
+	now := time.Now()
+	if rec.Created.IsZero() {
+		rec.Created = now
+	}
+	rec.ID, rec.Updated, rec.Touched, rec.ReadOnly = id, now, now, false
+	want := "" // create: nothing may be there
+	if err == nil {
+		want = old.sha1 // replace exactly what was read
+	}
+	if err := s.write(ctx, id, hash, want, rec, oldUser); err != nil {
+		return Record{}, err
+	}
+	return s.withExpiryIfZero(rec), nil
+}
+
+func (s *Store) withExpiryIfZero(rec Record) Record {
+	if rec.Expires.IsZero() {
+		return s.withExpiry(rec)
+	}
+	return rec
+}
+
+// Update applies fn to the current record and writes the result only if
+// nobody wrote the session meanwhile (an optimistic check in the write
+// script); on a conflict it reads again and re-applies fn, up to
+// Options.UpdateRetries times, then returns ErrConflict. No write is lost.
+// fn may change every field but ID, Created and ReadOnly.
+func (s *Store) Update(ctx context.Context, id string, fn func(*Record) error) (Record, error) {
+	if !validID(id) {
+		return Record{}, ErrNotFound
+	}
+	hash := s.hash(id)
+	for range s.o.UpdateRetries {
+		r, err := s.read(ctx, id, hash)
+		if err != nil {
+			return Record{}, err
+		}
+		if r.st.ReadOnly {
+			return Record{}, ErrReadOnly
+		}
+		rec := r.st.Record
+		if err := fn(&rec); err != nil {
+			return Record{}, err
+		}
+		now := time.Now()
+		rec.ID, rec.Created, rec.Updated, rec.Touched, rec.ReadOnly = id, r.st.Created, now, now, false
+		if rec.Expires.Equal(r.st.Expires) {
+			rec.Expires = time.Time{} // recompute with the new touch
+		}
+		err = s.write(ctx, id, hash, r.sha1, rec, r.st.UserID)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return Record{}, err
+		}
+		return s.withExpiryIfZero(rec), nil
+	}
+	return Record{}, fmt.Errorf("%w after %d attempts", ErrConflict, s.o.UpdateRetries)
+}
+
+// Remove deletes the session with id; it reports whether one existed.
+func (s *Store) Remove(ctx context.Context, id string) (bool, error) {
+	if !validID(id) {
+		return false, nil
+	}
+	hash := s.hash(id)
+	user := ""
+	if r, err := s.read(ctx, id, hash); err == nil {
+		user = r.st.UserID
+	} else if errors.Is(err, ErrNotFound) {
+		return false, nil
+	} else if !errors.Is(err, ErrCorrupt) {
+		return false, err
+	}
+	n, err := s.removeHashes(ctx, []string{hash}, user, false)
+	return n > 0, err
+}
+
+// removeHashes deletes records by hash with their index entries; exact
+// requires the user index to hold exactly hashes (else it returns -1).
+func (s *Store) removeHashes(ctx context.Context, hashes []string, user string, exact bool) (int, error) {
+	keys := make([]string, 0, 2+len(hashes))
+	keys = append(keys, s.idx, s.userKey(user))
+	args := make([]string, 0, 2+len(hashes))
+	args = append(args, flag(user != ""), flag(exact))
+	for _, h := range hashes {
+		keys = append(keys, s.key(h))
+		args = append(args, h)
+	}
+	n, err := s.run(ctx, scripts.SessionRemove, keys, args)
+	if err != nil {
+		return 0, fmt.Errorf("session: remove: %w", err)
+	}
+	return int(n), nil
+}
+
+// RemoveByUser deletes every session of user ("log out everywhere") in one
+// atomic script; a session renewed concurrently cannot escape it. It
+// returns how many sessions were removed.
+func (s *Store) RemoveByUser(ctx context.Context, user string) (int, error) {
+	if user == "" {
+		return 0, errors.New("session: RemoveByUser needs a user id")
+	}
+	for range 10 {
+		hashes, err := s.members(ctx, s.userKey(user))
+		if err != nil {
+			return 0, err
+		}
+		if len(hashes) == 0 {
+			return 0, nil
+		}
+		n, err := s.removeHashes(ctx, hashes, user, true)
+		if err != nil {
+			return 0, err
+		}
+		if n >= 0 {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("session: RemoveByUser %q: %w (the user's sessions kept changing)", user, ErrConflict)
+}
+
+// members lists an index's live members, dropping expired ones (server clock).
+func (s *Store) members(ctx context.Context, index string) ([]string, error) {
+	m, err := scripts.SessionIndex.Exec(ctx, s.c, []string{index}, nil).AsStrSlice()
+	if err != nil {
+		return nil, fmt.Errorf("session: index: %w", err)
+	}
+	return m, nil
+}
+
+// GetAll returns every live session in two round trips: the expiry index
+// (expired members are dropped on the way) and one MGET of the records.
+// Records that no longer exist are skipped; records that do not parse are
+// skipped and logged.
+func (s *Store) GetAll(ctx context.Context) ([]Record, error) {
+	return s.getIndexed(ctx, s.idx)
+}
+
+// GetAllByUser returns the live sessions of user, in two round trips.
+func (s *Store) GetAllByUser(ctx context.Context, user string) ([]Record, error) {
+	if user == "" {
+		return nil, nil
+	}
+	recs, err := s.getIndexed(ctx, s.userKey(user))
+	out := recs[:0]
+	for _, r := range recs {
+		if r.UserID == user {
+			out = append(out, r)
+		}
+	}
+	return out, err
+}
+
+func (s *Store) getIndexed(ctx context.Context, index string) ([]Record, error) {
+	hashes, err := s.members(ctx, index)
+	if err != nil || len(hashes) == 0 {
+		return nil, err
+	}
+	keys := make([]string, len(hashes))
+	for i, h := range hashes {
+		keys[i] = s.key(h)
+	}
+	vals, err := s.c.Do(ctx, s.c.B().Mget().Key(keys...).Build()).ToArray()
+	if err != nil {
+		return nil, fmt.Errorf("session: get all: %w", err)
+	}
+	out := make([]Record, 0, len(vals))
+	for i, v := range vals {
+		b, err := v.AsBytes()
+		if valkey.IsValkeyNil(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("session: get all: %w", err)
+		}
+		r, err := s.parse(b)
+		if err != nil {
+			s.log.Warn("session: skipping a record that does not parse", "key", keys[i], "error", err)
+			continue
+		}
+		if r.st.Renewed {
+			continue // the read-only stub of a renewed session
+		}
+		if id, ok := s.unseal(r.st.Sealed); ok {
+			r.st.ID = id
+		}
+		out = append(out, r.st.Record)
+	}
+	return out, nil
+}
+
+// Renew moves the session to a fresh id and returns it (call it on login
+// and privilege changes: session-fixation protection). One atomic script
+// writes the record under the new id, updates the indexes and leaves the
+// old id readable but not writable for Options.RenewGrace, so requests in
+// flight with the old cookie still find the session.
+func (s *Store) Renew(ctx context.Context, oldID string) (string, error) {
+	if !validID(oldID) {
+		return "", ErrNotFound
+	}
+	oldHash := s.hash(oldID)
+	for range s.o.UpdateRetries {
+		r, err := s.read(ctx, oldID, oldHash)
+		if err != nil {
+			return "", err
+		}
+		if r.st.ReadOnly {
+			return "", ErrReadOnly
+		}
+		newID := NewID()
+		newHash := s.hash(newID)
+		next := stored{V: SchemaVersion, Sealed: s.seal(newID), Record: r.st.Record}
+		next.Updated = time.Now()
+		stub := stored{V: SchemaVersion, Sealed: r.st.Sealed, Record: r.st.Record, Renewed: true}
+		nb, err := json.Marshal(next)
+		if err != nil {
+			return "", err
+		}
+		sb, err := json.Marshal(stub)
+		if err != nil {
+			return "", err
+		}
+		user := r.st.UserID
+		keys := []string{s.key(oldHash), s.key(newHash), s.idx, s.userKey(user)}
+		args := []string{r.sha1, string(nb), string(sb), fmt.Sprint(s.o.RenewGrace.Milliseconds()), oldHash, newHash, flag(user != "")}
+		n, err := s.run(ctx, scripts.SessionRenew, keys, args)
+		if err != nil {
+			return "", fmt.Errorf("session: renew: %w", err)
+		}
+		if n == 1 {
+			return newID, nil
+		}
+		// 0: changed meanwhile (read again); -1: id collision (draw again).
+	}
+	return "", fmt.Errorf("session: renew: %w", ErrConflict)
+}
+
+// CollectGarbage drops expired members from the expiry index and from
+// every user index (found with SCAN). Records expire by themselves.
+func (s *Store) CollectGarbage(ctx context.Context) (int, error) {
+	dropped := 0
+	count := func(index string) error {
+		before, err := s.c.Do(ctx, s.c.B().Zcard().Key(index).Build()).AsInt64()
+		if err != nil {
+			return err
+		}
+		m, err := s.members(ctx, index)
+		dropped += int(before) - len(m)
+		return err
+	}
+	if err := count(s.idx); err != nil {
+		return dropped, fmt.Errorf("session: gc: %w", err)
+	}
+	var cursor uint64
+	for {
+		e, err := s.c.Do(ctx, s.c.B().Scan().Cursor(cursor).Match(glob.Escape(s.p)+"u:*").Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			return dropped, fmt.Errorf("session: gc: %w", err)
+		}
+		for _, k := range e.Elements {
+			if err := count(k); err != nil {
+				return dropped, fmt.Errorf("session: gc: %w", err)
+			}
+		}
+		if cursor = e.Cursor; cursor == 0 {
+			return dropped, nil
+		}
+	}
+}

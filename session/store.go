@@ -1,0 +1,384 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // matches the server's redis.sha1hex for optimistic checks, not for security
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/valkey-io/valkey-go"
+)
+
+// Errors callers branch on with errors.Is.
+var (
+	// ErrNotFound: no session has that id (unknown, expired, removed or
+	// malformed: the error does not say which).
+	ErrNotFound = errors.New("session: not found")
+	// ErrConflict: Update's function kept meeting concurrent writes.
+	ErrConflict = errors.New("session: concurrent update conflict")
+	// ErrReadOnly: the id was replaced by Renew; the old id is readable
+	// during the grace period but cannot be written.
+	ErrReadOnly = errors.New("session: id was renewed; write through the new id")
+	// ErrCorrupt: a stored record does not parse (it is left as it is).
+	ErrCorrupt = errors.New("session: stored record cannot be read")
+	// ErrTooLarge: the record exceeds Options.MaxRecordBytes.
+	ErrTooLarge = errors.New("session: record too large")
+	// ErrNotReplicated: Options.WaitReplicas replicas did not acknowledge a write in time.
+	ErrNotReplicated = errors.New("session: write not acknowledged by replicas")
+	// ErrInvalidOptions: the Options cannot work.
+	ErrInvalidOptions = errors.New("session: invalid options")
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultLifetime          = 24 * time.Hour
+	DefaultPermanentLifetime = 30 * 24 * time.Hour
+	DefaultRenewGrace        = 30 * time.Second
+	DefaultMaxRecordBytes    = 1 << 20
+	MinKeyBytes              = 32
+)
+
+// Options configure a Store.
+type Options struct {
+	// Prefix separates stores on one server ("fe", "be"): keys are
+	// kv:{s:PREFIX}:…, all in one Cluster slot. Letters, digits, '_', '-', '.'.
+	Prefix string
+	// Key is the secret (at least 32 bytes) for HMAC-SHA256 of session ids
+	// and for sealing them. Changing it invalidates every session.
+	Key []byte
+	// Lifetime is the idle lifetime, extended on use (sliding expiration);
+	// default 24h. PermanentLifetime applies to Permanent ("remember me")
+	// sessions; default 30 days.
+	Lifetime, PermanentLifetime time.Duration
+	// MaxLifetime caps a session's age however active it is; 0 = no cap.
+	MaxLifetime time.Duration
+	// TouchInterval throttles sliding expiration: Get extends a session only
+	// when it was last extended longer ago than this; default Lifetime/10.
+	TouchInterval time.Duration
+	// RenewGrace keeps the old id readable after Renew; default 30s.
+	RenewGrace time.Duration
+	// MaxRecordBytes bounds a stored record; default 1 MiB.
+	MaxRecordBytes int
+	// WaitReplicas, when positive, makes every write wait (WAIT) until that
+	// many replicas acknowledged it, for up to WaitTimeout (default 100ms),
+	// else ErrNotReplicated (the write itself stands). With it, sessions
+	// acknowledged before a Sentinel failover survive it.
+	WaitReplicas int
+	WaitTimeout  time.Duration
+	// UpdateRetries bounds Update's retries on conflict; default 10.
+	UpdateRetries int
+	// Logger; nil uses slog.Default().
+	Logger *slog.Logger
+}
+
+// Store keeps sessions under one prefix. It is safe for concurrent use.
+type Store struct {
+	c      valkey.Client
+	o      Options
+	p      string // kv:{s:PREFIX}:
+	idx    string
+	noUser string
+	mac    []byte
+	aead   cipher.AEAD
+	log    *slog.Logger
+}
+
+// New returns a store on c. It does no I/O.
+func New(c valkey.Client, o Options) (*Store, error) {
+	if err := checkPrefix(o.Prefix); err != nil {
+		return nil, err
+	}
+	if len(o.Key) < MinKeyBytes {
+		return nil, fmt.Errorf("%w: Key has %d bytes; use at least %d random bytes (e.g. openssl rand -hex 32)", ErrInvalidOptions, len(o.Key), MinKeyBytes)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.Lifetime, DefaultLifetime)
+	def(&o.PermanentLifetime, DefaultPermanentLifetime)
+	def(&o.TouchInterval, o.Lifetime/10)
+	def(&o.RenewGrace, DefaultRenewGrace)
+	def(&o.WaitTimeout, 100*time.Millisecond)
+	if o.MaxRecordBytes <= 0 {
+		o.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if o.UpdateRetries <= 0 {
+		o.UpdateRetries = 10
+	}
+	if o.MaxLifetime < 0 {
+		return nil, fmt.Errorf("%w: MaxLifetime must not be negative", ErrInvalidOptions)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	// Separate keys for hashing and sealing, both derived from o.Key.
+	derive := func(label string) []byte {
+		m := hmac.New(sha256.New, o.Key)
+		m.Write([]byte("keyvalue/session/" + label))
+		return m.Sum(nil)
+	}
+	block, _ := aes.NewCipher(derive("seal"))
+	aead, _ := cipher.NewGCM(block)
+	p := "kv:{s:" + o.Prefix + "}:"
+	return &Store{c: c, o: o, p: p, idx: p + "idx", noUser: p + "u:", mac: derive("id"), aead: aead, log: log}, nil
+}
+
+func checkPrefix(p string) error {
+	if p == "" || len(p) > 64 {
+		return fmt.Errorf("%w: Prefix %q must be 1 to 64 bytes", ErrInvalidOptions, p)
+	}
+	for i := range len(p) {
+		c := p[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return fmt.Errorf("%w: Prefix %q: byte %d (%q) is not allowed; use letters, digits, '_', '-', '.'", ErrInvalidOptions, p, i, c)
+		}
+	}
+	return nil
+}
+
+// NewID returns a fresh session id: 32 random bytes, base64url (43 characters).
+func NewID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// validID accepts what NewID produces and other reasonable cookie values:
+// 16 to 256 printable ASCII characters without spaces.
+func validID(id string) bool {
+	if len(id) < 16 || len(id) > 256 {
+		return false
+	}
+	for i := range len(id) {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// hash is the member and key suffix for an id.
+func (s *Store) hash(id string) string {
+	m := hmac.New(sha256.New, s.mac)
+	m.Write([]byte(id))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (s *Store) key(hash string) string { return s.p + hash }
+
+func (s *Store) userKey(user string) string {
+	if user == "" {
+		return s.noUser
+	}
+	return s.p + "u:" + user
+}
+
+func (s *Store) seal(id string) string {
+	nonce := make([]byte, s.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return base64.RawStdEncoding.EncodeToString(s.aead.Seal(nonce, nonce, []byte(id), nil))
+}
+
+func (s *Store) unseal(sealed string) (string, bool) {
+	b, err := base64.RawStdEncoding.DecodeString(sealed)
+	if err != nil || len(b) < s.aead.NonceSize() {
+		return "", false
+	}
+	id, err := s.aead.Open(nil, b[:s.aead.NonceSize()], b[s.aead.NonceSize():], nil)
+	return string(id), err == nil
+}
+
+// raw is a record as read, with the bytes it was read from.
+type raw struct {
+	st   stored
+	sha1 string
+}
+
+// read fetches and parses the record of hash (id only for error text and the result).
+func (s *Store) read(ctx context.Context, id, hash string) (raw, error) {
+	b, err := s.c.Do(ctx, s.c.B().Get().Key(s.key(hash)).Build()).AsBytes()
+	if valkey.IsValkeyNil(err) {
+		return raw{}, ErrNotFound
+	}
+	if err != nil {
+		return raw{}, fmt.Errorf("session: get: %w", err)
+	}
+	r, err := s.parse(b)
+	if err != nil {
+		return raw{}, err
+	}
+	r.st.ID = id
+	return r, nil
+}
+
+func (s *Store) parse(b []byte) (raw, error) {
+	var r raw
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r.st); err != nil {
+		return raw{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if r.st.V != SchemaVersion {
+		return raw{}, fmt.Errorf("%w: schema version %d, this code reads %d", ErrCorrupt, r.st.V, SchemaVersion)
+	}
+	sum := sha1.Sum(b) //nolint:gosec // see import
+	r.sha1 = hex.EncodeToString(sum[:])
+	r.st.ReadOnly = r.st.Renewed
+	return r, nil
+}
+
+// GetOption adjusts Get.
+type GetOption func(*getOpts)
+
+type getOpts struct {
+	binding    string
+	checkBound bool
+	noTouch    bool
+}
+
+// WithBinding makes Get report ErrNotFound unless the record's binding
+// equals b (compared in constant time). Records without a binding match.
+func WithBinding(b string) GetOption {
+	return func(o *getOpts) { o.binding, o.checkBound = b, true }
+}
+
+// WithoutTouch reads without extending the session.
+func WithoutTouch() GetOption { return func(o *getOpts) { o.noTouch = true } }
+
+// Get returns the session with id. Unknown, expired and malformed ids all
+// return ErrNotFound. If the session was last extended longer ago than
+// Options.TouchInterval, Get extends it (sliding expiration).
+func (s *Store) Get(ctx context.Context, id string, opts ...GetOption) (Record, error) {
+	var o getOpts
+	for _, f := range opts {
+		f(&o)
+	}
+	if !validID(id) {
+		return Record{}, ErrNotFound
+	}
+	hash := s.hash(id)
+	r, err := s.read(ctx, id, hash)
+	if err != nil {
+		return Record{}, err
+	}
+	if o.checkBound && r.st.Binding != "" && !hmac.Equal([]byte(r.st.Binding), []byte(o.binding)) {
+		return Record{}, ErrNotFound
+	}
+	now := time.Now()
+	if !o.noTouch && !r.st.ReadOnly && now.Sub(r.st.Touched) >= s.o.TouchInterval {
+		rec := r.st.Record
+		rec.Touched = now
+		// Best effort: a concurrent write wins and has extended it anyway.
+		rec.Expires = time.Time{}
+		if err := s.write(ctx, id, hash, r.sha1, rec, r.st.UserID); err != nil && !errors.Is(err, ErrConflict) {
+			s.log.Warn("session: sliding expiration failed", "error", err)
+		} else if err == nil {
+			return s.withExpiry(rec), nil
+		}
+	}
+	return r.st.Record, nil
+}
+
+// expiry computes when rec expires: its idle lifetime from its last touch,
+// capped by MaxLifetime from its creation.
+func (s *Store) expiry(rec Record) time.Time {
+	life := s.o.Lifetime
+	if rec.Permanent {
+		life = s.o.PermanentLifetime
+	}
+	exp := rec.Touched.Add(life)
+	if limit := rec.Created.Add(s.o.MaxLifetime); s.o.MaxLifetime > 0 && limit.Before(exp) {
+		exp = limit
+	}
+	return exp
+}
+
+func (s *Store) withExpiry(rec Record) Record {
+	rec.Expires = s.expiry(rec)
+	return rec
+}
+
+// write stores rec for id under hash if the current value still has SHA1
+// want ("" = must not exist, "*" = anything). oldUser is the user the
+// record was indexed under. A zero rec.Expires is computed from the
+// lifetimes; a set one (scs decides expiry itself) is kept.
+func (s *Store) write(ctx context.Context, id, hash, want string, rec Record, oldUser string) error {
+	if rec.Expires.IsZero() {
+		rec = s.withExpiry(rec)
+	}
+	ttl := time.Until(rec.Expires)
+	st := stored{V: SchemaVersion, Sealed: s.seal(id), Record: rec}
+	return s.writeStored(ctx, hash, want, st, ttl, oldUser)
+}
+
+func (s *Store) writeStored(ctx context.Context, hash, want string, st stored, ttl time.Duration, oldUser string) error {
+	if ttl < time.Millisecond {
+		_, err := s.removeHashes(ctx, []string{hash}, oldUser, false)
+		return err
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("session: encode: %w", err)
+	}
+	if len(b) > s.o.MaxRecordBytes {
+		return fmt.Errorf("%w: %d bytes, over MaxRecordBytes %d", ErrTooLarge, len(b), s.o.MaxRecordBytes)
+	}
+	newUser := st.UserID
+	keys := []string{s.key(hash), s.idx, s.userKey(newUser), s.userKey(oldUser)}
+	args := []string{want, string(b), strconv.FormatInt(ttl.Milliseconds(), 10), hash, flag(newUser != ""), flag(oldUser != "")}
+	n, err := s.run(ctx, scripts.SessionWrite, keys, args)
+	if err != nil {
+		return fmt.Errorf("session: write: %w", err)
+	}
+	if n != 1 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// run executes a writing script; with Options.WaitReplicas it pipelines a
+// WAIT after it on the same connection and reports a shortfall as
+// ErrNotReplicated (the write itself stands).
+func (s *Store) run(ctx context.Context, l *valkey.Lua, keys, args []string) (int64, error) {
+	if s.o.WaitReplicas <= 0 {
+		return l.Exec(ctx, s.c, keys, args).AsInt64()
+	}
+	rs := scripts.Pipelined(ctx, s.c, l, keys, args, func() valkey.Commands {
+		return valkey.Commands{s.c.B().Wait().Numreplicas(int64(s.o.WaitReplicas)).Timeout(s.o.WaitTimeout.Milliseconds()).Build()}
+	})
+	n, err := rs[0].AsInt64()
+	if err != nil {
+		return 0, err
+	}
+	acked, err := rs[1].AsInt64()
+	if err != nil {
+		return n, fmt.Errorf("WAIT: %w", err)
+	}
+	if n != 0 && acked < int64(s.o.WaitReplicas) {
+		return n, fmt.Errorf("%w: %d of %d replicas within %s", ErrNotReplicated, acked, s.o.WaitReplicas, s.o.WaitTimeout)
+	}
+	return n, nil
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
