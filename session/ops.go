@@ -43,7 +43,7 @@ func (s *Store) Set(ctx context.Context, id string, rec Record) (Record, error) 
 		}
 		oldUser = old.st.UserID
 	case errors.Is(err, ErrCorrupt):
-		return Record{}, fmt.Errorf("session: set: %w; remove it first to replace it", err)
+		return Record{}, fmt.Errorf("%w; remove it first to replace it", err)
 	case !errors.Is(err, ErrNotFound):
 		return Record{}, err
 	}

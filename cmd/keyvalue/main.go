@@ -36,6 +36,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	ep.register(root)
-	root.AddCommand(newDoctorCmd(&ep), newCacheCmd(&ep), newLockCmd(&ep))
+	root.AddCommand(newDoctorCmd(&ep), newCacheCmd(&ep), newLockCmd(&ep), newSessionCmd(&ep))
 	return root
 }

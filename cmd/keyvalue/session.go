@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/session"
+	"github.com/spf13/cobra"
+)
+
+// sessionFlags choose the store.
+type sessionFlags struct {
+	prefix, keyFile string
+}
+
+func newSessionCmd(ep *endpointFlags) *cobra.Command {
+	var sf sessionFlags
+	cmd := &cobra.Command{
+		Use:   "session",
+		Short: "List, revoke and garbage-collect sessions of a session store",
+		Long: `Operate on the session store with --prefix (keys kv:{s:PREFIX}:...). --key-file names
+the file holding the store's secret key (the application's session.Options.Key); it is
+needed to find sessions by id and to tell ids apart.`,
+	}
+	cmd.PersistentFlags().StringVar(&sf.prefix, "prefix", "", "the store's prefix (required)")
+	cmd.PersistentFlags().StringVar(&sf.keyFile, "key-file", "", "file with the store's secret key (required)")
+
+	var user string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List live sessions (expiry index + MGET; never KEYS)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withStore(cmd, ep, sf, func(ctx context.Context, st *session.Store, out io.Writer) error {
+				var recs []session.Record
+				var err error
+				if user != "" {
+					recs, err = st.GetAllByUser(ctx, user)
+				} else {
+					recs, err = st.GetAll(ctx)
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "%-12s %-16s %-20s %-20s %s\n", "ID", "USER", "CREATED", "EXPIRES", "PERMANENT")
+				for _, r := range recs {
+					fmt.Fprintf(out, "%-12s %-16s %-20s %-20s %v\n", short(r.ID), r.UserID, r.Created.Format(time.DateTime), r.Expires.Format(time.DateTime), r.Permanent)
+				}
+				fmt.Fprintf(out, "%d sessions\n", len(recs))
+				return nil
+			})
+		},
+	}
+	list.Flags().StringVar(&user, "user", "", "only this user's sessions")
+
+	var revokeUser string
+	revoke := &cobra.Command{
+		Use:   "revoke [ID] [--user U]",
+		Short: "Remove one session by id, or every session of a user",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (len(args) == 1) == (revokeUser != "") {
+				return errors.New("give either a session ID or --user")
+			}
+			return withStore(cmd, ep, sf, func(ctx context.Context, st *session.Store, out io.Writer) error {
+				if revokeUser != "" {
+					n, err := st.RemoveByUser(ctx, revokeUser)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(out, "revoked %d sessions of user %s\n", n, revokeUser)
+					return nil
+				}
+				ok, err := st.Remove(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("no session %s", short(args[0]))
+				}
+				fmt.Fprintf(out, "revoked session %s\n", short(args[0]))
+				return nil
+			})
+		},
+	}
+	revoke.Flags().StringVar(&revokeUser, "user", "", "revoke every session of this user")
+
+	gc := &cobra.Command{
+		Use:   "gc",
+		Short: "Drop expired entries from the session indexes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withStore(cmd, ep, sf, func(ctx context.Context, st *session.Store, out io.Writer) error {
+				n, err := st.CollectGarbage(ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "dropped %d expired index entries\n", n)
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(list, revoke, gc)
+	return cmd
+}
+
+// short shows enough of an id to tell sessions apart without printing a
+// usable session id.
+func short(id string) string {
+	if len(id) <= 8 {
+		return id
+	}
+	return id[:8] + "…"
+}
+
+func withStore(cmd *cobra.Command, ep *endpointFlags, sf sessionFlags, fn func(context.Context, *session.Store, io.Writer) error) error {
+	if sf.prefix == "" || sf.keyFile == "" {
+		return errors.New("--prefix and --key-file are required")
+	}
+	key, err := os.ReadFile(sf.keyFile)
+	if err != nil {
+		return fmt.Errorf("--key-file: %w", err)
+	}
+	e, err := ep.resolveRequired(cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	client, err := keyvalue.Open(e.cfg)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	st, err := session.New(client, session.Options{Prefix: sf.prefix, Key: bytes.TrimSpace(key), Logger: e.cfg.Logger})
+	if err != nil {
+		return err
+	}
+	return fn(cmd.Context(), st, cmd.OutOrStdout())
+}

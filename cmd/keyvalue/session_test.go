@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/servertest"
+	"github.com/keyvalue-go/keyvalue/session"
+)
+
+func TestSessionCommands(t *testing.T) {
+	t.Parallel()
+	s := servertest.Standalone(t)
+	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	secret := "0123456789abcdef0123456789abcdef"
+	st, _ := session.New(c, session.Options{Prefix: "be", Key: []byte(secret), Logger: slog.New(slog.DiscardHandler)})
+	ctx := context.Background()
+	var one string
+	for i, u := range []string{"alice", "alice", "bob"} {
+		r, err := st.Create(ctx, session.Record{UserID: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			one = r.ID
+		}
+	}
+	flags := []string{"--url=redis://" + s.Addr(), "--prefix=be", "--key-file=" + writeFile(t, secret+"\n")}
+
+	out, err := run(t, append([]string{"session", "list"}, flags...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, out, "alice", "bob", "3 sessions")
+	if strings.Contains(out, one) {
+		t.Error("list prints full session ids")
+	}
+	out, err = run(t, append([]string{"session", "list", "--user", "alice"}, flags...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, out, "2 sessions")
+	out, err = run(t, append([]string{"session", "revoke", "--user", "alice"}, flags...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, out, "revoked 2 sessions of user alice")
+	out, err = run(t, append([]string{"session", "revoke", one}, flags...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, out, "revoked session "+one[:8])
+	out, err = run(t, append([]string{"session", "gc"}, flags...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, out, "dropped 0 expired index entries")
+	if _, err := run(t, "session", "list", "--url=redis://"+s.Addr()); err == nil || !strings.Contains(err.Error(), "--prefix and --key-file are required") {
+		t.Errorf("missing flags: %v", err)
+	}
+}

@@ -1,0 +1,39 @@
+// Package session is a session store on Redis or Valkey: JSON records
+// readable with redis-cli, ids stored only as HMAC-SHA256, optimistic
+// updates that lose no write, atomic renew (session-fixation protection)
+// with a read-only grace period, listing through an expiry index, per-user
+// revocation, sliding expiration with a throttle and an absolute cap, and
+// optional replica acknowledgement.
+//
+// # Key layout
+//
+// Every key of a store with prefix P shares the hash tag {s:P}:
+//
+//	kv:{s:P}:HASH     string  the record (JSON, see Record), TTL = its expiry
+//	kv:{s:P}:idx      zset    HASH -> expiry (ms, server clock): all sessions
+//	kv:{s:P}:u:USER   zset    HASH -> expiry: the sessions of one user
+//
+// HASH is hex(HMAC-SHA256(k, id)) with k derived from Options.Key: a dump
+// of the server reveals no usable session id. Records carry the id sealed
+// with AES-256-GCM (another derived key) so GetAll can return ids.
+//
+// On a Cluster all of one store's keys live in one slot: every operation
+// is a single atomic script and GetAll is one MGET, at the price that one
+// store's sessions cannot spread over several nodes. Use several prefixes
+// (one store each) to spread load.
+//
+// # Costs
+//
+//	Get          1 round trip (plus a write when sliding expiration is due)
+//	Create, Set  1-2 round trips (Set reads first, to keep the user index right)
+//	Update       2 round trips per attempt (read, then a compare-and-set script)
+//	Renew        2 round trips (read, then one atomic script)
+//	GetAll       2 round trips for any number of sessions (index script, MGET)
+//	RemoveByUser 2 round trips (index script, then one removal script)
+//
+// # Drop-in adapters
+//
+// Store.SCS adapts the store to github.com/alexedwards/scs/v2 (Store,
+// CtxStore, IterableStore); package gorillastore implements
+// github.com/gorilla/sessions' Store.
+package session

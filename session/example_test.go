@@ -1,0 +1,43 @@
+package session_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/localserver"
+	"github.com/keyvalue-go/keyvalue/session"
+)
+
+func Example() {
+	dir, _ := os.MkdirTemp("", "keyvalue-example-")
+	defer os.RemoveAll(dir)
+	srv, err := localserver.Start(localserver.Options{Dir: dir, Name: "example"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Stop()
+	client, _ := keyvalue.Open(keyvalue.Config{Addrs: []string{srv.Addr()}})
+	defer client.Close()
+	ctx := context.Background()
+
+	store, err := session.New(client, session.Options{Prefix: "fe", Key: []byte("use 32+ random bytes from a secret store")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	rec, _ := store.Create(ctx, session.Record{UserID: "42", Data: json.RawMessage(`{"cart":[7]}`)})
+
+	// On login: a new id, same session; the old cookie still reads it briefly.
+	newID, _ := store.Renew(ctx, rec.ID)
+	got, _ := store.Get(ctx, newID)
+	fmt.Println(got.UserID, string(got.Data))
+
+	n, _ := store.RemoveByUser(ctx, "42") // log out everywhere
+	fmt.Println("removed", n)
+	// Output:
+	// 42 {"cart":[7]}
+	// removed 1
+}

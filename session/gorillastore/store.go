@@ -1,0 +1,92 @@
+// Package gorillastore is a github.com/gorilla/sessions Store backed by
+// keyvalue's session store, so handlers written for gorilla/sessions (and
+// gin's and echo's session middleware built on it) keep working.
+//
+// The cookie carries only the session id (256 random bits); the values
+// live on the server, gob-encoded in the record's "bytes" field, under the
+// store's HMAC'd keys.
+package gorillastore
+
+import (
+	"bytes"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/keyvalue-go/keyvalue/session"
+)
+
+// Store implements sessions.Store.
+type Store struct {
+	s *session.Store
+	// Options are the cookie options of new sessions (path, domain, MaxAge,
+	// Secure, HttpOnly, SameSite). MaxAge also sets the server-side expiry.
+	Options *sessions.Options
+}
+
+var _ sessions.Store = (*Store)(nil)
+
+// New returns a gorilla Store on s with secure cookie defaults (Path "/",
+// HttpOnly, Secure, SameSite Lax, MaxAge 24h).
+func New(s *session.Store) *Store {
+	return &Store{s: s, Options: &sessions.Options{Path: "/", MaxAge: 86400, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode}}
+}
+
+// Get returns the named session from the request's registry (loading it once).
+func (st *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return sessions.GetRegistry(r).Get(st, name)
+}
+
+// New loads the session named by the request's cookie, or starts an empty
+// one (IsNew) when there is none or it expired.
+func (st *Store) New(r *http.Request, name string) (*sessions.Session, error) {
+	sess := sessions.NewSession(st, name)
+	opts := *st.Options
+	sess.Options = &opts
+	sess.IsNew = true
+	c, err := r.Cookie(name)
+	if err != nil {
+		return sess, nil
+	}
+	rec, err := st.s.Get(r.Context(), c.Value, session.WithoutTouch())
+	if errors.Is(err, session.ErrNotFound) {
+		return sess, nil
+	}
+	if err != nil {
+		return sess, err
+	}
+	if err := gob.NewDecoder(bytes.NewReader(rec.Bytes)).Decode(&sess.Values); err != nil {
+		return sess, fmt.Errorf("gorillastore: decode session values: %w", err)
+	}
+	sess.ID, sess.IsNew = c.Value, false
+	return sess, nil
+}
+
+// Save writes the session and sets its cookie; MaxAge <= 0 deletes it.
+func (st *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	if sess.Options.MaxAge <= 0 {
+		if sess.ID != "" {
+			if _, err := st.s.Remove(r.Context(), sess.ID); err != nil {
+				return err
+			}
+		}
+		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(sess.Values); err != nil {
+		return fmt.Errorf("gorillastore: encode session values (register custom types with gob.Register): %w", err)
+	}
+	if sess.ID == "" {
+		sess.ID = session.NewID()
+	}
+	expires := time.Now().Add(time.Duration(sess.Options.MaxAge) * time.Second)
+	if err := st.s.SCS().CommitCtx(r.Context(), sess.ID, buf.Bytes(), expires); err != nil {
+		return err
+	}
+	http.SetCookie(w, sessions.NewCookie(sess.Name(), sess.ID, sess.Options))
+	return nil
+}

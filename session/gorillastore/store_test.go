@@ -1,0 +1,73 @@
+package gorillastore_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/servertest"
+	"github.com/keyvalue-go/keyvalue/session"
+	"github.com/keyvalue-go/keyvalue/session/gorillastore"
+)
+
+func TestGorillaHandlers(t *testing.T) {
+	s := servertest.Standalone(t)
+	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := session.New(c, session.Options{Prefix: "web", Key: []byte("0123456789abcdef0123456789abcdef"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := gorillastore.New(st)
+	store.Options.Secure = false // httptest serves plain HTTP
+	mux := http.NewServeMux()
+	mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
+		sess, _ := store.Get(r, "sid")
+		sess.Values["user"] = r.URL.Query().Get("u")
+		sess.Values[42] = 7
+		if err := sess.Save(r, w); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+	})
+	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
+		sess, _ := store.Get(r, "sid")
+		u, _ := sess.Values["user"].(string)
+		if u != "" && sess.Values[42] != 7 {
+			u += " (int key lost)"
+		}
+		io.WriteString(w, u)
+	})
+	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
+		sess, _ := store.Get(r, "sid")
+		sess.Options.MaxAge = -1
+		_ = sess.Save(r, w)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	cl := &http.Client{Jar: jar}
+	get := func(p string) string {
+		res, err := cl.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	get("/set?u=alice")
+	if got := get("/get"); got != "alice" {
+		t.Fatalf("session value = %q", got)
+	}
+	get("/logout")
+	if got := get("/get"); got != "" {
+		t.Fatalf("after logout = %q", got)
+	}
+}
