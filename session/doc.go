@@ -27,7 +27,7 @@
 //	Get          1 round trip (plus a write when sliding expiration is due)
 //	Create, Set  1-2 round trips (Set reads first, to keep the user index right)
 //	Update       2 round trips per attempt (read, then a compare-and-set script)
-//	Renew        2 round trips (read, then one atomic script)
+//	Renew        1 round trip (one atomic script)
 //	GetAll       2 round trips for any number of sessions (index script, MGET)
 //	RemoveByUser 2 round trips (index script, then one removal script)
 //

@@ -2,9 +2,9 @@ package session
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/internal/glob"
@@ -241,47 +241,34 @@ func (s *Store) getIndexed(ctx context.Context, index string) ([]Record, error) 
 }
 
 // Renew moves the session to a fresh id and returns it (call it on login
-// and privilege changes: session-fixation protection). One atomic script
-// writes the record under the new id, updates the indexes and leaves the
-// old id readable but not writable for Options.RenewGrace, so requests in
-// flight with the old cookie still find the session.
+// and privilege changes: session-fixation protection). One atomic script,
+// one round trip, writes the record under the new id, updates the indexes
+// and leaves the old id readable but not writable for Options.RenewGrace,
+// so requests in flight with the old cookie still find the session.
 func (s *Store) Renew(ctx context.Context, oldID string) (string, error) {
 	if !validID(oldID) {
 		return "", ErrNotFound
 	}
 	oldHash := s.hash(oldID)
-	for range s.o.UpdateRetries {
-		r, err := s.read(ctx, oldID, oldHash)
-		if err != nil {
-			return "", err
-		}
-		if r.st.ReadOnly {
-			return "", ErrReadOnly
-		}
+	for range 3 {
 		newID := NewID()
 		newHash := s.hash(newID)
-		next := stored{V: SchemaVersion, Sealed: s.seal(newID), Record: r.st.Record}
-		next.Updated = time.Now()
-		stub := stored{V: SchemaVersion, Sealed: r.st.Sealed, Record: r.st.Record, Renewed: true}
-		nb, err := json.Marshal(next)
-		if err != nil {
-			return "", err
-		}
-		sb, err := json.Marshal(stub)
-		if err != nil {
-			return "", err
-		}
-		user := r.st.UserID
-		keys := []string{s.key(oldHash), s.key(newHash), s.idx, s.userKey(user)}
-		args := []string{r.sha1, string(nb), string(sb), fmt.Sprint(s.o.RenewGrace.Milliseconds()), oldHash, newHash, flag(user != "")}
+		keys := []string{s.key(oldHash), s.key(newHash), s.idx}
+		args := []string{s.seal(newID), strconv.FormatInt(s.o.RenewGrace.Milliseconds(), 10), oldHash, newHash, s.noUser}
 		n, err := s.run(ctx, scripts.SessionRenew, keys, args)
-		if err != nil {
+		switch {
+		case err != nil:
 			return "", fmt.Errorf("session: renew: %w", err)
-		}
-		if n == 1 {
+		case n == 1:
 			return newID, nil
+		case n == 0:
+			return "", ErrNotFound
+		case n == -2:
+			return "", fmt.Errorf("session: renew: %w", ErrCorrupt)
+		case n == -3:
+			return "", ErrReadOnly
 		}
-		// 0: changed meanwhile (read again); -1: id collision (draw again).
+		// -1: the new id is taken (never in practice): draw another.
 	}
 	return "", fmt.Errorf("session: renew: %w", ErrConflict)
 }

@@ -1,37 +1,43 @@
--- Move a session to a new id (session-fixation protection), atomically.
+-- Move a session to a new id (session-fixation protection), atomically,
+-- in one round trip.
 --
 -- KEYS[1]  old record            kv:{s:PREFIX}:OLDHASH
 -- KEYS[2]  new record            kv:{s:PREFIX}:NEWHASH
 -- KEYS[3]  expiry index          kv:{s:PREFIX}:idx
--- KEYS[4]  user index, or kv:{s:PREFIX}:u: when none
--- ARGV[1]  SHA1 of the old record as the caller read it
--- ARGV[2]  the record for the new id (JSON)
--- ARGV[3]  the read-only stub left at the old id (JSON)
--- ARGV[4]  grace period in milliseconds
--- ARGV[5]  old member, ARGV[6] new member
--- ARGV[7]  "1" if KEYS[4] is a real user index
+-- ARGV[1]  the new id, sealed (goes into the record's "sid")
+-- ARGV[2]  grace period in milliseconds
+-- ARGV[3]  old member (OLDHASH), ARGV[4] new member (NEWHASH)
+-- ARGV[5]  user index prefix     kv:{s:PREFIX}:u:
 --
--- The new record keeps the old one's remaining lifetime. The stub stays
--- readable for the grace period (capped by that lifetime), then vanishes.
--- Returns 1 on success, 0 if the old record changed or expired meanwhile,
--- -1 if the new id is taken (never in practice: ids are 256-bit random).
+-- The record is copied byte for byte except its "sid", which Go always
+-- writes first after "v". The old id keeps a read-only stub (the record
+-- plus "renewed":true) for the grace period, capped by the remaining
+-- lifetime. The user index named by the record's user_id is only known
+-- here; it shares the hash tag of KEYS[1], so it is in the same slot.
+-- Returns 1 on success, 0 if the old record is gone, -1 if the new id is
+-- taken, -2 if the old record does not parse, -3 if it is itself a stub.
 
 local cur = redis.call('GET', KEYS[1])
-if not cur or redis.sha1hex(cur) ~= ARGV[1] then return 0 end
+if not cur then return 0 end
+local ok, rec = pcall(cjson.decode, cur)
+if not ok or type(rec) ~= 'table' then return -2 end
+if rec.renewed then return -3 end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl <= 0 then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local moved, n = string.gsub(cur, '^{"v":1,"sid":"[^"]*"', '{"v":1,"sid":"' .. ARGV[1] .. '"', 1)
+if n ~= 1 then return -2 end
 
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local score = now + ttl
+local score = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl
 
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)
-redis.call('SET', KEYS[1], ARGV[3], 'PX', math.min(tonumber(ARGV[4]), ttl))
-redis.call('ZREM', KEYS[3], ARGV[5])
-redis.call('ZADD', KEYS[3], score, ARGV[6])
-if ARGV[7] == '1' then
-  redis.call('ZREM', KEYS[4], ARGV[5])
-  redis.call('ZADD', KEYS[4], score, ARGV[6])
+redis.call('SET', KEYS[2], moved, 'PX', ttl)
+redis.call('SET', KEYS[1], string.sub(cur, 1, -2) .. ',"renewed":true}', 'PX', math.min(tonumber(ARGV[2]), ttl))
+redis.call('ZREM', KEYS[3], ARGV[3])
+redis.call('ZADD', KEYS[3], score, ARGV[4])
+if type(rec.user_id) == 'string' and rec.user_id ~= '' then
+  local users = ARGV[5] .. rec.user_id
+  redis.call('ZREM', users, ARGV[3])
+  redis.call('ZADD', users, score, ARGV[4])
 end
 return 1
