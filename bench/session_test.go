@@ -118,6 +118,41 @@ func BenchmarkSessionGetSet(b *testing.B) {
 				}
 			}
 		})
+		b.Run(fmt.Sprintf("%s-parallel-64/scs-redisstore", op), func(b *testing.B) {
+			b.SetParallelism(32) // 2 CPUs x 32 = 64 goroutines
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					var err error
+					if op == "get" {
+						_, _, err = rs.Find(id)
+					} else {
+						err = rs.Commit(id, data, exp)
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+		b.Run(fmt.Sprintf("%s-parallel-64/keyvalue", op), func(b *testing.B) {
+			a := st.SCS()
+			b.SetParallelism(32)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					var err error
+					if op == "get" {
+						_, _, err = a.Find(id)
+					} else {
+						err = a.Commit(id, data, exp)
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 		b.Run(fmt.Sprintf("%s/keyvalue", op), func(b *testing.B) {
 			a := st.SCS()
 			for b.Loop() {
