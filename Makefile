@@ -14,7 +14,7 @@ all: test
 deps:
 	@./scripts/ensure-servers
 
-## build: build the CLI into bin/keyvalue
+## build: build the CLI into bin/keyvalue (without the peer libraries; make demo builds it with them)
 build:
 	$(GO) build -o $(BIN) ./cmd/keyvalue
 
@@ -24,17 +24,21 @@ vet:
 	if [ -n "$$fmt" ]; then echo "gofmt needed on: $$fmt" >&2; exit 1; fi
 	$(GO) vet ./...
 
-## test: every test against real servers, with the race detector
+## test: every test against real servers, with the race detector (bench/ is
+## its own module: it is vetted and built, its benchmarks run with bench-peers)
 test: deps vet
 	$(GO) test $(TESTFLAGS) ./...
+	cd bench && $(GO) vet ./... && $(GO) build ./...
 
 ## test-short: skip the slow tests (Sentinel failover)
 test-short: deps
 	$(GO) test $(TESTFLAGS) -short ./...
 
-## demo: the CLI's main job against a throwaway local server it starts itself
-demo: deps build
-	./$(BIN) doctor
+## demo: the CLI's main job, keyvalue bench --quick, against a throwaway local
+## server it starts itself; built from bench/ so the peer libraries take part
+demo: deps
+	cd bench && $(GO) build -o ../$(BIN) ./cmd/keyvalue
+	./$(BIN) bench --quick --json bin/bench-report.json --html bin/bench-report.html
 
 ## bench-cache: keyvalue vs the naive baseline, side by side, with ratios
 bench-cache: deps

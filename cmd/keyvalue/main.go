@@ -1,41 +1,16 @@
 // Command keyvalue checks and exercises Redis/Valkey deployments with the
-// keyvalue library: doctor diagnoses a connection.
+// keyvalue library:
 //
-// The endpoint comes from --url, --config, or the KEYVALUE_* environment
-// (KEYVALUE_URL, KEYVALUE_CONFIG, KEYVALUE_PASSWORD, ...). With none of
-// them, the command starts a throwaway local server (redis-server or
-// valkey-server on a free 127.0.0.1 port) and stops it on exit.
+//	keyvalue bench     side-by-side benchmark (keyvalue vs the naive baseline)
+//	keyvalue doctor    diagnose a connection
+//	keyvalue cache     flush, gc, stats of a named cache
+//	keyvalue lock      list, show, release locks
+//	keyvalue session   list, revoke, gc sessions
+//
+// The same command with the peer libraries in its benchmark is built from
+// bench/cmd/keyvalue (make demo does that).
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/keyvalue-go/keyvalue/internal/cli"
 
-	"github.com/spf13/cobra"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "keyvalue:", err)
-		os.Exit(1)
-	}
-}
-
-func newRootCmd() *cobra.Command {
-	var ep endpointFlags
-	root := &cobra.Command{
-		Use:           "keyvalue",
-		Short:         "Check and exercise Redis/Valkey deployments with keyvalue",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	ep.register(root)
-	root.AddCommand(newDoctorCmd(&ep), newCacheCmd(&ep), newLockCmd(&ep), newSessionCmd(&ep))
-	return root
-}
+func main() { cli.Main() }

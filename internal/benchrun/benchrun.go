@@ -1,0 +1,212 @@
+// Package benchrun runs keyvalue's side-by-side benchmark: each scenario
+// for the naive baseline, keyvalue and any peer libraries, against one
+// server, repeated, reporting medians and spread. cmd keyvalue bench uses
+// it with keyvalue and the baseline; bench/cmd/keyvalue adds the peers
+// (whose dependencies stay in bench/'s go.mod).
+package benchrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue"
+)
+
+// ErrSkip is returned by an implementation that cannot run a scenario in
+// this environment (for example a peer that does not speak TLS).
+var ErrSkip = errors.New("benchrun: scenario not applicable here")
+
+// Env is what an implementation gets to run against.
+type Env struct {
+	// Cfg is the server's configuration (keyvalue connects with it).
+	Cfg keyvalue.Config
+	// Plain is set when the server is a standalone, non-TLS, database-0
+	// server that simple peer clients can reach at Cfg.Addrs[0].
+	Plain bool
+	// NS prefixes every key and name a run creates; it is cleaned up after.
+	NS string
+	// Quick selects small sizes; Tiny (tests) shrinks every size.
+	Quick, Tiny bool
+}
+
+// Measure is one run's result: Value in the scenario's unit; Extra holds
+// secondary figures (lock/handoff reports its p99 there).
+type Measure struct {
+	Value float64
+	Extra map[string]float64
+}
+
+// Impl runs a scenario once.
+type Impl func(ctx context.Context, env *Env) (Measure, error)
+
+// Scenario is one line of the report.
+type Scenario struct {
+	Name   string // e.g. cache/set-5-tags
+	Unit   string // µs, ms, ns or ops/s
+	Higher bool   // higher is better (ops/s)
+	What   string
+	// Baseline is the naive implementation; Keyvalue is ours.
+	Baseline, Keyvalue Impl
+}
+
+// Peer contributes implementations of some scenarios, by scenario name.
+type Peer struct {
+	Name  string
+	Impls map[string]Impl
+}
+
+// Stats summarizes the repetitions of one implementation.
+type Stats struct {
+	Median, Min, Max float64
+	Extra            map[string]float64 // medians of Measure.Extra
+	Runs             int
+}
+
+// Result is a scenario's outcome for every implementation; nil means the
+// implementation does not do this scenario (shown as "—").
+type Result struct {
+	Scenario Scenario
+	Baseline *Stats
+	Keyvalue *Stats
+	Peers    map[string]*Stats
+	Errors   map[string]string
+}
+
+// Ratio is how many times better keyvalue is than the baseline (>1 means
+// better), or 0 when either is missing.
+func (r Result) Ratio() float64 {
+	if r.Baseline == nil || r.Keyvalue == nil || r.Baseline.Median == 0 || r.Keyvalue.Median == 0 {
+		return 0
+	}
+	if r.Scenario.Higher {
+		return r.Keyvalue.Median / r.Baseline.Median
+	}
+	return r.Baseline.Median / r.Keyvalue.Median
+}
+
+// Run executes scenarios (all when names is empty) repeats times each;
+// progress is called before each scenario with its index.
+func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repeats int, progress func(i int, name string)) ([]Result, error) {
+	var out []Result
+	for i, sc := range scenarios {
+		if progress != nil {
+			progress(i, sc.Name)
+		}
+		res := Result{Scenario: sc, Peers: map[string]*Stats{}, Errors: map[string]string{}}
+		run := func(name string, impl Impl) *Stats {
+			if impl == nil {
+				return nil
+			}
+			var ms []Measure
+			for range max(repeats, 1) {
+				if err := ctx.Err(); err != nil {
+					res.Errors[name] = err.Error()
+					return nil
+				}
+				m, err := impl(ctx, env)
+				if errors.Is(err, ErrSkip) {
+					return nil
+				}
+				if err != nil {
+					res.Errors[name] = err.Error()
+					return nil
+				}
+				ms = append(ms, m)
+			}
+			return summarize(ms)
+		}
+		res.Baseline = run("baseline", sc.Baseline)
+		res.Keyvalue = run("keyvalue", sc.Keyvalue)
+		for _, p := range peers {
+			if impl, ok := p.Impls[sc.Name]; ok {
+				if st := run(p.Name, impl); st != nil {
+					res.Peers[p.Name] = st
+				}
+			}
+		}
+		out = append(out, res)
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func summarize(ms []Measure) *Stats {
+	vals := make([]float64, len(ms))
+	extra := map[string][]float64{}
+	for i, m := range ms {
+		vals[i] = m.Value
+		for k, v := range m.Extra {
+			extra[k] = append(extra[k], v)
+		}
+	}
+	st := &Stats{Median: median(vals), Min: slices.Min(vals), Max: slices.Max(vals), Runs: len(ms)}
+	if len(extra) > 0 {
+		st.Extra = map[string]float64{}
+		for k, v := range extra {
+			st.Extra[k] = median(v)
+		}
+	}
+	return st
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// PeerNames lists the peers that produced at least one result, sorted.
+func PeerNames(results []Result) []string {
+	seen := map[string]bool{}
+	for _, r := range results {
+		for p := range r.Peers {
+			seen[p] = true
+		}
+	}
+	var out []string
+	for p := range seen {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Select returns the scenarios whose names are listed (all when empty).
+func Select(all []Scenario, names []string) ([]Scenario, error) {
+	if len(names) == 0 {
+		return all, nil
+	}
+	var out []Scenario
+	for _, n := range names {
+		i := slices.IndexFunc(all, func(s Scenario) bool { return s.Name == n })
+		if i < 0 {
+			return nil, fmt.Errorf("no scenario %q", n)
+		}
+		out = append(out, all[i])
+	}
+	return out, nil
+}
+
+// per returns the average duration of one of n operations, in unit.
+func per(d time.Duration, n int, unit string) float64 {
+	avg := float64(d) / float64(n)
+	switch unit {
+	case "ns":
+		return avg
+	case "µs":
+		return avg / 1e3
+	case "ms":
+		return avg / 1e6
+	}
+	panic("benchrun: unknown unit " + unit)
+}

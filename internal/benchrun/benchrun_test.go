@@ -1,0 +1,107 @@
+package benchrun_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/benchrun"
+	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/keyvalue-go/keyvalue/internal/servertest"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// TestEveryScenarioRunsTiny runs each scenario once for the baseline and
+// keyvalue at tiny sizes: each must produce a positive number, and the
+// JSON report must validate against its schema.
+func TestEveryScenarioRunsTiny(t *testing.T) {
+	s := servertest.Standalone(t)
+	cfg := keyvalue.Config{Addrs: []string{s.Addr()}}
+	env := &benchrun.Env{Cfg: cfg, Plain: true, NS: benchrun.NewNamespace(), Tiny: true}
+	c, err := keyvalue.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := scripts.Preload(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	results, err := benchrun.Run(ctx, env, benchrun.Scenarios(), nil, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 16 {
+		t.Fatalf("%d results, want the 16 scenarios", len(results))
+	}
+	for _, r := range results {
+		for impl, st := range map[string]*benchrun.Stats{"baseline": r.Baseline, "keyvalue": r.Keyvalue} {
+			if st == nil || st.Median <= 0 {
+				t.Errorf("%s / %s: no positive result (errors: %v)", r.Scenario.Name, impl, r.Errors)
+			}
+		}
+	}
+	var table bytes.Buffer
+	benchrun.WriteTable(&table, results, nil)
+	t.Logf("\n%s", table.String())
+
+	report := benchrun.BuildReport(results, nil, benchrun.ServerInfo{Product: "redis", Version: "7", Mode: "standalone"}, false, 1)
+	var doc bytes.Buffer
+	if err := benchrun.WriteJSON(&doc, report); err != nil {
+		t.Fatal(err)
+	}
+	validate(t, doc.Bytes())
+
+	// Cleanup leaves nothing of the run on the server (lock fencing
+	// counters, for one, outlive their locks by design).
+	if _, err := benchrun.Cleanup(ctx, c, env.NS); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Do(ctx, c.B().Dbsize().Build()).AsInt64(); err != nil || n != 0 {
+		t.Errorf("after Cleanup the server holds %d keys (%v)", n, err)
+	}
+	var html bytes.Buffer
+	if err := benchrun.WriteHTML(&html, report); err != nil {
+		t.Fatal(err)
+	}
+	if h := html.String(); !strings.Contains(h, "<svg") || !strings.Contains(h, "cache/flush-stall-100k") || strings.Contains(h, "<script") {
+		t.Error("HTML report lacks charts or pulls in scripts")
+	}
+}
+
+func validate(t *testing.T, report []byte) {
+	t.Helper()
+	schemaDoc, err := jsonschema.UnmarshalJSON(bytes.NewReader(benchrun.SchemaJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp := jsonschema.NewCompiler()
+	if err := comp.AddResource("bench.schema.json", schemaDoc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := comp.Compile("bench.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(report))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(inst); err != nil {
+		t.Fatalf("report does not validate against bench.schema.json: %v", err)
+	}
+	// And a broken report does not.
+	var m map[string]any
+	_ = json.Unmarshal(report, &m)
+	m["results"].([]any)[0].(map[string]any)["keyvalue"] = "fast"
+	bad, _ := json.Marshal(m)
+	inst, _ = jsonschema.UnmarshalJSON(bytes.NewReader(bad))
+	if sch.Validate(inst) == nil {
+		t.Error("the schema accepts a string where a number belongs")
+	}
+}

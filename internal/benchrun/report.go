@@ -1,0 +1,270 @@
+package benchrun
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"maps"
+	"math"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Report is the JSON document `keyvalue bench --json` writes (schema in
+// bench.schema.json next to this file).
+type Report struct {
+	Schema  string       `json:"$schema"`
+	Date    string       `json:"date"`
+	Quick   bool         `json:"quick"`
+	Repeats int          `json:"repeats"`
+	Server  ServerInfo   `json:"server"`
+	Machine MachineInfo  `json:"machine"`
+	Results []ResultJSON `json:"results"`
+}
+
+// ServerInfo describes the server benchmarked.
+type ServerInfo struct {
+	Product string `json:"product"` // redis or valkey
+	Version string `json:"version"`
+	Mode    string `json:"mode"` // standalone, sentinel or cluster
+	TLS     bool   `json:"tls"`
+	Local   bool   `json:"throwaway_local"`
+}
+
+// MachineInfo describes the machine the client ran on.
+type MachineInfo struct {
+	OS   string `json:"os"`
+	Arch string `json:"arch"`
+	CPUs int    `json:"cpus"`
+	Go   string `json:"go"`
+}
+
+// ResultJSON is one scenario in the JSON report. Values are numbers in
+// Unit, or null where an implementation does not do the scenario.
+type ResultJSON struct {
+	Name     string                        `json:"name"`
+	Unit     string                        `json:"unit"`
+	Better   string                        `json:"better"` // "lower" or "higher"
+	What     string                        `json:"what"`
+	Baseline *float64                      `json:"baseline"`
+	Keyvalue *float64                      `json:"keyvalue"`
+	Peers    map[string]*float64           `json:"peers"`
+	Ratio    *float64                      `json:"ratio"`  // how many times better keyvalue is than the baseline
+	Spread   map[string][2]float64         `json:"spread"` // min and max over the repetitions
+	Extra    map[string]map[string]float64 `json:"extra,omitempty"`
+	Errors   map[string]string             `json:"errors,omitempty"`
+}
+
+// NewMachineInfo describes this machine.
+func NewMachineInfo() MachineInfo {
+	return MachineInfo{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), Go: runtime.Version()}
+}
+
+// BuildReport turns results into the JSON report.
+func BuildReport(results []Result, peers []string, server ServerInfo, quick bool, repeats int) Report {
+	r := Report{Schema: "https://keyvalue-go.github.io/schema/bench-1.json", Date: time.Now().UTC().Format(time.RFC3339),
+		Quick: quick, Repeats: repeats, Server: server, Machine: NewMachineInfo()}
+	for _, res := range results {
+		better := "lower"
+		if res.Scenario.Higher {
+			better = "higher"
+		}
+		j := ResultJSON{Name: res.Scenario.Name, Unit: res.Scenario.Unit, Better: better, What: res.Scenario.What,
+			Baseline: med(res.Baseline), Keyvalue: med(res.Keyvalue), Peers: map[string]*float64{}, Spread: map[string][2]float64{}}
+		if ratio := res.Ratio(); ratio > 0 {
+			j.Ratio = &ratio
+		}
+		add := func(name string, st *Stats) {
+			if st == nil {
+				return
+			}
+			j.Spread[name] = [2]float64{st.Min, st.Max}
+			if len(st.Extra) > 0 {
+				if j.Extra == nil {
+					j.Extra = map[string]map[string]float64{}
+				}
+				j.Extra[name] = st.Extra
+			}
+		}
+		add("baseline", res.Baseline)
+		add("keyvalue", res.Keyvalue)
+		for _, p := range peers {
+			j.Peers[p] = med(res.Peers[p])
+			add(p, res.Peers[p])
+		}
+		if len(res.Errors) > 0 {
+			j.Errors = res.Errors
+		}
+		r.Results = append(r.Results, j)
+	}
+	return r
+}
+
+func med(st *Stats) *float64 {
+	if st == nil {
+		return nil
+	}
+	v := st.Median
+	return &v
+}
+
+// WriteJSON writes the report as indented JSON.
+func WriteJSON(w io.Writer, r Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// format prints a value in its unit with sensible precision.
+func format(v float64, unit string) string {
+	switch {
+	case unit == "ops/s":
+		return fmt.Sprintf("%.0f", v)
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func cell(st *Stats, unit string) string {
+	if st == nil {
+		return "—"
+	}
+	s := format(st.Median, unit)
+	if p99, ok := st.Extra["p99"]; ok {
+		s += " (" + format(p99, unit) + ")"
+	}
+	return s
+}
+
+// WriteTable writes the terminal table.
+func WriteTable(w io.Writer, results []Result, peers []string) {
+	head := []string{"scenario", "unit", "baseline", "keyvalue"}
+	head = append(head, peers...)
+	head = append(head, "baseline/keyvalue")
+	rows := [][]string{head}
+	for _, r := range results {
+		row := []string{r.Scenario.Name, r.Scenario.Unit, cell(r.Baseline, r.Scenario.Unit), cell(r.Keyvalue, r.Scenario.Unit)}
+		for _, p := range peers {
+			row = append(row, cell(r.Peers[p], r.Scenario.Unit))
+		}
+		ratio := "—"
+		if x := r.Ratio(); x > 0 {
+			ratio = fmt.Sprintf("%.1fx", x)
+		}
+		rows = append(rows, append(row, ratio))
+	}
+	widths := make([]int, len(head))
+	for _, row := range rows {
+		for i, c := range row {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	for ri, row := range rows {
+		var b strings.Builder
+		for i, c := range row {
+			pad := widths[i] - len([]rune(c))
+			if i < 2 {
+				b.WriteString(c + strings.Repeat(" ", pad))
+			} else {
+				b.WriteString(strings.Repeat(" ", pad) + c)
+			}
+			b.WriteString("  ")
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+		if ri == 0 {
+			total := 0
+			for _, wd := range widths {
+				total += wd + 2
+			}
+			fmt.Fprintln(w, strings.Repeat("-", total-2))
+		}
+	}
+	fmt.Fprintln(w, "ratio: how many times better keyvalue is than the baseline (for ops/s: higher is better; else lower). lock/handoff: p50 (p99).")
+}
+
+// WriteHTML writes a self-contained page with one bar chart per scenario
+// (inline SVG, no scripts, no external files).
+func WriteHTML(w io.Writer, r Report) error {
+	type bar struct {
+		Label, Value string
+		Y, Width     float64
+		Color        string
+	}
+	type chart struct {
+		Name, What, Unit, Better, Ratio string
+		Height                          float64
+		Bars                            []bar
+	}
+	var charts []chart
+	colors := map[string]string{"baseline": "#b0b0b0", "keyvalue": "#2f7d32"}
+	palette := []string{"#4a78c2", "#c27a4a", "#8a4ac2", "#c24a6e", "#4ab0c2", "#7a8a2f"}
+	for _, res := range r.Results {
+		c := chart{Name: res.Name, What: res.What, Unit: res.Unit, Better: res.Better}
+		if res.Ratio != nil {
+			c.Ratio = fmt.Sprintf("%.1f× %s than the baseline", *res.Ratio, map[bool]string{true: "better", false: "worse"}[*res.Ratio >= 1])
+		}
+		type kv struct {
+			name string
+			v    *float64
+		}
+		vals := []kv{{"baseline", res.Baseline}, {"keyvalue", res.Keyvalue}}
+		i := 0
+		for _, p := range slices.Sorted(maps.Keys(res.Peers)) {
+			vals = append(vals, kv{p, res.Peers[p]})
+			if colors[p] == "" {
+				colors[p] = palette[i%len(palette)]
+				i++
+			}
+		}
+		top := 0.0
+		for _, x := range vals {
+			if x.v != nil {
+				top = math.Max(top, *x.v)
+			}
+		}
+		for j, x := range vals {
+			b := bar{Label: x.name, Y: float64(j) * 26, Color: colors[x.name], Value: "—"}
+			if x.v != nil && top > 0 {
+				b.Width = 420 * *x.v / top
+				b.Value = format(*x.v, res.Unit) + " " + res.Unit
+			}
+			c.Bars = append(c.Bars, b)
+		}
+		c.Height = float64(len(vals)) * 26
+		charts = append(charts, c)
+	}
+	return htmlPage.Execute(w, map[string]any{"R": r, "Charts": charts})
+}
+
+var htmlPage = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>keyvalue bench</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:60em;color:#222}
+h2{font-size:15px;margin:1.6em 0 .2em} p.what{margin:0;color:#555} p.ratio{margin:.2em 0;font-weight:600}
+svg text{font:12px system-ui,sans-serif} table{border-collapse:collapse} td{padding:0 1em 0 0}
+</style></head><body>
+<h1>keyvalue bench</h1>
+<table>
+<tr><td>date</td><td>{{.R.Date}}</td></tr>
+<tr><td>server</td><td>{{.R.Server.Product}} {{.R.Server.Version}}, {{.R.Server.Mode}}, TLS {{.R.Server.TLS}}{{if .R.Server.Local}}, throwaway local server{{end}}</td></tr>
+<tr><td>machine</td><td>{{.R.Machine.OS}}/{{.R.Machine.Arch}}, {{.R.Machine.CPUs}} CPUs, {{.R.Machine.Go}}</td></tr>
+<tr><td>runs</td><td>median of {{.R.Repeats}}{{if .R.Quick}} (quick){{end}}</td></tr>
+</table>
+{{range .Charts}}
+<h2>{{.Name}} <small>({{.Unit}}, {{.Better}} is better)</small></h2>
+<p class="what">{{.What}}</p>{{if .Ratio}}<p class="ratio">keyvalue: {{.Ratio}}</p>{{end}}
+<svg width="720" height="{{.Height}}" role="img" aria-label="{{.Name}}">
+{{range .Bars}}<text x="0" y="{{.Y}}" dy="16">{{.Label}}</text>
+<rect x="110" y="{{.Y}}" width="{{.Width}}" height="20" fill="{{.Color}}"></rect>
+<text x="{{.Width}}" y="{{.Y}}" dx="116" dy="15">{{.Value}}</text>
+{{end}}</svg>
+{{end}}
+</body></html>
+`))

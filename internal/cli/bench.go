@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/benchrun"
+	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+)
+
+func newBenchCmd(ep *endpointFlags, peers []benchrun.Peer) *cobra.Command {
+	var (
+		quick, iKnow, list bool
+		repeats            int
+		jsonFile, htmlFile string
+		only               []string
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Side-by-side benchmark: keyvalue vs a naive baseline (and peer libraries, when built from bench/)",
+		Long: `bench runs every scenario against one server for the naive baseline (the way the usual
+integrations do it), keyvalue, and the peer libraries compiled into this binary, and prints
+a table with the ratio baseline/keyvalue. Each scenario is repeated (--repeat) and the
+median reported; --json and --html write the full report.
+
+Without --url/--config/KEYVALUE_* it starts a throwaway local server and removes it
+afterwards. Against a real deployment it works in its own namespace (keys containing
+kvbench-XXXXXXXX), deletes them at the end, and refuses a non-empty database unless
+--i-know is given.`,
+		Example: `  keyvalue bench --quick
+  keyvalue bench --json report.json --html report.html
+  keyvalue bench --url rediss://bench:pw@cache:6380?tls_ca_file=ca.crt --i-know --scenario cache/flush-stall-100k`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			scenarios, err := benchrun.Select(benchrun.Scenarios(), only)
+			if err != nil {
+				return err
+			}
+			if list {
+				for _, s := range scenarios {
+					fmt.Fprintf(cmd.OutOrStdout(), "%-28s %-6s %s\n", s.Name, s.Unit, s.What)
+				}
+				return nil
+			}
+			if repeats <= 0 {
+				repeats = 5
+				if quick {
+					repeats = 1
+				}
+			}
+			e, err := ep.resolve(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), e, scenarios, peers, benchOpts{quick, iKnow, repeats, jsonFile, htmlFile})
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&quick, "quick", false, "small sizes and one run per scenario (under a minute on 2 cores)")
+	f.IntVar(&repeats, "repeat", 0, "runs per scenario and implementation; the median is reported (default 5, 1 with --quick)")
+	f.StringVar(&jsonFile, "json", "", "write the report as JSON to this file")
+	f.StringVar(&htmlFile, "html", "", "write a self-contained HTML report with a bar chart per scenario (default: a file in the temp directory)")
+	f.StringSliceVar(&only, "scenario", nil, "run only these scenarios (repeatable; see --list)")
+	f.BoolVar(&iKnow, "i-know", false, "run against a database that already holds keys")
+	f.BoolVar(&list, "list", false, "list the scenarios and exit")
+	return cmd
+}
+
+type benchOpts struct {
+	quick, iKnow       bool
+	repeats            int
+	jsonFile, htmlFile string
+}
+
+func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios []benchrun.Scenario, peers []benchrun.Peer, o benchOpts) error {
+	cfg, err := e.cfg.Normalize()
+	if err != nil {
+		return err
+	}
+	client, err := keyvalue.Open(cfg)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := client.Connect(cctx); err != nil {
+		return err
+	}
+	info, err := client.Do(cctx, client.B().Info().Section("server").Build()).ToString()
+	if err != nil {
+		return fmt.Errorf("INFO server: %w", err)
+	}
+	f := infoFields(info)
+	server := benchrun.ServerInfo{Product: "redis", Version: f["redis_version"], Mode: string(cfg.Mode), TLS: cfg.TLS.Enabled, Local: e.local != nil}
+	if v, ok := f["valkey_version"]; ok {
+		server.Product, server.Version = "valkey", v
+	}
+	if e.local == nil && !o.iKnow {
+		n, err := client.Do(cctx, client.B().Dbsize().Build()).AsInt64()
+		if err != nil {
+			return fmt.Errorf("DBSIZE: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%s holds %d keys: bench writes and deletes keys in its own namespace (kvbench-…) but will not run next to data unless you pass --i-know", cfg, n)
+		}
+	}
+	if err := scripts.Preload(cctx, client); err != nil {
+		return err
+	}
+	env := &benchrun.Env{Cfg: cfg, NS: benchrun.NewNamespace(), Quick: o.quick,
+		Plain: cfg.Mode == keyvalue.ModeStandalone && !cfg.TLS.Enabled && cfg.DB == 0}
+	fmt.Fprintf(out, "keyvalue bench: %s %s (%s), %d scenarios × median of %d, namespace %s\n", server.Product, server.Version, cfg, len(scenarios), o.repeats, env.NS)
+	bar := progressbar.NewOptions(len(scenarios), progressbar.OptionSetWriter(errOut), progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(30), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(50*time.Millisecond))
+	start := time.Now()
+	results, runErr := benchrun.Run(ctx, env, scenarios, peers, o.repeats, func(i int, name string) {
+		bar.Describe(fmt.Sprintf("%-28s", name))
+		_ = bar.Set(i)
+	})
+	_ = bar.Finish()
+	cleanCtx, cancelClean := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancelClean()
+	if _, err := benchrun.Cleanup(cleanCtx, client, env.NS); err != nil {
+		fmt.Fprintf(errOut, "warning: %v\n", err)
+	}
+	peerNames := benchrun.PeerNames(results)
+	fmt.Fprintln(out)
+	benchrun.WriteTable(out, results, peerNames)
+	for _, r := range results {
+		for impl, msg := range r.Errors {
+			fmt.Fprintf(out, "error: %s / %s: %s\n", r.Scenario.Name, impl, msg)
+		}
+	}
+	report := benchrun.BuildReport(results, peerNames, server, o.quick, o.repeats)
+	if o.jsonFile != "" {
+		if err := writeFileWith(o.jsonFile, func(w io.Writer) error { return benchrun.WriteJSON(w, report) }); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "JSON report: %s\n", o.jsonFile)
+	}
+	html := o.htmlFile
+	if html == "" {
+		html = filepath.Join(os.TempDir(), "keyvalue-bench-"+time.Now().Format("20060102-150405")+".html")
+	}
+	if err := writeFileWith(html, func(w io.Writer) error { return benchrun.WriteHTML(w, report) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "HTML report: %s (took %s)\n", html, time.Since(start).Round(time.Second))
+	if runErr != nil {
+		return runErr
+	}
+	if len(peers) == 0 {
+		fmt.Fprintln(out, "peer libraries (redislock, redsync, valkeylock, go-redis/cache, scs): run the binary built from bench/ (make demo).")
+	}
+	return nil
+}
+
+func writeFileWith(path string, write func(io.Writer) error) error {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
