@@ -13,6 +13,7 @@ import (
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 func newBenchCmd(ep *endpointFlags, peers []benchrun.Peer) *cobra.Command {
@@ -119,14 +120,21 @@ func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios
 	env := &benchrun.Env{Cfg: cfg, NS: benchrun.NewNamespace(), Quick: o.quick,
 		Plain: cfg.Mode == keyvalue.ModeStandalone && !cfg.TLS.Enabled && cfg.DB == 0}
 	fmt.Fprintf(out, "keyvalue bench: %s %s (%s), %d scenarios × median of %d, namespace %s\n", server.Product, server.Version, cfg, len(scenarios), o.repeats, env.NS)
-	bar := progressbar.NewOptions(len(scenarios), progressbar.OptionSetWriter(errOut), progressbar.OptionShowCount(),
-		progressbar.OptionSetWidth(30), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(50*time.Millisecond))
+	progress := func(i int, name string) { fmt.Fprintf(errOut, "[%d/%d] %s\n", i+1, len(scenarios), name) }
+	var bar *progressbar.ProgressBar
+	if isTerminal(errOut) {
+		bar = progressbar.NewOptions(len(scenarios), progressbar.OptionSetWriter(errOut), progressbar.OptionShowCount(),
+			progressbar.OptionSetWidth(30), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(50*time.Millisecond))
+		progress = func(i int, name string) {
+			bar.Describe(fmt.Sprintf("%-28s", name))
+			_ = bar.Set(i)
+		}
+	}
 	start := time.Now()
-	results, runErr := benchrun.Run(ctx, env, scenarios, peers, o.repeats, func(i int, name string) {
-		bar.Describe(fmt.Sprintf("%-28s", name))
-		_ = bar.Set(i)
-	})
-	_ = bar.Finish()
+	results, runErr := benchrun.Run(ctx, env, scenarios, peers, o.repeats, progress)
+	if bar != nil {
+		_ = bar.Finish()
+	}
 	cleanCtx, cancelClean := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancelClean()
 	if _, err := benchrun.Cleanup(cleanCtx, client, env.NS); err != nil {
@@ -162,6 +170,13 @@ func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios
 		fmt.Fprintln(out, "peer libraries (redislock, redsync, valkeylock, go-redis/cache, scs): run the binary built from bench/ (make demo).")
 	}
 	return nil
+}
+
+// isTerminal reports whether w is a terminal (progress bars need one;
+// logs and CI get a line per step instead).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func writeFileWith(path string, write func(io.Writer) error) error {

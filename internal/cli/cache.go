@@ -126,6 +126,9 @@ func withBackend(cmd *cobra.Command, ep *endpointFlags, name string, fn func(con
 }
 
 func spinner(w io.Writer, what string) *progressbar.ProgressBar {
+	if !isTerminal(w) {
+		w = io.Discard // no spinner in logs; the summary line follows
+	}
 	return progressbar.NewOptions64(-1,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(what),
