@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/internal/glob"
@@ -215,29 +217,53 @@ func (s *Store) getIndexed(ctx context.Context, index string) ([]Record, error) 
 	if err != nil {
 		return nil, fmt.Errorf("session: get all: %w", err)
 	}
+	// Decoding JSON dominates the cost of a long list: spread it over the CPUs.
+	parsed := make([]*Record, len(vals))
+	errs := make([]error, len(vals))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(vals)/64))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(vals); i += workers {
+				parsed[i], errs[i] = s.parseListed(vals[i], keys[i])
+			}
+		})
+	}
+	wg.Wait()
 	out := make([]Record, 0, len(vals))
-	for i, v := range vals {
-		b, err := v.AsBytes()
-		if valkey.IsValkeyNil(err) {
-			continue
+	for i, r := range parsed {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("session: get all: %w", errs[i])
 		}
-		if err != nil {
-			return nil, fmt.Errorf("session: get all: %w", err)
+		if r != nil {
+			out = append(out, *r)
 		}
-		r, err := s.parse(b)
-		if err != nil {
-			s.log.Warn("session: skipping a record that does not parse", "key", keys[i], "error", err)
-			continue
-		}
-		if r.st.Renewed {
-			continue // the read-only stub of a renewed session
-		}
-		if id, ok := s.unseal(r.st.Sealed); ok {
-			r.st.ID = id
-		}
-		out = append(out, r.st.Record)
 	}
 	return out, nil
+}
+
+// parseListed parses one MGET element: nil (no error) for records that
+// vanished, are renewed stubs, or do not parse (logged).
+func (s *Store) parseListed(v valkey.ValkeyMessage, key string) (*Record, error) {
+	b, err := v.AsBytes()
+	if valkey.IsValkeyNil(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.parse(b)
+	if err != nil {
+		s.log.Warn("session: skipping a record that does not parse", "key", key, "error", err)
+		return nil, nil
+	}
+	if r.st.Renewed {
+		return nil, nil // the read-only stub of a renewed session
+	}
+	if id, ok := s.unseal(r.st.Sealed); ok {
+		r.st.ID = id
+	}
+	return &r.st.Record, nil
 }
 
 // Renew moves the session to a fresh id and returns it (call it on login
