@@ -16,6 +16,10 @@ import (
 	"github.com/keyvalue-go/keyvalue"
 )
 
+// RunTimeout bounds one run of one implementation; a run that takes longer
+// is reported as an error and the benchmark moves on.
+var RunTimeout = 90 * time.Second
+
 // ErrSkip is returned by an implementation that cannot run a scenario in
 // this environment (for example a peer that does not speak TLS).
 var ErrSkip = errors.New("benchrun: scenario not applicable here")
@@ -107,7 +111,14 @@ func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repe
 					res.Errors[name] = err.Error()
 					return nil
 				}
-				m, err := impl(ctx, env)
+				rctx, cancel := context.WithTimeout(ctx, RunTimeout)
+				m, err := impl(rctx, env)
+				timedOut := rctx.Err() != nil && ctx.Err() == nil
+				cancel()
+				if timedOut {
+					res.Errors[name] = fmt.Sprintf("gave up after %s (a run must not hang the benchmark)", RunTimeout)
+					return nil
+				}
 				if errors.Is(err, ErrSkip) {
 					return nil
 				}
