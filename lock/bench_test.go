@@ -3,75 +3,39 @@ package lock_test
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/naive"
+	"github.com/keyvalue-go/keyvalue/internal/benchrun"
 	"github.com/keyvalue-go/keyvalue/internal/servertest"
-	"github.com/keyvalue-go/keyvalue/lock"
 )
 
-// Benchmarks compare keyvalue's lock with the usual polling lock
-// (internal/naive: SET NX PX + sleep 10ms + retry) on one real server.
-// Peers (redislock, redsync, valkeylock) are compared in bench/.
-
-type locker interface {
-	lock(ctx context.Context) (unlock func() error, err error)
-}
-
-type kvLocker struct{ m *lock.Mutex }
-
-func (k kvLocker) lock(ctx context.Context) (func() error, error) {
-	l, err := k.m.Lock(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return func() error { return l.Unlock(ctx) }, nil
-}
-
-type naiveLocker struct{ l *naive.Lock }
-
-func (n naiveLocker) lock(ctx context.Context) (func() error, error) {
-	tok, err := n.l.Lock(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return func() error { return n.l.Unlock(ctx, tok) }, nil
-}
-
-func lockers(b *testing.B, name string) []struct {
-	name string
-	l    locker
-} {
+// Benchmarks compare keyvalue's lock with the usual polling lock (SET NX
+// PX + sleep 10ms + retry) on one real server, with the measurements
+// keyvalue bench uses. Peers (redislock, redsync, valkeylock) are compared
+// in bench/ (make bench-peers).
+func lockers(b *testing.B) map[string]benchrun.Locker {
 	s := servertest.Standalone(b)
-	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: quiet})
+	cfg := keyvalue.Config{Addrs: []string{s.Addr()}, Logger: quiet}
+	c, err := keyvalue.Open(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(c.Close)
-	m, _ := lock.New(c, lock.Options{TTL: 10 * time.Second, Logger: quiet}).Mutex(name)
-	return []struct {
-		name string
-		l    locker
-	}{
-		{"naive", naiveLocker{naive.NewLock(c, "naive:"+name, 10*time.Second, 10*time.Millisecond)}},
-		{"keyvalue", kvLocker{m}},
+	env := &benchrun.Env{Cfg: cfg, Plain: true, NS: benchrun.NewNamespace()}
+	kv, err := benchrun.KeyvalueLocker(env, c, "kv")
+	if err != nil {
+		b.Fatal(err)
 	}
+	return map[string]benchrun.Locker{"naive": benchrun.NaiveLocker(env, c, "naive"), "keyvalue": kv}
 }
 
 func BenchmarkUncontended(b *testing.B) {
-	for _, im := range lockers(b, "u") {
-		b.Run(im.name, func(b *testing.B) {
-			ctx := context.Background()
+	ls := lockers(b)
+	for _, name := range []string{"naive", "keyvalue"} {
+		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
-				unlock, err := im.l.lock(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := unlock(); err != nil {
+				if _, err := benchrun.Contend(context.Background(), ls[name], 1, 1); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -79,74 +43,30 @@ func BenchmarkUncontended(b *testing.B) {
 	}
 }
 
-// BenchmarkHandoff measures release → waiting process acquires; it
-// reports p50 and p99 of that latency.
+// BenchmarkHandoff measures release → a waiting goroutine acquires.
 func BenchmarkHandoff(b *testing.B) {
-	for _, im := range lockers(b, "h") {
-		b.Run(im.name, func(b *testing.B) {
-			ctx := context.Background()
-			var lat []time.Duration
-			for b.Loop() {
-				unlock, err := im.l.lock(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				got := make(chan time.Time, 1)
-				go func() {
-					u, err := im.l.lock(ctx)
-					got <- time.Now()
-					if err == nil {
-						_ = u()
-					}
-				}()
-				time.Sleep(2 * time.Millisecond) // the waiter is blocked now
-				released := time.Now()
-				if err := unlock(); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, (<-got).Sub(released))
+	ls := lockers(b)
+	for _, name := range []string{"naive", "keyvalue"} {
+		b.Run(name, func(b *testing.B) {
+			lat, err := benchrun.Handoffs(context.Background(), ls[name], b.N)
+			if err != nil {
+				b.Fatal(err)
 			}
-			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		})
 	}
 }
 
-// BenchmarkContended runs lock+unlock with N goroutines competing; ns/op
-// is per acquisition.
+// BenchmarkContended: N goroutines compete; ns/op per acquisition.
 func BenchmarkContended(b *testing.B) {
 	for _, n := range []int{2, 8, 32} {
-		for _, im := range lockers(b, fmt.Sprintf("c%d", n)) {
-			b.Run(fmt.Sprintf("waiters=%d/%s", n, im.name), func(b *testing.B) {
-				ctx := context.Background()
-				var mu sync.Mutex
-				left := b.N
-				b.ResetTimer()
-				var wg sync.WaitGroup
-				for range n {
-					wg.Go(func() {
-						for {
-							mu.Lock()
-							if left == 0 {
-								mu.Unlock()
-								return
-							}
-							left--
-							mu.Unlock()
-							unlock, err := im.l.lock(ctx)
-							if err != nil {
-								b.Error(err)
-								return
-							}
-							if err := unlock(); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					})
+		ls := lockers(b)
+		for _, name := range []string{"naive", "keyvalue"} {
+			b.Run(fmt.Sprintf("waiters=%d/%s", n, name), func(b *testing.B) {
+				if _, err := benchrun.Contend(context.Background(), ls[name], n, b.N); err != nil {
+					b.Fatal(err)
 				}
-				wg.Wait()
 			})
 		}
 	}

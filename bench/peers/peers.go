@@ -219,8 +219,16 @@ func scsRedisstore() benchrun.Peer {
 	}}
 }
 
+// LockerFactory makes a peer's lock (and a function releasing its client).
+type LockerFactory func(env *benchrun.Env) (benchrun.Locker, func(), error)
+
+// Lockers are the peer locks by name, for benchmarks outside keyvalue bench.
+func Lockers() map[string]LockerFactory {
+	return map[string]LockerFactory{"redislock": redisLocker, "redsync": redsyncLocker, "valkeylock": valkeyLocker}
+}
+
 // lockPeer builds the two lock scenarios from a locker factory.
-func lockPeer(name string, make func(env *benchrun.Env) (benchrun.Locker, func(), error)) benchrun.Peer {
+func lockPeer(name string, make LockerFactory) benchrun.Peer {
 	run := func(measure func(context.Context, *benchrun.Env, benchrun.Locker) (benchrun.Measure, error)) benchrun.Impl {
 		return func(ctx context.Context, env *benchrun.Env) (benchrun.Measure, error) {
 			l, done, err := make(env)
@@ -239,58 +247,58 @@ func lockPeer(name string, make func(env *benchrun.Env) (benchrun.Locker, func()
 
 // Polling peers retry every 10ms (redislock's examples use 100ms; redsync's
 // default is a random 50-250ms).
-func redisLock() benchrun.Peer {
-	return lockPeer("redislock", func(env *benchrun.Env) (benchrun.Locker, func(), error) {
-		c, err := goRedis(env)
+func redisLock() benchrun.Peer { return lockPeer("redislock", redisLocker) }
+
+func redisLocker(env *benchrun.Env) (benchrun.Locker, func(), error) {
+	c, err := goRedis(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	rl, k := redislock.New(c), key(env, "redislock")
+	return benchrun.LockerFunc(func(ctx context.Context) (func() error, error) {
+		l, err := rl.Obtain(ctx, k, benchrun.LockTTL, &redislock.Options{RetryStrategy: redislock.LinearBackoff(10 * time.Millisecond)})
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		rl, k := redislock.New(c), key(env, "redislock")
-		return benchrun.LockerFunc(func(ctx context.Context) (func() error, error) {
-			l, err := rl.Obtain(ctx, k, benchrun.LockTTL, &redislock.Options{RetryStrategy: redislock.LinearBackoff(10 * time.Millisecond)})
-			if err != nil {
-				return nil, err
-			}
-			return func() error { return l.Release(ctx) }, nil
-		}), func() { c.Close() }, nil
-	})
+		return func() error { return l.Release(ctx) }, nil
+	}), func() { c.Close() }, nil
 }
 
-func redSync() benchrun.Peer {
-	return lockPeer("redsync", func(env *benchrun.Env) (benchrun.Locker, func(), error) {
-		c, err := goRedis(env)
-		if err != nil {
-			return nil, nil, err
+func redSync() benchrun.Peer { return lockPeer("redsync", redsyncLocker) }
+
+func redsyncLocker(env *benchrun.Env) (benchrun.Locker, func(), error) {
+	c, err := goRedis(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, k := redsync.New(goredis.NewPool(c)), key(env, "redsync")
+	return benchrun.LockerFunc(func(ctx context.Context) (func() error, error) {
+		m := rs.NewMutex(k, redsync.WithExpiry(benchrun.LockTTL), redsync.WithTries(1<<20), redsync.WithRetryDelay(10*time.Millisecond))
+		if err := m.LockContext(ctx); err != nil {
+			return nil, err
 		}
-		rs, k := redsync.New(goredis.NewPool(c)), key(env, "redsync")
-		return benchrun.LockerFunc(func(ctx context.Context) (func() error, error) {
-			m := rs.NewMutex(k, redsync.WithExpiry(benchrun.LockTTL), redsync.WithTries(1<<20), redsync.WithRetryDelay(10*time.Millisecond))
-			if err := m.LockContext(ctx); err != nil {
-				return nil, err
-			}
-			return func() error { _, err := m.UnlockContext(ctx); return err }, nil
-		}), func() { c.Close() }, nil
-	})
+		return func() error { _, err := m.UnlockContext(ctx); return err }, nil
+	}), func() { c.Close() }, nil
 }
 
-func valkeyLock() benchrun.Peer {
-	return lockPeer("valkeylock", func(env *benchrun.Env) (benchrun.Locker, func(), error) {
-		if !env.Plain {
-			return nil, nil, benchrun.ErrSkip
-		}
-		vl, err := valkeylock.NewLocker(valkeylock.LockerOption{
-			ClientOption: valkey.ClientOption{InitAddress: env.Cfg.Addrs[:1], Username: env.Cfg.Username, Password: env.Cfg.Password, ForceSingleClient: true},
-			KeyPrefix:    key(env, "valkeylock"), KeyMajority: 1, KeyValidity: benchrun.LockTTL, NoLoopTracking: true,
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		return benchrun.LockerFunc(func(ctx context.Context) (func() error, error) {
-			_, cancel, err := vl.WithContext(ctx, "l")
-			if err != nil {
-				return nil, err
-			}
-			return func() error { cancel(); return nil }, nil
-		}), vl.Close, nil
+func valkeyLock() benchrun.Peer { return lockPeer("valkeylock", valkeyLocker) }
+
+func valkeyLocker(env *benchrun.Env) (benchrun.Locker, func(), error) {
+	if !env.Plain {
+		return nil, nil, benchrun.ErrSkip
+	}
+	vl, err := valkeylock.NewLocker(valkeylock.LockerOption{
+		ClientOption: valkey.ClientOption{InitAddress: env.Cfg.Addrs[:1], Username: env.Cfg.Username, Password: env.Cfg.Password, ForceSingleClient: true},
+		KeyPrefix:    key(env, "valkeylock"), KeyMajority: 1, KeyValidity: benchrun.LockTTL, NoLoopTracking: true,
 	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return benchrun.LockerFunc(func(ctx context.Context) (func() error, error) {
+		_, cancel, err := vl.WithContext(ctx, "l")
+		if err != nil {
+			return nil, err
+		}
+		return func() error { cancel(); return nil }, nil
+	}), vl.Close, nil
 }

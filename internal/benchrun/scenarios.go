@@ -700,7 +700,8 @@ func (f LockerFunc) Lock(ctx context.Context) (func() error, error) { return f(c
 // LockTTL is the lease TTL every lock scenario uses.
 const LockTTL = 10 * time.Second
 
-func kvLocker(env *Env, c *keyvalue.Client, name string) (Locker, error) {
+// KeyvalueLocker is keyvalue's Mutex name (inside env's namespace) as a Locker.
+func KeyvalueLocker(env *Env, c *keyvalue.Client, name string) (Locker, error) {
 	m, err := lock.New(c, lock.Options{TTL: LockTTL, Logger: quiet}).Mutex(env.name(name))
 	if err != nil {
 		return nil, err
@@ -714,7 +715,8 @@ func kvLocker(env *Env, c *keyvalue.Client, name string) (Locker, error) {
 	}), nil
 }
 
-func naiveLocker(env *Env, c *keyvalue.Client, name string) Locker {
+// NaiveLocker is the polling baseline lock (10ms retry) as a Locker.
+func NaiveLocker(env *Env, c *keyvalue.Client, name string) Locker {
 	l := naive.NewLock(c, env.name(name), LockTTL, 10*time.Millisecond)
 	return LockerFunc(func(ctx context.Context) (func() error, error) {
 		tok, err := l.Lock(ctx)
@@ -736,11 +738,11 @@ func lockImpl(kv bool, measure func(ctx context.Context, env *Env, l Locker) (Me
 		name := "lock-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		var l Locker
 		if kv {
-			if l, err = kvLocker(env, c, name); err != nil {
+			if l, err = KeyvalueLocker(env, c, name); err != nil {
 				return Measure{}, err
 			}
 		} else {
-			l = naiveLocker(env, c, name)
+			l = NaiveLocker(env, c, name)
 		}
 		return measure(ctx, env, l)
 	}
@@ -753,11 +755,22 @@ func contended(kv bool) Impl { return lockImpl(kv, ContendedMeasure) }
 // HandoffMeasure measures release → a waiting goroutine acquires: the
 // median in Value, the 99th percentile in Extra["p99"], in µs.
 func HandoffMeasure(ctx context.Context, env *Env, l Locker) (Measure, error) {
+	lat, err := Handoffs(ctx, l, env.sizes().handoffs)
+	if err != nil {
+		return Measure{}, err
+	}
+	p := func(q float64) float64 { return per(lat[min(len(lat)-1, int(q*float64(len(lat))))], 1, "µs") }
+	return Measure{Value: p(0.5), Extra: map[string]float64{"p99": p(0.99)}}, nil
+}
+
+// Handoffs takes l, starts a goroutine waiting for it, releases it and
+// times until the waiter holds it; n times. The latencies come sorted.
+func Handoffs(ctx context.Context, l Locker, n int) ([]time.Duration, error) {
 	var lat []time.Duration
-	for range env.sizes().handoffs {
+	for range n {
 		unlock, err := l.Lock(ctx)
 		if err != nil {
-			return Measure{}, err
+			return nil, err
 		}
 		got := make(chan error, 1)
 		var at time.Time
@@ -772,30 +785,35 @@ func HandoffMeasure(ctx context.Context, env *Env, l Locker) (Measure, error) {
 		time.Sleep(3 * time.Millisecond) // the waiter waits now
 		released := time.Now()
 		if err := unlock(); err != nil {
-			return Measure{}, err
+			return nil, err
 		}
 		if err := <-got; err != nil {
-			return Measure{}, err
+			return nil, err
 		}
 		lat = append(lat, at.Sub(released))
 	}
 	slices.Sort(lat)
-	p := func(q float64) float64 { return per(lat[min(len(lat)-1, int(q*float64(len(lat))))], 1, "µs") }
-	return Measure{Value: p(0.5), Extra: map[string]float64{"p99": p(0.99)}}, nil
+	return lat, nil
 }
 
 // ContendedMeasure is lock+unlock throughput with 8 contenders, in ops/s.
 func ContendedMeasure(ctx context.Context, env *Env, l Locker) (Measure, error) {
 	n := env.sizes().lockOps
-	took, err := parallel(8, n, func() error {
+	took, err := Contend(ctx, l, 8, n)
+	if err != nil {
+		return Measure{}, err
+	}
+	return Measure{Value: float64(n) / took.Seconds()}, nil
+}
+
+// Contend runs n lock+unlock cycles over workers goroutines and returns
+// the elapsed time.
+func Contend(ctx context.Context, l Locker, workers, n int) (time.Duration, error) {
+	return parallel(workers, n, func() error {
 		unlock, err := l.Lock(ctx)
 		if err != nil {
 			return err
 		}
 		return unlock()
 	})
-	if err != nil {
-		return Measure{}, err
-	}
-	return Measure{Value: float64(n) / took.Seconds()}, nil
 }
