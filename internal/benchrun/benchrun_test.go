@@ -69,6 +69,13 @@ func TestEveryScenarioRunsTiny(t *testing.T) {
 	if err := benchrun.WriteHTML(&html, report); err != nil {
 		t.Fatal(err)
 	}
+	var svg bytes.Buffer
+	if err := benchrun.WriteRatioSVG(&svg, report); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(svg.String(), "lock/handoff") || !strings.Contains(svg.String(), "×") {
+		t.Error("ratio SVG lacks scenarios or ratios")
+	}
 	if h := html.String(); !strings.Contains(h, "<svg") || !strings.Contains(h, "cache/flush-stall-100k") || strings.Contains(h, "<script") {
 		t.Error("HTML report lacks charts or pulls in scripts")
 	}

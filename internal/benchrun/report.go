@@ -268,3 +268,38 @@ svg text{font:12px system-ui,sans-serif} table{border-collapse:collapse} td{padd
 {{end}}
 </body></html>
 `))
+
+// WriteRatioSVG writes one SVG image with a bar per scenario showing how
+// many times better keyvalue is than the baseline, on a log scale (for
+// embedding in Markdown, where HTML reports cannot be inlined).
+func WriteRatioSVG(w io.Writer, r Report) error {
+	type row struct {
+		Name, Label string
+		Y, X, Width float64
+		Color       string
+	}
+	const left, scale, rowH = 230.0, 110.0, 22.0 // scale: pixels per factor of 10
+	var rows []row
+	for i, res := range r.Results {
+		rw := row{Name: res.Name, Y: float64(i) * rowH, Label: "—", X: left}
+		if res.Ratio != nil {
+			lg := math.Log10(*res.Ratio)
+			rw.Width = math.Abs(lg) * scale
+			rw.Color = "#2f7d32"
+			if lg < 0 {
+				rw.X, rw.Color = left-rw.Width, "#c24a4a"
+			}
+			rw.Label = fmt.Sprintf("%.1f×", *res.Ratio)
+		}
+		rows = append(rows, rw)
+	}
+	return ratioSVG.Execute(w, map[string]any{"Rows": rows, "Height": float64(len(rows))*rowH + 40, "Left": left, "Server": r.Server, "Machine": r.Machine})
+}
+
+var ratioSVG = template.Must(template.New("svg").Parse(`<svg xmlns="http://www.w3.org/2000/svg" width="760" height="{{.Height}}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<line x1="{{.Left}}" y1="0" x2="{{.Left}}" y2="{{.Height}}" stroke="#888"/>
+{{range .Rows}}<text x="0" y="{{.Y}}" dy="15">{{.Name}}</text><rect x="{{.X}}" y="{{.Y}}" width="{{.Width}}" height="16" fill="{{.Color}}"/><text x="{{.X}}" y="{{.Y}}" dx="{{.Width}}" dy="13">  {{.Label}}</text>
+{{end}}<text x="0" y="{{.Height}}" dy="-8" fill="#555">baseline ÷ keyvalue (log scale; right of the line: keyvalue better). {{.Server.Product}} {{.Server.Version}}, {{.Machine.CPUs}} CPUs</text>
+</svg>
+`))

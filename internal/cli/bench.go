@@ -21,6 +21,7 @@ func newBenchCmd(ep *endpointFlags, peers []benchrun.Peer) *cobra.Command {
 		quick, iKnow, list bool
 		repeats            int
 		jsonFile, htmlFile string
+		svgFile            string
 		only               []string
 	)
 	cmd := &cobra.Command{
@@ -61,7 +62,7 @@ kvbench-XXXXXXXX), deletes them at the end, and refuses a non-empty database unl
 				return err
 			}
 			defer e.close()
-			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), e, scenarios, peers, benchOpts{quick, iKnow, repeats, jsonFile, htmlFile})
+			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), e, scenarios, peers, benchOpts{quick, iKnow, repeats, jsonFile, htmlFile, svgFile})
 		},
 	}
 	f := cmd.Flags()
@@ -69,6 +70,7 @@ kvbench-XXXXXXXX), deletes them at the end, and refuses a non-empty database unl
 	f.IntVar(&repeats, "repeat", 0, "runs per scenario and implementation; the median is reported (default 5, 1 with --quick)")
 	f.StringVar(&jsonFile, "json", "", "write the report as JSON to this file")
 	f.StringVar(&htmlFile, "html", "", "write a self-contained HTML report with a bar chart per scenario (default: a file in the temp directory)")
+	f.StringVar(&svgFile, "svg", "", "write an SVG chart of the ratios (for Markdown)")
 	f.StringSliceVar(&only, "scenario", nil, "run only these scenarios (repeatable; see --list)")
 	f.BoolVar(&iKnow, "i-know", false, "run against a database that already holds keys")
 	f.BoolVar(&list, "list", false, "list the scenarios and exit")
@@ -79,6 +81,7 @@ type benchOpts struct {
 	quick, iKnow       bool
 	repeats            int
 	jsonFile, htmlFile string
+	svgFile            string
 }
 
 func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios []benchrun.Scenario, peers []benchrun.Peer, o benchOpts) error {
@@ -154,6 +157,12 @@ func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios
 			return err
 		}
 		fmt.Fprintf(out, "JSON report: %s\n", o.jsonFile)
+	}
+	if o.svgFile != "" {
+		if err := writeFileWith(o.svgFile, func(w io.Writer) error { return benchrun.WriteRatioSVG(w, report) }); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "SVG chart: %s\n", o.svgFile)
 	}
 	html := o.htmlFile
 	if html == "" {
