@@ -98,6 +98,11 @@ type Config struct {
 	// MaxFlushDelay lets the pipeline collect more commands per write, trading latency for CPU; 0 = off.
 	MaxFlushDelay time.Duration `yaml:"max_flush_delay,omitempty" json:"max_flush_delay,omitempty"`
 
+	// ReadFromReplicas sends read-only commands to replicas (Sentinel and
+	// Cluster modes), trading read-your-writes for load on the primary.
+	// Off by default: reads go to the primary.
+	ReadFromReplicas bool `yaml:"read_from_replicas,omitempty" json:"read_from_replicas,omitempty"`
+
 	// ClientCache configures server-assisted client-side caching.
 	ClientCache ClientCacheConfig `yaml:"client_cache,omitempty" json:"client_cache,omitempty"`
 	// Retry configures exponential backoff with jitter for dials and idempotent commands.
@@ -308,6 +313,9 @@ func (c *Config) validate() error {
 		if d < 0 {
 			return cfgErr(key, "must not be negative, got %s", d)
 		}
+	}
+	if c.ReadFromReplicas && c.Mode == ModeStandalone {
+		return cfgErr("read_from_replicas", "needs mode sentinel or cluster (a standalone address is one server)")
 	}
 	if c.PipelineMultiplex < 0 || c.PipelineMultiplex > 8 {
 		return cfgErr("pipeline_multiplex", "must be between 0 and 8 (2^n connections), got %d", c.PipelineMultiplex)

@@ -40,6 +40,7 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{"conn_lifetime", Config{ConnLifetime: -1}},
 		{"max_flush_delay", Config{MaxFlushDelay: -1}},
 		{"pipeline_multiplex", Config{PipelineMultiplex: 9}},
+		{"read_from_replicas", Config{ReadFromReplicas: true}},
 		{"blocking_pool_size", Config{BlockingPoolSize: -1}},
 		{"client_cache.size_per_conn", Config{ClientCache: ClientCacheConfig{SizePerConn: -1}}},
 		{"retry.jitter", Config{Retry: RetryConfig{Jitter: "full"}}},

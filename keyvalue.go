@@ -318,6 +318,9 @@ func clientOption(n Config, log *slog.Logger) (valkey.ClientOption, error) {
 		CacheSizeEachConn: n.ClientCache.SizePerConn,
 		DisableRetry:      n.Retry.DisableCommandRetry,
 	}
+	if n.ReadFromReplicas {
+		opt.SendToReplicas = func(cmd valkey.Completed) bool { return cmd.IsReadOnly() }
+	}
 	retry := n.Retry
 	opt.RetryDelay = func(attempts int, _ valkey.Completed, _ error) time.Duration {
 		// attempts counts the tries made so far, starting at 1.

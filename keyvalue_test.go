@@ -442,3 +442,26 @@ func servertestRole(set *servertest.SentinelSet, addr string) (string, error) {
 	}
 	return "", fmt.Errorf("%s is not in the set", addr)
 }
+
+func TestReadFromReplicas(t *testing.T) {
+	t.Parallel()
+	set := servertest.Sentinel(t)
+	c := open(t, keyvalue.Config{Mode: keyvalue.ModeSentinel, Addrs: set.SentinelAddrs(), ReadFromReplicas: true,
+		Sentinel: keyvalue.SentinelConfig{Master: set.Master}})
+	ctx := ctxT(t, 10*time.Second)
+	if err := c.Do(ctx, c.B().Set().Key("r").Value("1").Build()).Error(); err != nil {
+		t.Fatalf("write with ReadFromReplicas: %v", err)
+	}
+	if _, err := set.Replica.Do("CONFIG", "RESETSTAT"); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if err := c.Do(ctx, c.B().Get().Key("r").Build()).Error(); err != nil && !valkey.IsValkeyNil(err) {
+			t.Fatal(err)
+		}
+	}
+	stats, err := set.Replica.Do("INFO", "commandstats")
+	if err != nil || !strings.Contains(stats, "cmdstat_get:calls=20") {
+		t.Errorf("the replica did not serve the 20 GETs:\n%s", stats)
+	}
+}

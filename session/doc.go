@@ -22,6 +22,9 @@
 // store's sessions cannot spread over several nodes. Use several prefixes
 // (one store each) to spread load.
 //
+// Reads go to the primary, so a session written is read back at once;
+// keyvalue.Config.ReadFromReplicas sends them to replicas instead.
+//
 // # Costs
 //
 //	Get          1 round trip (plus a write when sliding expiration is due)

@@ -404,3 +404,36 @@ func TestWaitReplicasSurvivesFailover(t *testing.T) {
 		t.Errorf("WaitReplicas 2 with one replica: %v", err)
 	}
 }
+
+func TestOnCluster(t *testing.T) {
+	t.Parallel()
+	cl := servertest.Cluster(t, 3)
+	c, err := keyvalue.Open(keyvalue.Config{Mode: keyvalue.ModeCluster, Addrs: cl.Addrs(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st := newStore(t, c, session.Options{Prefix: "cl"})
+	var ids []string
+	for i := range 20 {
+		rec, err := st.Create(ctx(t), session.Record{UserID: fmt.Sprint("u", i%2)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.ID)
+	}
+	newID, err := st.Renew(ctx(t), ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Update(ctx(t), newID, func(r *session.Record) error { r.Data = json.RawMessage(`{"x":1}`); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	all, err := st.GetAll(ctx(t))
+	if err != nil || len(all) != 20 {
+		t.Fatalf("GetAll on a cluster: %d, %v", len(all), err)
+	}
+	if n, err := st.RemoveByUser(ctx(t), "u0"); err != nil || n != 10 {
+		t.Fatalf("RemoveByUser on a cluster: %d, %v", n, err)
+	}
+}
