@@ -39,8 +39,8 @@ func (l *Locker) Inspect(ctx context.Context, name string) (Info, error) {
 		b.Pttl().Key(k.all[0]).Build(),
 		b.Zcount().Key(k.all[1]).Min(now).Max("+inf").Build(),
 		b.Get().Key(k.all[2]).Build(),
+		b.Zcount().Key(k.all[3]).Min(now).Max("+inf").Build(),
 		b.Zcount().Key(k.all[4]).Min(now).Max("+inf").Build(),
-		b.Zcount().Key(k.all[5]).Min(now).Max("+inf").Build(),
 	)
 	info := Info{Name: name}
 	for i, r := range rs {
@@ -111,16 +111,8 @@ func (l *Locker) ForceRelease(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	b := l.c.B()
-	for _, r := range l.c.DoMulti(ctx,
-		b.Del().Key(k.all[0], k.all[1]).Build(),
-		b.Del().Key(k.all[3]).Build(),
-		b.Rpush().Key(k.all[3]).Element("1").Build(),
-		b.Pexpire().Key(k.all[3]).Milliseconds(l.opts.TTL.Milliseconds()).Build(),
-	) {
-		if err := r.Error(); err != nil {
-			return fmt.Errorf("lock %s: force release: %w", name, err)
-		}
+	if _, err := l.release(ctx, k, "", "force"); err != nil {
+		return fmt.Errorf("lock %s: force release: %w", name, err)
 	}
 	return nil
 }

@@ -11,21 +11,24 @@
 //	kv:{l:NAME}      string  exclusive holder's lease token, with the TTL
 //	kv:{l:NAME}:r    zset    shared holders: lease token -> expiry (ms)
 //	kv:{l:NAME}:f    string  fencing counter (INCR on every acquisition; no TTL)
-//	kv:{l:NAME}:w    list    wake list: at most one token, with a TTL
-//	kv:{l:NAME}:qx   zset    waiting writers -> deadline (keeps new readers out)
-//	kv:{l:NAME}:qs   zset    waiting readers -> deadline
+//	kv:{l:NAME}:qx   zset    waiting writers: lease token -> deadline (keeps new readers out)
+//	kv:{l:NAME}:qs   zset    waiting readers: lease token -> deadline
+//	kv:{l:NAME}:w:T  list    waiter T's grant list: its fencing token once granted, with a TTL
 //
 // # How waiting works
 //
 // Acquiring is one script: it takes the lock, or registers the caller as a
-// waiter and returns the holder's remaining TTL. Lock then blocks in BLPOP
-// on the wake list, on a connection of valkey-go's blocking pool (never the
-// shared pipeline), for at most that TTL or the context's deadline. Release
-// is one script that checks the lease token, deletes it and pushes one wake
-// token; the woken waiter tries again at once. A holder that dies is
-// replaced when its TTL runs out, not before. A stale wake token costs the
-// next waiter one extra attempt. Cancelling the context ends the wait
-// promptly and removes the waiter's queue entry.
+// waiter (writers and readers in separate queues) and returns the holder's
+// remaining TTL. Lock then blocks in BLPOP on its own grant list, on a
+// connection of valkey-go's blocking pool (never the shared pipeline), for
+// at most that TTL or the context's deadline. Release is one script that
+// checks the lease token, deletes it and hands the lock straight to the
+// longest-waiting writer (or to every waiting reader): it makes the waiter
+// the holder and pushes the fencing token onto its grant list, so the
+// woken waiter needs no further round trip. A holder that dies is replaced
+// when its TTL runs out, not before: its waiters' BLPOPs time out then and
+// they try again. Cancelling the context ends the wait promptly, removes
+// the waiter from the queue and gives back a lock granted meanwhile.
 //
 // # Guarantees and their limits
 //

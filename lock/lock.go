@@ -95,7 +95,8 @@ func New(c valkey.Client, opts Options) *Locker {
 // keys names one lock's keys, all in the slot of {l:NAME}.
 type keys struct {
 	name string
-	all  []string // owner, readers, fence, wake, waiting writers, waiting readers
+	all  []string // owner, readers, fence, waiting writers, waiting readers
+	wait string   // prefix of the waiters' grant lists: kv:{l:NAME}:w:
 }
 
 func (l *Locker) keysFor(name string) (keys, error) {
@@ -103,7 +104,7 @@ func (l *Locker) keysFor(name string) (keys, error) {
 		return keys{}, err
 	}
 	p := "kv:{l:" + name + "}"
-	return keys{name: name, all: []string{p, p + ":r", p + ":f", p + ":w", p + ":qx", p + ":qs"}}, nil
+	return keys{name: name, all: []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs"}, wait: p + ":w:"}, nil
 }
 
 func checkName(name string) error {
@@ -209,16 +210,17 @@ func mode(shared bool) string {
 	return "x"
 }
 
-// acquire runs the acquire script; when wait is true it blocks on the wake
-// list between attempts, each BLPOP bounded by the holder's remaining TTL
-// and ctx's deadline.
+// acquire runs the acquire script; when wait is true and the lock is
+// taken, it blocks in BLPOP on its own grant list until a release hands it
+// the lock (the release script makes it the holder and pushes its fencing
+// token), the holder's TTL runs out (then it tries again), or ctx ends.
 func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool) (*Lease, error) {
 	token := newToken()
 	ttl := strconv.FormatInt(l.opts.TTL.Milliseconds(), 10)
 	start := time.Now()
 	waited := false
-	for attempt := 1; ; attempt++ {
-		// Register as a waiter for as long as this round may block (plus a margin).
+	for {
+		// Register as a waiter for longer than this round may block.
 		waitMS := "0"
 		if wait {
 			waitMS = strconv.FormatInt((l.opts.TTL + time.Second).Milliseconds(), 10)
@@ -226,19 +228,14 @@ func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool) (*Lease
 		sent := time.Now()
 		res, err := l.runAcquire(ctx, k, token, ttl, shared, waitMS)
 		if err != nil {
-			l.unregister(k, token)
+			l.leave(k, token)
 			return nil, fmt.Errorf("lock %s: acquire: %w", k.name, err)
 		}
 		if len(res) != 2 {
 			return nil, fmt.Errorf("lock %s: acquire: unexpected reply %v", k.name, res)
 		}
 		if res[0] == 1 {
-			lease := newLease(l, k, token, shared, res[1], sent)
-			if err := l.replicate(ctx, lease); err != nil {
-				return nil, err
-			}
-			l.event(Event{Kind: "acquired", Name: k.name, Shared: shared, Token: res[1], Waited: time.Since(start)})
-			return lease, nil
+			return l.acquired(ctx, k, token, shared, res[1], sent, start)
 		}
 		if !wait {
 			return nil, fmt.Errorf("lock %s: %w", k.name, ErrNotAcquired)
@@ -247,37 +244,67 @@ func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool) (*Lease
 			l.event(Event{Kind: "waiting", Name: k.name, Shared: shared})
 			waited = true
 		}
-		// Block until a release pushes a wake token, the holder's TTL runs
-		// out (res[1] ms), or ctx ends.
 		timeout := time.Duration(res[1])*time.Millisecond + 5*time.Millisecond
 		if dl, ok := ctx.Deadline(); ok {
 			timeout = min(timeout, time.Until(dl))
 		}
 		if timeout <= 0 {
-			l.unregister(k, token)
+			l.leave(k, token)
 			return nil, fmt.Errorf("lock %s: %w", k.name, context.DeadlineExceeded)
 		}
-		err = l.c.Do(ctx, l.c.B().Blpop().Key(k.all[3]).Timeout(max(timeout.Seconds(), 0.001)).Build()).Error()
-		if err != nil && !valkey.IsValkeyNil(err) {
-			l.unregister(k, token)
+		granted, err := l.c.Do(ctx, l.c.B().Blpop().Key(k.wait+token).Timeout(max(timeout.Seconds(), 0.001)).Build()).AsStrSlice()
+		switch {
+		case err == nil && len(granted) == 2:
+			fence, perr := strconv.ParseInt(granted[1], 10, 64)
+			if perr != nil {
+				return nil, fmt.Errorf("lock %s: grant list holds %q", k.name, granted[1])
+			}
+			// The lease started when the release script granted it, just
+			// before now; the server keeps it for TTL + slack.
+			return l.acquired(ctx, k, token, shared, fence, time.Now(), start)
+		case err != nil && !valkey.IsValkeyNil(err):
+			l.leave(k, token)
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("lock %s: waiting: %w", k.name, ctx.Err())
 			}
 			return nil, fmt.Errorf("lock %s: waiting: %w", k.name, err)
 		}
+		// Timed out: the holder's TTL ran out (it crashed?); try again.
 	}
+}
+
+func (l *Locker) acquired(ctx context.Context, k keys, token string, shared bool, fence int64, sent, start time.Time) (*Lease, error) {
+	lease := newLease(l, k, token, shared, fence, sent)
+	if err := l.replicate(ctx, lease); err != nil {
+		return nil, err
+	}
+	l.event(Event{Kind: "acquired", Name: k.name, Shared: shared, Token: fence, Waited: time.Since(start)})
+	return lease, nil
+}
+
+// grantSlack is how much longer than the TTL a lease handed to a waiter
+// lives on the server (covering the grant's delivery).
+func (l *Locker) grantSlack() time.Duration {
+	return min(time.Second, max(10*time.Millisecond, l.opts.TTL/10))
+}
+
+// release runs the release script in mode x, s, leave or force.
+func (l *Locker) release(ctx context.Context, k keys, token, mode string) (int64, error) {
+	return scripts.LockRelease.Exec(ctx, l.c, k.all, []string{token, mode,
+		strconv.FormatInt(l.opts.TTL.Milliseconds(), 10), strconv.FormatInt(l.grantSlack().Milliseconds(), 10), k.wait}).AsInt64()
 }
 
 func (l *Locker) runAcquire(ctx context.Context, k keys, token, ttl string, shared bool, waitMS string) ([]int64, error) {
 	return scripts.LockAcquire.Exec(ctx, l.c, k.all, []string{token, ttl, mode(shared), waitMS}).AsIntSlice()
 }
 
-// unregister removes a waiter's queue entry after it gives up (best
-// effort: entries also expire).
-func (l *Locker) unregister(k keys, token string) {
+// leave takes a waiter out of the queues after it gave up, releasing the
+// lock if a release handed it over meanwhile (best effort: queue entries
+// also expire).
+func (l *Locker) leave(k keys, token string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	l.c.DoMulti(ctx, l.c.B().Zrem().Key(k.all[4]).Member(token).Build(), l.c.B().Zrem().Key(k.all[5]).Member(token).Build())
+	_, _ = l.release(ctx, k, token, "leave")
 }
 
 // replicate waits for Options.WaitReplicas acknowledgements.
@@ -435,8 +462,7 @@ func (ls *Lease) watchdog() {
 // ErrNotHeld, changing nothing, if the lease expired or was taken over.
 func (ls *Lease) Unlock(ctx context.Context) error {
 	ls.stopWatchdog()
-	ok, err := scripts.LockRelease.Exec(ctx, ls.l.c, ls.k.all[:4],
-		[]string{ls.token, mode(ls.shared), strconv.FormatInt(ls.l.opts.TTL.Milliseconds(), 10)}).AsInt64()
+	ok, err := ls.l.release(ctx, ls.k, ls.token, mode(ls.shared))
 	if err != nil {
 		return fmt.Errorf("lock %s: unlock: %w", ls.k.name, err)
 	}

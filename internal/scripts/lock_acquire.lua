@@ -3,9 +3,8 @@
 -- KEYS[1]  owner (exclusive holder's token)   kv:{l:NAME}
 -- KEYS[2]  shared holders: token -> expiry ms kv:{l:NAME}:r
 -- KEYS[3]  fencing counter                     kv:{l:NAME}:f
--- KEYS[4]  wake list                           kv:{l:NAME}:w
--- KEYS[5]  waiting writers: token -> deadline  kv:{l:NAME}:qx
--- KEYS[6]  waiting readers: token -> deadline  kv:{l:NAME}:qs
+-- KEYS[4]  waiting writers: token -> deadline  kv:{l:NAME}:qx
+-- KEYS[5]  waiting readers: token -> deadline  kv:{l:NAME}:qs
 -- ARGV[1]  token (unique per lease)
 -- ARGV[2]  lease TTL in milliseconds
 -- ARGV[3]  mode: "x" or "s"
@@ -20,8 +19,8 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
-redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)
 
 local function expire_at_max(key)
   local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
@@ -47,12 +46,12 @@ if mode == 'x' then
   free = redis.call('EXISTS', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[2]) == 0
 else
   -- A reader waits while a writer holds the lock or waits for it.
-  free = redis.call('EXISTS', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[5]) == 0
+  free = redis.call('EXISTS', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[4]) == 0
 end
 
-local queue = KEYS[6]
+local queue = KEYS[5]
 if mode == 'x' then
-  queue = KEYS[5]
+  queue = KEYS[4]
 end
 
 if free then
@@ -63,12 +62,6 @@ if free then
     expire_at_max(KEYS[2])
   end
   redis.call('ZREM', queue, token)
-  if mode == 's' and redis.call('ZCARD', KEYS[6]) > 0 then
-    -- Readers share: pass the wake-up on to the next waiting reader.
-    redis.call('DEL', KEYS[4])
-    redis.call('RPUSH', KEYS[4], '1')
-    redis.call('PEXPIRE', KEYS[4], ttl)
-  end
   return {1, redis.call('INCR', KEYS[3])}
 end
 
