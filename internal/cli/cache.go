@@ -98,31 +98,25 @@ Everything uses SCAN and UNLINK in batches: the server keeps serving while it ru
 // declared options. A throwaway local server is not useful here, so an
 // endpoint must be given.
 func withBackend(cmd *cobra.Command, ep *endpointFlags, name string, fn func(context.Context, *cache.Backend, io.Writer) error) error {
-	e, err := ep.resolveRequired(cmd.ErrOrStderr())
-	if err != nil {
-		return err
+	var spec keyvalue.CacheSpec
+	useCacheDB := func(cfg *keyvalue.Config) {
+		spec = cfg.Caches[name]
+		if spec.DB != nil {
+			cfg.DB = *spec.DB
+		}
 	}
-	defer e.close()
-	spec := e.cfg.Caches[name]
-	opts, _, err := cache.OptionsFromSpec(name, spec)
-	if err != nil {
-		return err
-	}
-	opts.Logger = e.cfg.Logger
-	conn := e.cfg
-	if spec.DB != nil {
-		conn.DB = *spec.DB
-	}
-	client, err := keyvalue.Open(conn)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	b, err := cache.New(client, name, opts)
-	if err != nil {
-		return err
-	}
-	return fn(cmd.Context(), b, cmd.OutOrStdout())
+	return withClient(cmd, ep, useCacheDB, func(ctx context.Context, client *keyvalue.Client, cfg keyvalue.Config) error {
+		opts, _, err := cache.OptionsFromSpec(name, spec)
+		if err != nil {
+			return err
+		}
+		opts.Logger = cfg.Logger
+		b, err := cache.New(client, name, opts)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, b, cmd.OutOrStdout())
+	})
 }
 
 func spinner(w io.Writer, what string) *progressbar.ProgressBar {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -111,4 +112,24 @@ func (e *endpoint) startLocal() error {
 	e.cfg = keyvalue.Config{Addrs: []string{s.Addr()}}
 	e.source = "throwaway local server (no --url, --config or KEYVALUE_URL given)"
 	return nil
+}
+
+// withClient resolves a real endpoint (no throwaway server), opens a client
+// on it with adjust applied to the configuration, runs fn and cleans up.
+func withClient(cmd *cobra.Command, ep *endpointFlags, adjust func(*keyvalue.Config), fn func(context.Context, *keyvalue.Client, keyvalue.Config) error) error {
+	e, err := ep.resolveRequired(cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	cfg := e.cfg
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	client, err := keyvalue.Open(cfg)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	return fn(cmd.Context(), client, cfg)
 }

@@ -117,15 +117,7 @@ func state(i lock.Info) string {
 }
 
 func withLocker(cmd *cobra.Command, ep *endpointFlags, fn func(context.Context, *lock.Locker, io.Writer) error) error {
-	e, err := ep.resolveRequired(cmd.ErrOrStderr())
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	client, err := keyvalue.Open(e.cfg)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	return fn(cmd.Context(), lock.New(client, lock.Options{Logger: e.cfg.Logger}), cmd.OutOrStdout())
+	return withClient(cmd, ep, nil, func(ctx context.Context, client *keyvalue.Client, cfg keyvalue.Config) error {
+		return fn(ctx, lock.New(client, lock.Options{Logger: cfg.Logger}), cmd.OutOrStdout())
+	})
 }

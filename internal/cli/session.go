@@ -127,19 +127,11 @@ func withStore(cmd *cobra.Command, ep *endpointFlags, sf sessionFlags, fn func(c
 	if err != nil {
 		return fmt.Errorf("--key-file: %w", err)
 	}
-	e, err := ep.resolveRequired(cmd.ErrOrStderr())
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	client, err := keyvalue.Open(e.cfg)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	st, err := session.New(client, session.Options{Prefix: sf.prefix, Key: bytes.TrimSpace(key), Logger: e.cfg.Logger})
-	if err != nil {
-		return err
-	}
-	return fn(cmd.Context(), st, cmd.OutOrStdout())
+	return withClient(cmd, ep, nil, func(ctx context.Context, client *keyvalue.Client, cfg keyvalue.Config) error {
+		st, err := session.New(client, session.Options{Prefix: sf.prefix, Key: bytes.TrimSpace(key), Logger: cfg.Logger})
+		if err != nil {
+			return err
+		}
+		return fn(ctx, st, cmd.OutOrStdout())
+	})
 }
