@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/internal/benchrun"
@@ -35,7 +36,7 @@ func BenchmarkUncontended(b *testing.B) {
 	for _, name := range []string{"naive", "keyvalue"} {
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
-				if _, err := benchrun.Contend(context.Background(), ls[name], 1, 1); err != nil {
+				if _, err := benchrun.Contend(benchCtx(b), ls[name], 1, 1); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -48,7 +49,7 @@ func BenchmarkHandoff(b *testing.B) {
 	ls := lockers(b)
 	for _, name := range []string{"naive", "keyvalue"} {
 		b.Run(name, func(b *testing.B) {
-			lat, err := benchrun.Handoffs(context.Background(), ls[name], b.N)
+			lat, err := benchrun.Handoffs(benchCtx(b), ls[name], b.N)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -64,10 +65,18 @@ func BenchmarkContended(b *testing.B) {
 		ls := lockers(b)
 		for _, name := range []string{"naive", "keyvalue"} {
 			b.Run(fmt.Sprintf("waiters=%d/%s", n, name), func(b *testing.B) {
-				if _, err := benchrun.Contend(context.Background(), ls[name], n, b.N); err != nil {
+				if _, err := benchrun.Contend(benchCtx(b), ls[name], n, b.N); err != nil {
 					b.Fatal(err)
 				}
 			})
 		}
 	}
+}
+
+// benchCtx bounds a benchmark's lock calls: an implementation that never
+// wakes a waiter fails the benchmark instead of hanging it.
+func benchCtx(b *testing.B) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	b.Cleanup(cancel)
+	return ctx
 }
