@@ -209,6 +209,7 @@ type ConfigError struct {
 	Msg string
 }
 
+// Error names the key and what is wrong with its value.
 func (e *ConfigError) Error() string {
 	return fmt.Sprintf("keyvalue: config %s: %s", e.Key, e.Msg)
 }

@@ -44,6 +44,7 @@ type ConnectError struct {
 	Hint string
 }
 
+// Error names the endpoint, the kind of failure, the attempts, the cause and the hint.
 func (e *ConnectError) Error() string {
 	s := fmt.Sprintf("keyvalue: connect to %s %s: %v", e.Mode, strings.Join(e.Addrs, ","), e.Kind)
 	if e.Attempts > 1 {

@@ -59,6 +59,7 @@ type CorruptError struct {
 	Err    error
 }
 
+// Error describes the payload and why it cannot be decoded.
 func (e *CorruptError) Error() string {
 	s := "entry"
 	if e.ID != "" {

@@ -39,6 +39,7 @@ type InputError struct {
 	Reason string
 }
 
+// Error names the cache, the kind of input, the value and the reason.
 func (e *InputError) Error() string {
 	v := e.Value
 	if len(v) > 60 {

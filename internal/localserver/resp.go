@@ -45,6 +45,7 @@ func Do(addr string, tlsConf *tls.Config, timeout time.Duration, args ...string)
 // ErrReply is a server error reply (a RESP "-ERR ..." line).
 type ErrReply string
 
+// Error returns the reply text.
 func (e ErrReply) Error() string { return string(e) }
 
 func readReply(r *bufio.Reader) (string, error) {
