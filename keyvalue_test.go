@@ -13,29 +13,15 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/kvtest"
 	"github.com/keyvalue-go/keyvalue/internal/servertest"
 	"github.com/valkey-io/valkey-go"
 )
 
 // open opens cfg and closes the handle at the end of the test.
-func open(t *testing.T, cfg keyvalue.Config) *keyvalue.Client {
-	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	c, err := keyvalue.Open(cfg)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
+func open(t *testing.T, cfg keyvalue.Config) *keyvalue.Client { return kvtest.Open(t, cfg) }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T, d time.Duration) context.Context { return kvtest.Ctx(t, d) }
 
 // roundTrip sets and reads back a key.
 func roundTrip(t *testing.T, c valkey.Client) {

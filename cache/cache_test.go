@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -14,22 +13,14 @@ import (
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
+	"github.com/keyvalue-go/keyvalue/internal/kvtest"
 	"github.com/keyvalue-go/keyvalue/internal/servertest"
 	"github.com/valkey-io/valkey-go"
 )
 
-var quiet = slog.New(slog.DiscardHandler)
+var quiet = kvtest.Quiet
 
-func connect(t *testing.T, cfg keyvalue.Config) *keyvalue.Client {
-	t.Helper()
-	cfg.Logger = quiet
-	c, err := keyvalue.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
+func connect(t *testing.T, cfg keyvalue.Config) *keyvalue.Client { return kvtest.Open(t, cfg) }
 
 func standalone(t *testing.T) (*servertest.Server, *keyvalue.Client) {
 	s := servertest.Standalone(t)
@@ -46,11 +37,7 @@ func newBackend(t *testing.T, c valkey.Client, name string, opts cache.Options) 
 	return b
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
+func ctx(t *testing.T) context.Context { return kvtest.Ctx(t, 0) }
 
 // allKeys lists every key on every primary with SCAN.
 func allKeys(t *testing.T, c valkey.Client) []string {

@@ -4,34 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/kvtest"
 	"github.com/keyvalue-go/keyvalue/internal/servertest"
 	"github.com/keyvalue-go/keyvalue/lock"
 )
 
-var quiet = slog.New(slog.DiscardHandler)
+var quiet = kvtest.Quiet
 
 func connect(t *testing.T, s *servertest.Server, name string) *keyvalue.Client {
-	t.Helper()
-	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, ClientName: name, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return kvtest.Open(t, keyvalue.Config{Addrs: []string{s.Addr()}, ClientName: name})
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
+func ctx(t *testing.T) context.Context { return kvtest.Ctx(t, 0) }
 
 func mutex(t *testing.T, l *lock.Locker, name string) *lock.Mutex {
 	t.Helper()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -13,30 +12,23 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/kvtest"
 	"github.com/keyvalue-go/keyvalue/internal/servertest"
 	"github.com/keyvalue-go/keyvalue/session"
 	"github.com/valkey-io/valkey-go"
 )
 
 var (
-	quiet = slog.New(slog.DiscardHandler)
+	quiet = kvtest.Quiet
 	key   = []byte("0123456789abcdef0123456789abcdef")
 )
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
+func ctx(t *testing.T) context.Context { return kvtest.Ctx(t, 0) }
 
 func setup(t *testing.T, o session.Options) (*servertest.Server, *keyvalue.Client, *session.Store) {
 	t.Helper()
 	s := servertest.Standalone(t)
-	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := kvtest.Open(t, keyvalue.Config{Addrs: []string{s.Addr()}})
 	return s, c, newStore(t, c, o)
 }
 

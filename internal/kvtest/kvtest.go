@@ -1,0 +1,41 @@
+// Package kvtest holds the small helpers every package's tests need on top
+// of internal/servertest: a quiet client that is closed with the test, and
+// a bounded context.
+package kvtest
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue"
+)
+
+// Quiet discards log output.
+var Quiet = slog.New(slog.DiscardHandler)
+
+// Open opens cfg (with a quiet logger unless one is set) and closes the
+// handle when the test ends.
+func Open(t testing.TB, cfg keyvalue.Config) *keyvalue.Client {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = Quiet
+	}
+	c, err := keyvalue.Open(cfg)
+	if err != nil {
+		t.Fatalf("keyvalue.Open: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// Ctx is the test's context bounded to d (30s if d is 0).
+func Ctx(t testing.TB, d time.Duration) context.Context {
+	if d == 0 {
+		d = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
