@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -104,68 +103,48 @@ func BenchmarkSessionGetSet(b *testing.B) {
 	exp := time.Now().Add(time.Hour)
 	_ = rs.Commit(id, data, exp)
 	_ = st.SCS().Commit(id, data, exp)
+	// Both stores through scs's interface, so the calls are the same.
+	stores := []struct {
+		name string
+		s    interface {
+			Find(string) ([]byte, bool, error)
+			Commit(string, []byte, time.Time) error
+		}
+	}{{"scs-redisstore", rs}, {"keyvalue", st.SCS()}}
 	for _, op := range []string{"get", "set"} {
-		b.Run(fmt.Sprintf("%s/scs-redisstore", op), func(b *testing.B) {
-			for b.Loop() {
-				var err error
-				if op == "get" {
-					_, _, err = rs.Find(id)
-				} else {
-					err = rs.Commit(id, data, exp)
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(fmt.Sprintf("%s-parallel-64/scs-redisstore", op), func(b *testing.B) {
-			b.SetParallelism(32) // 2 CPUs x 32 = 64 goroutines
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					var err error
+		for _, parallel := range []bool{false, true} {
+			for _, im := range stores {
+				call := func() error {
 					if op == "get" {
-						_, _, err = rs.Find(id)
-					} else {
-						err = rs.Commit(id, data, exp)
+						_, _, err := im.s.Find(id)
+						return err
 					}
-					if err != nil {
-						b.Error(err)
+					return im.s.Commit(id, data, exp)
+				}
+				name := op
+				if parallel {
+					name += "-parallel-64"
+				}
+				b.Run(name+"/"+im.name, func(b *testing.B) {
+					if !parallel {
+						for b.Loop() {
+							if err := call(); err != nil {
+								b.Fatal(err)
+							}
+						}
 						return
 					}
-				}
-			})
-		})
-		b.Run(fmt.Sprintf("%s-parallel-64/keyvalue", op), func(b *testing.B) {
-			a := st.SCS()
-			b.SetParallelism(32)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					var err error
-					if op == "get" {
-						_, _, err = a.Find(id)
-					} else {
-						err = a.Commit(id, data, exp)
-					}
-					if err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		})
-		b.Run(fmt.Sprintf("%s/keyvalue", op), func(b *testing.B) {
-			a := st.SCS()
-			for b.Loop() {
-				var err error
-				if op == "get" {
-					_, _, err = a.Find(id)
-				} else {
-					err = a.Commit(id, data, exp)
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
+					b.SetParallelism(32) // 2 CPUs x 32 = 64 goroutines
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							if err := call(); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				})
 			}
-		})
+		}
 	}
 }

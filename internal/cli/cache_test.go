@@ -3,24 +3,20 @@ package cli
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
+	"github.com/keyvalue-go/keyvalue/internal/kvtest"
 	"github.com/keyvalue-go/keyvalue/internal/servertest"
 )
 
 func TestCacheCommands(t *testing.T) {
 	t.Parallel()
 	s := servertest.Standalone(t)
-	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := kvtest.Open(t, keyvalue.Config{Addrs: []string{s.Addr()}})
 	b, _ := cache.New(c, "pages", cache.Options{})
 	other, _ := cache.New(c, "hash", cache.Options{})
 	ctx := context.Background()

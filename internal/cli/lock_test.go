@@ -2,12 +2,12 @@ package cli
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/kvtest"
 	"github.com/keyvalue-go/keyvalue/internal/servertest"
 	"github.com/keyvalue-go/keyvalue/lock"
 )
@@ -15,11 +15,7 @@ import (
 func TestLockCommands(t *testing.T) {
 	t.Parallel()
 	s := servertest.Standalone(t)
-	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := kvtest.Open(t, keyvalue.Config{Addrs: []string{s.Addr()}})
 	l := lock.New(c, lock.Options{TTL: time.Minute})
 	m, _ := l.Mutex("nightly-import")
 	lease, err := m.Lock(context.Background())

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/kvtest"
 	"github.com/keyvalue-go/keyvalue/internal/servertest"
 	"github.com/keyvalue-go/keyvalue/session"
 )
@@ -14,11 +15,7 @@ import (
 func TestSessionCommands(t *testing.T) {
 	t.Parallel()
 	s := servertest.Standalone(t)
-	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := kvtest.Open(t, keyvalue.Config{Addrs: []string{s.Addr()}})
 	secret := "0123456789abcdef0123456789abcdef"
 	st, _ := session.New(c, session.Options{Prefix: "be", Key: []byte(secret), Logger: slog.New(slog.DiscardHandler)})
 	ctx := context.Background()
