@@ -379,40 +379,35 @@ func cacheSet(tags int, kv bool) Impl {
 	}
 }
 
-func flushByTags(kv bool) Impl {
+// fillThenTime fills a fresh cache with n entries over tags tags, waits
+// settle (to let short lifetimes run out), and times op, in ms.
+func fillThenTime(kv bool, scenario string, n, tags int, lifetime, settle time.Duration, op func(tagged, context.Context) error) Impl {
 	return func(ctx context.Context, env *Env) (Measure, error) {
-		t, _, done, err := openCache(env, kv, "fbt", cache.Options{})
+		t, _, done, err := openCache(env, kv, scenario, cache.Options{})
 		if err != nil {
 			return Measure{}, err
 		}
 		defer done()
-		if err := fill(ctx, t, env.n(1000), 10, time.Hour); err != nil {
+		if err := fill(ctx, t, env.n(n), tags, lifetime); err != nil {
 			return Measure{}, err
 		}
+		time.Sleep(settle)
 		start := time.Now()
-		if err := t.FlushByTags(ctx, tagNames(10)...); err != nil {
+		if err := op(t, ctx); err != nil {
 			return Measure{}, err
 		}
 		return Measure{Value: per(time.Since(start), 1, "ms")}, nil
 	}
 }
 
+func flushByTags(kv bool) Impl {
+	return fillThenTime(kv, "fbt", 1000, 10, time.Hour, 0, func(t tagged, ctx context.Context) error { //nolint:revive // method-expression shape
+		return t.FlushByTags(ctx, tagNames(10)...)
+	})
+}
+
 func flushAll(n int, kv bool) Impl {
-	return func(ctx context.Context, env *Env) (Measure, error) {
-		t, _, done, err := openCache(env, kv, "flush", cache.Options{})
-		if err != nil {
-			return Measure{}, err
-		}
-		defer done()
-		if err := fill(ctx, t, env.n(n), 50, time.Hour); err != nil {
-			return Measure{}, err
-		}
-		start := time.Now()
-		if err := t.Flush(ctx); err != nil {
-			return Measure{}, err
-		}
-		return Measure{Value: per(time.Since(start), 1, "ms")}, nil
-	}
+	return fillThenTime(kv, "flush", n, 50, time.Hour, 0, tagged.Flush)
 }
 
 // flushStall flushes a 100,000-entry cache while a second client sends
@@ -468,22 +463,7 @@ func flushStall(kv bool) Impl {
 }
 
 func gc(kv bool) Impl {
-	return func(ctx context.Context, env *Env) (Measure, error) {
-		t, _, done, err := openCache(env, kv, "gc", cache.Options{})
-		if err != nil {
-			return Measure{}, err
-		}
-		defer done()
-		if err := fill(ctx, t, env.n(5000), 20, 50*time.Millisecond); err != nil {
-			return Measure{}, err
-		}
-		time.Sleep(150 * time.Millisecond)
-		start := time.Now()
-		if err := t.CollectGarbage(ctx); err != nil {
-			return Measure{}, err
-		}
-		return Measure{Value: per(time.Since(start), 1, "ms")}, nil
-	}
+	return fillThenTime(kv, "gc", 5000, 20, 50*time.Millisecond, 150*time.Millisecond, tagged.CollectGarbage)
 }
 
 // parallel runs total calls of fn over workers goroutines and returns the
