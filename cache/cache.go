@@ -385,7 +385,7 @@ func (b *Backend) removeMany(ctx context.Context, ids, tags []string, tagsOf map
 		execs = append(execs, e)
 	}
 	removed := 0
-	for _, r := range scripts.CacheRemove.ExecMulti(ctx, b.c, execs...) {
+	for _, r := range scripts.ExecMulti(ctx, b.c, scripts.CacheRemove, execs...) {
 		n, err := r.AsInt64()
 		if err != nil {
 			return removed, fmt.Errorf("cache %s: remove entries: %w", b.name, err)

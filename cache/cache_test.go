@@ -556,3 +556,28 @@ func TestCacheSurvivesSentinelFailover(t *testing.T) {
 	t.Logf("promotion %s; cache served again within %s of the kill; %d ok / %d failed operations",
 		promotion.Round(time.Millisecond), recovered.Round(time.Millisecond), ok.Load(), failed.Load())
 }
+
+// TestScriptCacheFlushed: a server that lost its script cache (restart,
+// failover to a replica, SCRIPT FLUSH) gets the scripts loaded again.
+func TestScriptCacheFlushed(t *testing.T) {
+	t.Parallel()
+	eachTopology(t, func(t *testing.T, c *keyvalue.Client) {
+		b := newBackend(t, c, "scripts", cache.Options{})
+		mustSet(t, b, "a", "x")
+		for _, n := range c.Nodes() {
+			if err := n.Do(ctx(t), n.B().ScriptFlush().Build()).Error(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustSet(t, b, "b", "x")
+		if n, err := b.FlushByTags(ctx(t), "x"); err != nil || n != 2 {
+			t.Fatalf("FlushByTags after SCRIPT FLUSH = %d, %v", n, err)
+		}
+		for _, n := range c.Nodes() {
+			_ = n.Do(ctx(t), n.B().ScriptFlush().Build()).Error()
+		}
+		if _, err := b.CollectGarbage(ctx(t), nil); err != nil {
+			t.Fatalf("GC after SCRIPT FLUSH: %v", err)
+		}
+	})
+}

@@ -53,7 +53,7 @@ func (b *Backend) setSharded(ctx context.Context, id string, payload []byte, tag
 			for i, t := range tags {
 				execs[i] = valkey.LuaExec{Keys: []string{b.tagSetKey(t)}, Args: []string{id, ttl, slack}}
 			}
-			for _, r := range scripts.CacheTagAdd.ExecMulti(ctx, b.c, execs...) {
+			for _, r := range scripts.ExecMulti(ctx, b.c, scripts.CacheTagAdd, execs...) {
 				if err := r.Error(); err != nil {
 					return fmt.Errorf("cache %s: set %q: tag: %w", b.name, id, err)
 				}
@@ -154,7 +154,7 @@ func (b *Backend) flushByTagsSharded(ctx context.Context, tags []string) (int, e
 		}
 	}
 	if len(execs) > 0 {
-		for _, r := range scripts.CacheTagRemove.ExecMulti(ctx, b.c, execs...) {
+		for _, r := range scripts.ExecMulti(ctx, b.c, scripts.CacheTagRemove, execs...) {
 			if err := r.Error(); err != nil {
 				return removed, fmt.Errorf("cache %s: flush by tags: %w", b.name, err)
 			}
@@ -171,7 +171,7 @@ func (b *Backend) gcShardedTagSets(ctx context.Context, keys []string) (int, err
 		execs[i] = valkey.LuaExec{Keys: []string{k}}
 	}
 	removed := 0
-	for _, r := range scripts.CacheTagGC.ExecMulti(ctx, b.c, execs...) {
+	for _, r := range scripts.ExecMulti(ctx, b.c, scripts.CacheTagGC, execs...) {
 		n, err := r.AsInt64()
 		if err != nil {
 			return removed, err

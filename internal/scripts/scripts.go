@@ -37,15 +37,72 @@ func load(name string) *valkey.Lua {
 // use it to measure the steady state; production code needs nothing: the
 // fallback loads scripts on first use).
 func Preload(ctx context.Context, c valkey.Client) error {
+	for _, src := range sources {
+		if err := loadEverywhere(ctx, c, src); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ExecMulti runs l once per exec in one pipeline (valkey-go routes each to
+// its slot's node) and returns the results in order. Unlike valkey-go's
+// Lua.ExecMulti, which sends SCRIPT LOAD to every node before each call
+// (one more round trip every time), it sends EVALSHA straight away and
+// loads the script only where the server answers NOSCRIPT (first use, or a
+// node that restarted or was promoted), then retries those calls.
+func ExecMulti(ctx context.Context, c valkey.Client, l *valkey.Lua, execs ...valkey.LuaExec) []valkey.ValkeyResult {
+	src := sources[l]
+	sha := sha1hex(src)
+	build := func(idx []int) valkey.Commands {
+		cmds := make(valkey.Commands, len(idx))
+		for i, j := range idx {
+			e := execs[j]
+			cmds[i] = c.B().Evalsha().Sha1(sha).Numkeys(int64(len(e.Keys))).Key(e.Keys...).Arg(e.Args...).Build()
+		}
+		return cmds
+	}
+	all := make([]int, len(execs))
+	for i := range all {
+		all[i] = i
+	}
+	rs := c.DoMulti(ctx, build(all)...)
+	var missing []int
+	for i, r := range rs {
+		if err, ok := valkey.IsValkeyErr(r.Error()); ok && err.IsNoScript() {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		return rs
+	}
+	if err := loadEverywhere(ctx, c, src); err != nil {
+		for _, i := range missing {
+			rs[i] = valkey.NewErrorResult(err)
+		}
+		return rs
+	}
+	for k, r := range c.DoMulti(ctx, build(missing)...) {
+		rs[missing[k]] = r
+	}
+	return rs
+}
+
+func sha1hex(src string) string {
+	sum := sha1.Sum([]byte(src)) //nolint:gosec // the server names scripts by SHA1
+	return hex.EncodeToString(sum[:])
+}
+
+// loadEverywhere loads a script on the client's node, or on every node of
+// a Cluster.
+func loadEverywhere(ctx context.Context, c valkey.Client, src string) error {
 	nodes := map[string]valkey.Client{"": c}
 	if c.Mode() == valkey.ClientModeCluster {
-		nodes = c.Nodes() // every node keeps its own script cache
+		nodes = c.Nodes()
 	}
 	for addr, n := range nodes {
-		for _, src := range sources {
-			if err := n.Do(ctx, n.B().ScriptLoad().Script(src).Build()).Error(); err != nil {
-				return fmt.Errorf("SCRIPT LOAD on %s: %w", addr, err)
-			}
+		if err := n.Do(ctx, n.B().ScriptLoad().Script(src).Build()).Error(); err != nil {
+			return fmt.Errorf("SCRIPT LOAD on %s: %w", addr, err)
 		}
 	}
 	return nil
@@ -59,15 +116,14 @@ func Preload(ctx context.Context, c valkey.Client) error {
 // then the extras'.
 func Pipelined(ctx context.Context, c valkey.Client, l *valkey.Lua, keys, args []string, extra func() valkey.Commands) []valkey.ValkeyResult {
 	src := sources[l]
-	sum := sha1.Sum([]byte(src)) //nolint:gosec // the server names scripts by SHA1
-	sha := hex.EncodeToString(sum[:])
+	sha := sha1hex(src)
 	build := func() valkey.Commands {
 		cmds := valkey.Commands{c.B().Evalsha().Sha1(sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()}
 		return append(cmds, extra()...)
 	}
 	rs := c.DoMulti(ctx, build()...)
 	if err, ok := valkey.IsValkeyErr(rs[0].Error()); ok && err.IsNoScript() {
-		if err := c.Do(ctx, c.B().ScriptLoad().Script(src).Build()).Error(); err != nil {
+		if err := loadEverywhere(ctx, c, src); err != nil {
 			rs[0] = valkey.NewErrorResult(err)
 			return rs
 		}

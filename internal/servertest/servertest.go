@@ -284,6 +284,10 @@ func Cluster(t testing.TB, n int) *ClusterSet {
 			if c := strings.Count(slots, "\nip\n"+localserver.Host+"\n"); c < n {
 				return fmt.Errorf("CLUSTER SHARDS lists %d of %d nodes with an address", c, n)
 			}
+			// Clients (valkey-go) ignore nodes whose health is not online.
+			if c := strings.Count(slots, "\nhealth\nonline"); c < n {
+				return fmt.Errorf("CLUSTER SHARDS lists %d of %d nodes online", c, n)
+			}
 			return nil
 		})
 	}
