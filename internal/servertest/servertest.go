@@ -272,8 +272,10 @@ func Cluster(t testing.TB, n int) *ClusterSet {
 				return err
 			}
 			f := fields(strings.ReplaceAll(r, ":", "\n"))
-			if f["cluster_state"] != "ok" || f["cluster_known_nodes"] != strconv.Itoa(n) {
-				return fmt.Errorf("state=%s known=%s", f["cluster_state"], f["cluster_known_nodes"])
+			// cluster-require-full-coverage is off, so "ok" alone does not
+			// mean this node already knows every other primary's slots.
+			if f["cluster_state"] != "ok" || f["cluster_known_nodes"] != strconv.Itoa(n) || f["cluster_slots_assigned"] != "16384" {
+				return fmt.Errorf("state=%s known=%s slots=%s", f["cluster_state"], f["cluster_known_nodes"], f["cluster_slots_assigned"])
 			}
 			// Every node must see every primary's slots at a full address,
 			// or a client reading the slot map from it would miss slots.
