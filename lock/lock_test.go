@@ -422,3 +422,48 @@ func TestInspectNamesForceRelease(t *testing.T) {
 	}
 	_, _ = r1, r2
 }
+
+// TestManyWaitersDoNotStarveOtherTraffic: waiters block on valkey-go's
+// blocking connections, so the shared pipeline keeps serving.
+func TestManyWaitersDoNotStarveOtherTraffic(t *testing.T) {
+	t.Parallel()
+	s := servertest.Standalone(t)
+	c := connect(t, s, "starve")
+	l := lock.New(c, lock.Options{TTL: 20 * time.Second, Logger: quiet})
+	m := mutex(t, l, "hot")
+	held, err := m.Lock(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx(t))
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if lease, err := m.Lock(wctx); err == nil {
+				_ = lease.Unlock(ctx(t))
+			}
+		})
+	}
+	servertest.WaitFor(t, 10*time.Second, "50 waiters queued", func() error {
+		n, err := c.Do(ctx(t), c.B().Zcard().Key("kv:{l:hot}:qx").Build()).AsInt64()
+		if err != nil || n != 50 {
+			return fmt.Errorf("%d waiters, %v", n, err)
+		}
+		return nil
+	})
+	var worst time.Duration
+	for range 50 {
+		start := time.Now()
+		if err := c.Do(ctx(t), c.B().Ping().Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, time.Since(start))
+	}
+	if worst > 200*time.Millisecond {
+		t.Errorf("with 50 lock waiters blocked, a PING on the same client took %s", worst)
+	}
+	t.Logf("50 blocked waiters; slowest of 50 PINGs on the same client: %s", worst)
+	cancel()
+	wg.Wait()
+	_ = held.Unlock(ctx(t))
+}
