@@ -28,7 +28,11 @@
 // woken waiter needs no further round trip. A holder that dies is replaced
 // when its TTL runs out, not before: its waiters' BLPOPs time out then and
 // they try again. Cancelling the context ends the wait promptly, removes
-// the waiter from the queue and gives back a lock granted meanwhile.
+// the waiter from the queue and gives back a lock granted meanwhile; the
+// blocked connection is freed with CLIENT UNBLOCK (without that ACL
+// permission it is closed and replaced instead). Behind a proxy that may
+// route one connection to different servers, CLIENT UNBLOCK could reach the
+// wrong server: use locks against the servers directly.
 //
 // # Guarantees and their limits
 //

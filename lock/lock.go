@@ -252,7 +252,11 @@ func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool) (*Lease
 			l.leave(k, token)
 			return nil, fmt.Errorf("lock %s: %w", k.name, context.DeadlineExceeded)
 		}
-		granted, err := l.c.Do(ctx, l.c.B().Blpop().Key(k.wait+token).Timeout(max(timeout.Seconds(), 0.001)).Build()).AsStrSlice()
+		// UnblockOnCancel: when ctx ends, valkey-go sends CLIENT UNBLOCK and
+		// keeps the connection, so cancellation returns at once even for a
+		// context that also has a (later) deadline.
+		blpop := l.c.B().Blpop().Key(k.wait + token).Timeout(max(timeout.Seconds(), 0.001)).Build().UnblockOnCancel()
+		granted, err := l.c.Do(ctx, blpop).AsStrSlice()
 		switch {
 		case err == nil && len(granted) == 2:
 			fence, perr := strconv.ParseInt(granted[1], 10, 64)

@@ -463,7 +463,13 @@ func TestManyWaitersDoNotStarveOtherTraffic(t *testing.T) {
 		t.Errorf("with 50 lock waiters blocked, a PING on the same client took %s", worst)
 	}
 	t.Logf("50 blocked waiters; slowest of 50 PINGs on the same client: %s", worst)
+	cancelled := time.Now()
 	cancel()
 	wg.Wait()
+	if took := time.Since(cancelled); took > 2*time.Second {
+		t.Errorf("cancelling 50 waiters took %s; they must return promptly", took)
+	} else {
+		t.Logf("all 50 waiters returned %s after cancel", took)
+	}
 	_ = held.Unlock(ctx(t))
 }
