@@ -137,7 +137,13 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("Set over a corrupt record: %v (must not overwrite it silently)", err)
 	}
 	t.Logf("error a user sees: %v", err)
-	if v, _ := c.Do(ctx(t), c.B().Get().Key(k).Build()).ToString(); v != `{"v":1,"garbage` {
+	if err := c.Do(ctx(t), c.B().Set().Key(k).Value(`not json at all`).Keepttl().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SCS().Commit(rec.ID, []byte("x"), time.Now().Add(time.Hour)); !errors.Is(err, session.ErrCorrupt) {
+		t.Errorf("scs Commit over a foreign value: %v (must not overwrite it silently)", err)
+	}
+	if v, _ := c.Do(ctx(t), c.B().Get().Key(k).Build()).ToString(); v != `not json at all` {
 		t.Errorf("corrupt record was overwritten: %q", v)
 	}
 

@@ -343,10 +343,12 @@ func (s *Store) writeStored(ctx context.Context, hash, want string, st stored, t
 	keys := []string{s.key(hash), s.idx, s.userKey(newUser), s.userKey(oldUser)}
 	args := []string{want, string(b), strconv.FormatInt(ttl.Milliseconds(), 10), hash, flag(newUser != ""), flag(oldUser != "")}
 	n, err := s.run(ctx, scripts.SessionWrite, keys, args)
-	if err != nil {
+	switch {
+	case err != nil:
 		return fmt.Errorf("session: write: %w", err)
-	}
-	if n != 1 {
+	case n == -2:
+		return fmt.Errorf("%w: the stored value is not a session record; remove it first to replace it", ErrCorrupt)
+	case n != 1:
 		return ErrConflict
 	}
 	return nil

@@ -13,13 +13,17 @@
 -- ARGV[6]  "1" if KEYS[4] is a real user index
 --
 -- Index scores are expiry times on this server's clock (ms). Returns 1 if
--- written, 0 if the current value did not match (a concurrent write).
+-- written, 0 if the current value did not match (a concurrent write), -2
+-- if a blind write ("*") would replace something that is not a session
+-- record (it is left for a person to look at).
 
 local cur = redis.call('GET', KEYS[1])
 local want = ARGV[1]
 if want == '' then
   if cur then return 0 end
-elseif want ~= '*' then
+elseif want == '*' then
+  if cur and string.sub(cur, 1, 7) ~= '{"v":1,' then return -2 end
+else
   if not cur or redis.sha1hex(cur) ~= want then return 0 end
 end
 
