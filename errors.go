@@ -99,6 +99,10 @@ func classify(cfg *Config, err error) *ConnectError {
 	case isTimeout(err):
 		ce.Hint = "no answer within dial_timeout: check the address, firewalls, and that the server is up"
 	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, net.ErrClosed):
+		if cfg.Mode == ModeSentinel && !cfg.Sentinel.TLS.Enabled {
+			ce.Hint = "the connection was closed during the handshake; if the sentinels expect TLS, set sentinel.tls.enabled (sentinel TLS is configured separately from tls)"
+			break
+		}
 		if cfg.TLS.Enabled {
 			ce.Hint = "the server closed the connection during the handshake"
 		} else {

@@ -451,3 +451,23 @@ func TestReadFromReplicas(t *testing.T) {
 		t.Errorf("the replica did not serve the 20 GETs:\n%s", stats)
 	}
 }
+
+// TestSentinelWithTLS: sentinels and data nodes both speak TLS, configured
+// separately; a client that forgets the sentinels' TLS gets a clear error.
+func TestSentinelWithTLS(t *testing.T) {
+	t.Parallel()
+	certs := servertest.NewCerts(t)
+	set := servertest.SentinelTLS(t, certs)
+	tlsCfg := keyvalue.TLSConfig{Enabled: true, CAFile: certs.CAFile}
+	c := open(t, keyvalue.Config{Mode: keyvalue.ModeSentinel, Addrs: set.SentinelAddrs(), TLS: tlsCfg,
+		Sentinel: keyvalue.SentinelConfig{Master: set.Master, TLS: tlsCfg}})
+	roundTrip(t, c)
+
+	plainSentinels := open(t, keyvalue.Config{Mode: keyvalue.ModeSentinel, Addrs: set.SentinelAddrs(), TLS: tlsCfg, DialTimeout: time.Second,
+		Sentinel: keyvalue.SentinelConfig{Master: set.Master}, Retry: keyvalue.RetryConfig{MaxAttempts: 1}})
+	err := plainSentinels.Connect(ctxT(t, 20*time.Second))
+	t.Logf("error a user sees: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "set sentinel.tls.enabled") {
+		t.Fatalf("TLS sentinels without sentinel.tls: err = %v; want a hint about sentinel.tls", err)
+	}
+}

@@ -219,13 +219,21 @@ func (s *Server) prepareSentinel() error {
 	s.bin = bin
 	o := s.opts
 	conf := filepath.Join(o.Dir, o.Name+".conf")
-	lines := append([]string{
-		"port " + strconv.Itoa(o.Port),
-		"bind " + Host,
-		"protected-mode no",
-		"dir " + o.Dir,
-		"logfile " + s.logFile,
-	}, o.Sentinel...)
+	lines := []string{"bind " + Host, "protected-mode no", "dir " + o.Dir, "logfile " + s.logFile}
+	if o.TLS != nil {
+		// TLS for clients and for the sentinel's own connections to the
+		// monitored servers (tls-replication).
+		auth := "no"
+		if o.TLS.AuthClients {
+			auth = "yes"
+		}
+		lines = append(lines, "port 0", "tls-port "+strconv.Itoa(o.Port),
+			"tls-cert-file "+o.TLS.CertFile, "tls-key-file "+o.TLS.KeyFile, "tls-ca-cert-file "+o.TLS.CAFile,
+			"tls-auth-clients "+auth, "tls-replication yes")
+	} else {
+		lines = append(lines, "port "+strconv.Itoa(o.Port))
+	}
+	lines = append(lines, o.Sentinel...)
 	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		return err
 	}

@@ -154,9 +154,27 @@ func (s *SentinelSet) MasterAddr() (string, error) {
 // replica is in sync.
 func Sentinel(t testing.TB) *SentinelSet {
 	t.Helper()
+	return sentinelSet(t, nil)
+}
+
+// SentinelTLS is Sentinel with TLS everywhere: the primary, the replica
+// (replicating over TLS) and the sentinels (to clients and to the servers
+// they monitor) all use certificates from certs; clients need no
+// certificate of their own.
+func SentinelTLS(t testing.TB, certs *Certs) *SentinelSet {
+	t.Helper()
+	return sentinelSet(t, certs)
+}
+
+func sentinelSet(t testing.TB, certs *Certs) *SentinelSet {
+	t.Helper()
+	var tlsOpt []Option
+	if certs != nil {
+		tlsOpt = []Option{WithTLS(certs, false)}
+	}
 	set := &SentinelSet{Master: "kvmaster"}
-	set.Primary = Start(t, WithName("primary"))
-	set.Replica = Start(t, WithName("replica"), WithArgs("--replicaof", localserver.Host, strconv.Itoa(set.Primary.Port())))
+	set.Primary = Start(t, append(tlsOpt, WithName("primary"))...)
+	set.Replica = Start(t, append(tlsOpt, WithName("replica"), WithArgs("--replicaof", localserver.Host, strconv.Itoa(set.Primary.Port())))...)
 	dir := t.TempDir()
 	for i := range 3 {
 		cfg := []string{
@@ -165,7 +183,13 @@ func Sentinel(t testing.TB) *SentinelSet {
 			fmt.Sprintf("sentinel failover-timeout %s 10000", set.Master),
 			fmt.Sprintf("sentinel parallel-syncs %s 1", set.Master),
 		}
-		set.Sentinels = append(set.Sentinels, start(t, localserver.Options{Dir: dir, Name: fmt.Sprintf("sentinel-%d", i+1), Sentinel: cfg}))
+		o := localserver.Options{Dir: dir, Name: fmt.Sprintf("sentinel-%d", i+1), Sentinel: cfg}
+		if certs != nil {
+			if err := WithTLS(certs, false)(&o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		set.Sentinels = append(set.Sentinels, start(t, o))
 	}
 	WaitFor(t, 20*time.Second, "replica in sync", func() error {
 		r, err := set.Replica.Do("INFO", "replication")
