@@ -23,7 +23,7 @@ const (
 // values matching one of ErrInvalidName, ErrInvalidID, ErrInvalidTag,
 // ErrInvalidLifetime or ErrTooLarge; nothing is written when one is returned.
 var (
-	ErrNotFound        = errors.New("cache: entry not found")
+	ErrNotFound        = errors.New("entry not found")
 	ErrInvalidName     = errors.New("invalid cache name")
 	ErrInvalidID       = errors.New("invalid id")
 	ErrInvalidTag      = errors.New("invalid tag")

@@ -20,16 +20,16 @@ import (
 // Errors callers branch on with errors.Is.
 var (
 	// ErrNotAcquired: TryLock found the lock held.
-	ErrNotAcquired = errors.New("lock: held by another owner")
+	ErrNotAcquired = errors.New("held by another owner")
 	// ErrNotHeld: Unlock or Refresh on a lease that expired or was taken
 	// over; nothing was changed.
-	ErrNotHeld = errors.New("lock: lease no longer held")
+	ErrNotHeld = errors.New("lease no longer held")
 	// ErrInvalidName: the lock name is empty, too long, or has whitespace,
 	// control characters or braces.
 	ErrInvalidName = errors.New("lock: invalid name")
 	// ErrNotReplicated: Options.WaitReplicas replicas did not acknowledge
 	// the acquisition in time; the lock was released again.
-	ErrNotReplicated = errors.New("lock: acquisition not acknowledged by replicas")
+	ErrNotReplicated = errors.New("acquisition not acknowledged by replicas")
 )
 
 // Defaults for zero Options fields.
