@@ -4,7 +4,7 @@
 // only for benchmarks; never use it for real data.
 //
 //	set            SET/SETEX + SMEMBERS old tags + MULTI{SREM/SADD diff, DEL+SADD id tags} (3 round trips)
-//	flushByTags    per tag, sequentially: SMEMBERS, then a MULTI of DEL/SREM (2 round trips per tag)
+//	flushByTags    per tag, sequentially: SMEMBERS, SUNION, pipeline of SDIFFSTORE/DEL (3 round trips per tag)
 //	flush          KEYS prefix* + DEL (blocks the server while it runs)
 //	collectGarbage KEYS identTags:* + per-key checks
 package naive
@@ -90,19 +90,38 @@ func (n *Cache) FlushByTags(ctx context.Context, tags ...string) error {
 	return nil
 }
 
-// FlushByTag reads the tag's ids, then deletes entries and relations in a MULTI.
+// FlushByTag is TYPO3 Core's flushByTag: SMEMBERS of the tag, SUNION of
+// the found entries' tag lists, then one pipeline that collects the ids in
+// a temporary set, SDIFFSTOREs them out of every other tag's set and
+// deletes the entries, their tag lists and the tag's set (3 round trips
+// per tag, one tag after the other).
 func (n *Cache) FlushByTag(ctx context.Context, tag string) error {
 	b := n.c.B()
 	ids, err := n.c.Do(ctx, b.Smembers().Key(n.tagIDs(tag)).Build()).AsStrSlice()
 	if err != nil || len(ids) == 0 {
 		return err
 	}
-	multi := valkey.Commands{b.Multi().Build()}
-	for _, id := range ids {
-		multi = append(multi, b.Del().Key(n.data(id), n.idTags(id)).Build())
+	tagKeys := make([]string, len(ids))
+	for i, id := range ids {
+		tagKeys[i] = n.idTags(id)
 	}
-	multi = append(multi, b.Del().Key(n.tagIDs(tag)).Build(), b.Exec().Build())
-	for _, r := range n.c.DoMulti(ctx, multi...) {
+	others, err := n.c.Do(ctx, b.Sunion().Key(tagKeys...).Build()).AsStrSlice()
+	if err != nil {
+		return err
+	}
+	temp := n.prefix + "temp:" + tag
+	pipe := valkey.Commands{b.Sadd().Key(temp).Member(ids...).Build()}
+	for _, t := range others {
+		if t != tag {
+			pipe = append(pipe, b.Sdiffstore().Destination(n.tagIDs(t)).Key(n.tagIDs(t), temp).Build())
+		}
+	}
+	del := []string{temp, n.tagIDs(tag)}
+	for _, id := range ids {
+		del = append(del, n.data(id), n.idTags(id))
+	}
+	pipe = append(pipe, b.Del().Key(del...).Build())
+	for _, r := range n.c.DoMulti(ctx, pipe...) {
 		if err := r.Error(); err != nil {
 			return err
 		}
