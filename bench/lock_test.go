@@ -70,8 +70,7 @@ func BenchmarkLockHandoff(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			benchrun.ReportPercentiles(b, lat)
 		})
 	}
 }

@@ -4,31 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
-	"github.com/keyvalue-go/keyvalue/internal/localserver"
+	"github.com/keyvalue-go/keyvalue/internal/kvtest"
 )
 
-// exampleServer starts a throwaway server for the examples.
-func exampleServer() (*localserver.Server, func()) {
-	dir, err := os.MkdirTemp("", "keyvalue-example-")
-	if err != nil {
-		log.Fatal(err)
-	}
-	s, err := localserver.Start(localserver.Options{Dir: dir, Name: "example"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	return s, func() { s.Stop(); os.RemoveAll(dir) }
-}
-
 func Example() {
-	s, stop := exampleServer()
+	addr, stop := kvtest.ExampleServer() // a throwaway local server
 	defer stop()
-	client, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}})
+	client, err := keyvalue.Open(keyvalue.Config{Addrs: []string{addr}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -57,9 +43,9 @@ func Example() {
 }
 
 func ExampleTyped_GetOrSet() {
-	s, stop := exampleServer()
+	addr, stop := kvtest.ExampleServer()
 	defer stop()
-	client, _ := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}})
+	client, _ := keyvalue.Open(keyvalue.Config{Addrs: []string{addr}})
 	defer client.Close()
 
 	type rootline struct{ Pages []int }

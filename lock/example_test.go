@@ -4,23 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/localserver"
+	"github.com/keyvalue-go/keyvalue/internal/kvtest"
 	"github.com/keyvalue-go/keyvalue/lock"
 )
 
 func Example() {
-	dir, _ := os.MkdirTemp("", "keyvalue-example-")
-	defer os.RemoveAll(dir)
-	srv, err := localserver.Start(localserver.Options{Dir: dir, Name: "example"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer srv.Stop()
-	client, _ := keyvalue.Open(keyvalue.Config{Addrs: []string{srv.Addr()}})
+	addr, stop := kvtest.ExampleServer() // a throwaway local server
+	defer stop()
+	client, _ := keyvalue.Open(keyvalue.Config{Addrs: []string{addr}})
 	defer client.Close()
 	ctx := context.Background()
 

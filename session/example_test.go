@@ -5,22 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
-	"os"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/localserver"
+	"github.com/keyvalue-go/keyvalue/internal/kvtest"
 	"github.com/keyvalue-go/keyvalue/session"
 )
 
 func Example() {
-	dir, _ := os.MkdirTemp("", "keyvalue-example-")
-	defer os.RemoveAll(dir)
-	srv, err := localserver.Start(localserver.Options{Dir: dir, Name: "example"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer srv.Stop()
-	client, _ := keyvalue.Open(keyvalue.Config{Addrs: []string{srv.Addr()}})
+	addr, stop := kvtest.ExampleServer() // a throwaway local server
+	defer stop()
+	client, _ := keyvalue.Open(keyvalue.Config{Addrs: []string{addr}})
 	defer client.Close()
 	ctx := context.Background()
 

@@ -584,15 +584,11 @@ func getAll500(kv bool) Impl {
 			removeAll(ctx, st, recs)
 			return Measure{Value: per(took, 1, "ms")}, err
 		}
-		if !env.Plain {
-			return Measure{}, ErrSkip
-		}
-		c, err := env.client("")
+		ns, done, err := naiveSessions(env, "naive-sess")
 		if err != nil {
 			return Measure{}, err
 		}
-		defer c.Close()
-		ns := naive.NewSessions(c, env.name("naive-sess", strconv.FormatInt(time.Now().UnixNano(), 36))+":")
+		defer done()
 		for range env.n(500) {
 			if err := ns.Set(ctx, session.NewID(), data, time.Hour); err != nil {
 				return Measure{}, err
@@ -606,6 +602,18 @@ func getAll500(kv bool) Impl {
 		}
 		return Measure{Value: per(took, 1, "ms")}, err
 	}
+}
+
+// naiveSessions opens the baseline session store in a fresh sub-namespace.
+func naiveSessions(env *Env, scenario string) (*naive.Sessions, func(), error) {
+	if !env.Plain {
+		return nil, nil, ErrSkip
+	}
+	c, err := env.client("")
+	if err != nil {
+		return nil, nil, err
+	}
+	return naive.NewSessions(c, env.name(scenario, strconv.FormatInt(time.Now().UnixNano(), 36))+":"), c.Close, nil
 }
 
 func removeAll(ctx context.Context, st *session.Store, recs []session.Record) {
@@ -638,15 +646,11 @@ func renew(kv bool) Impl {
 			_, _ = st.RemoveByUser(ctx, "42")
 			return Measure{Value: per(took, n, "µs")}, nil
 		}
-		if !env.Plain {
-			return Measure{}, ErrSkip
-		}
-		c, err := env.client("")
+		ns, done, err := naiveSessions(env, "naive-renew")
 		if err != nil {
 			return Measure{}, err
 		}
-		defer c.Close()
-		ns := naive.NewSessions(c, env.name("naive-renew", strconv.FormatInt(time.Now().UnixNano(), 36))+":")
+		defer done()
 		id := session.NewID()
 		if err := ns.Set(ctx, id, []byte(`{"user":"42"}`), time.Hour); err != nil {
 			return Measure{}, err
@@ -731,6 +735,13 @@ func lockImpl(kv bool, measure func(ctx context.Context, env *Env, l Locker) (Me
 func handoff(kv bool) Impl { return lockImpl(kv, HandoffMeasure) }
 
 func contended(kv bool) Impl { return lockImpl(kv, ContendedMeasure) }
+
+// ReportPercentiles reports the median and 99th percentile of sorted
+// latencies as benchmark metrics (p50-µs, p99-µs).
+func ReportPercentiles(b interface{ ReportMetric(float64, string) }, lat []time.Duration) {
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
 
 // HandoffMeasure measures release → a waiting goroutine acquires: the
 // median in Value, the 99th percentile in Extra["p99"], in µs.

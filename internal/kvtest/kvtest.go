@@ -5,11 +5,14 @@ package kvtest
 
 import (
 	"context"
+	"log"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/localserver"
 )
 
 // Quiet discards log output.
@@ -38,4 +41,20 @@ func Ctx(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// ExampleServer starts a throwaway server for runnable examples (which
+// have no *testing.T) and returns its address and a function that stops
+// it and removes its files.
+func ExampleServer() (addr string, stop func()) {
+	dir, err := os.MkdirTemp("", "keyvalue-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := localserver.Start(localserver.Options{Dir: dir, Name: "example"})
+	if err != nil {
+		os.RemoveAll(dir)
+		log.Fatal(err)
+	}
+	return s.Addr(), func() { s.Stop(); os.RemoveAll(dir) }
 }
