@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/internal/glob"
+	"github.com/keyvalue-go/keyvalue/internal/scan"
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/valkey-io/valkey-go"
 )
@@ -17,58 +17,10 @@ import (
 // Progress reports a long operation's advance: keys or tag sets handled so far.
 type Progress func(done int)
 
-// primaries returns a client per primary: c itself unless c is a Cluster
-// client, whose replicas are skipped.
-func primaries(ctx context.Context, c valkey.Client) ([]valkey.Client, error) {
-	if c.Mode() != valkey.ClientModeCluster {
-		return []valkey.Client{c}, nil
-	}
-	nodes := c.Nodes()
-	var out []valkey.Client
-	for _, addr := range slices.Sorted(maps.Keys(nodes)) {
-		n := nodes[addr]
-		role, err := n.Do(ctx, n.B().Role().Build()).ToArray()
-		if err != nil {
-			return nil, fmt.Errorf("ROLE on %s: %w", addr, err)
-		}
-		if len(role) > 0 {
-			if r, _ := role[0].ToString(); r == "master" {
-				out = append(out, n)
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no primary among %d cluster nodes", len(nodes))
-	}
-	return out, nil
-}
-
-// scanKeys yields batches of keys matching pattern on every primary,
-// with SCAN (never KEYS). The batch slice is reused between iterations.
+// scanKeys yields pages of this cache's keys matching pattern on every
+// primary, with SCAN (never KEYS).
 func (b *Backend) scanKeys(ctx context.Context, pattern string) iter.Seq2[[]string, error] {
-	return func(yield func([]string, error) bool) {
-		nodes, err := primaries(ctx, b.c)
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		for _, n := range nodes {
-			var cursor uint64
-			for {
-				e, err := n.Do(ctx, n.B().Scan().Cursor(cursor).Match(pattern).Count(int64(b.opts.BatchSize)).Build()).AsScanEntry()
-				if err != nil {
-					yield(nil, err)
-					return
-				}
-				if len(e.Elements) > 0 && !yield(e.Elements, nil) {
-					return
-				}
-				if cursor = e.Cursor; cursor == 0 {
-					break
-				}
-			}
-		}
-	}
+	return scan.Keys(ctx, b.c, pattern, b.opts.BatchSize)
 }
 
 // Flush removes every key of this cache, and nothing else, with SCAN and

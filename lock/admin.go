@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyvalue-go/keyvalue/internal/scan"
 	"github.com/valkey-io/valkey-go"
 )
 
@@ -74,28 +75,14 @@ func (l *Locker) Inspect(ctx context.Context, name string) (Info, error) {
 // Names lists the locks that have keys on the server (every lock ever
 // taken keeps its fencing counter), with SCAN on every primary.
 func (l *Locker) Names(ctx context.Context) ([]string, error) {
-	nodes := map[string]valkey.Client{"": l.c}
-	if l.c.Mode() == valkey.ClientModeCluster {
-		nodes = l.c.Nodes()
-	}
 	names := map[string]bool{}
-	for _, n := range nodes {
-		var cursor uint64
-		for {
-			e, err := n.Do(ctx, n.B().Scan().Cursor(cursor).Match("kv:{l:*").Count(1000).Build()).AsScanEntry()
-			if err != nil {
-				if l.c.Mode() == valkey.ClientModeCluster && strings.Contains(err.Error(), "READONLY") {
-					break
-				}
-				return nil, fmt.Errorf("lock: list: %w", err)
-			}
-			for _, key := range e.Elements {
-				if name, _, ok := strings.Cut(strings.TrimPrefix(key, "kv:{l:"), "}"); ok {
-					names[name] = true
-				}
-			}
-			if cursor = e.Cursor; cursor == 0 {
-				break
+	for page, err := range scan.Keys(ctx, l.c, "kv:{l:*", 1000) {
+		if err != nil {
+			return nil, fmt.Errorf("lock: list: %w", err)
+		}
+		for _, key := range page {
+			if name, _, ok := strings.Cut(strings.TrimPrefix(key, "kv:{l:"), "}"); ok {
+				names[name] = true
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/internal/glob"
+	"github.com/keyvalue-go/keyvalue/internal/scan"
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/valkey-io/valkey-go"
 )
@@ -315,19 +316,17 @@ func (s *Store) CollectGarbage(ctx context.Context) (int, error) {
 	if err := count(s.idx); err != nil {
 		return dropped, fmt.Errorf("session: gc: %w", err)
 	}
-	var cursor uint64
-	for {
-		e, err := s.c.Do(ctx, s.c.B().Scan().Cursor(cursor).Match(glob.Escape(s.p)+"u:*").Count(1000).Build()).AsScanEntry()
+	// User indexes are found with SCAN on every primary (on a Cluster the
+	// store's slot lives on one of them).
+	for page, err := range scan.Keys(ctx, s.c, glob.Escape(s.p)+"u:*", 1000) {
 		if err != nil {
 			return dropped, fmt.Errorf("session: gc: %w", err)
 		}
-		for _, k := range e.Elements {
+		for _, k := range page {
 			if err := count(k); err != nil {
 				return dropped, fmt.Errorf("session: gc: %w", err)
 			}
 		}
-		if cursor = e.Cursor; cursor == 0 {
-			return dropped, nil
-		}
 	}
+	return dropped, nil
 }

@@ -434,4 +434,19 @@ func TestOnCluster(t *testing.T) {
 	if n, err := st.RemoveByUser(ctx(t), "u0"); err != nil || n != 10 {
 		t.Fatalf("RemoveByUser on a cluster: %d, %v", n, err)
 	}
+	// GC finds the user indexes on whichever primary holds the store's slot.
+	long := newStore(t, c, session.Options{Prefix: "clgc", Lifetime: time.Hour})
+	short := newStore(t, c, session.Options{Prefix: "clgc", Lifetime: 100 * time.Millisecond})
+	if _, err := long.Create(ctx(t), session.Record{UserID: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := short.Create(ctx(t), session.Record{UserID: "u"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n, err := long.CollectGarbage(ctx(t)); err != nil || n != 10 {
+		t.Errorf("GC on a cluster dropped %d index entries, %v; want 10", n, err)
+	}
 }

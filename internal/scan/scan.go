@@ -1,0 +1,68 @@
+// Package scan walks keys with SCAN (never KEYS) on every primary: one
+// server for standalone and Sentinel clients, each primary of a Cluster
+// (replicas skipped).
+package scan
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"maps"
+	"slices"
+
+	"github.com/valkey-io/valkey-go"
+)
+
+// Primaries returns a client per primary: c itself unless c is a Cluster
+// client, whose nodes are asked for their ROLE.
+func Primaries(ctx context.Context, c valkey.Client) ([]valkey.Client, error) {
+	if c.Mode() != valkey.ClientModeCluster {
+		return []valkey.Client{c}, nil
+	}
+	nodes := c.Nodes()
+	var out []valkey.Client
+	for _, addr := range slices.Sorted(maps.Keys(nodes)) {
+		n := nodes[addr]
+		role, err := n.Do(ctx, n.B().Role().Build()).ToArray()
+		if err != nil {
+			return nil, fmt.Errorf("ROLE on %s: %w", addr, err)
+		}
+		if len(role) > 0 {
+			if r, _ := role[0].ToString(); r == "master" {
+				out = append(out, n)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no primary among %d cluster nodes", len(nodes))
+	}
+	return out, nil
+}
+
+// Keys yields the pages of keys matching pattern, SCAN COUNT count, on
+// every primary. Each page is a fresh slice. An error ends the iteration.
+func Keys(ctx context.Context, c valkey.Client, pattern string, count int) iter.Seq2[[]string, error] {
+	return func(yield func([]string, error) bool) {
+		nodes, err := Primaries(ctx, c)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		for _, n := range nodes {
+			var cursor uint64
+			for {
+				e, err := n.Do(ctx, n.B().Scan().Cursor(cursor).Match(pattern).Count(int64(count)).Build()).AsScanEntry()
+				if err != nil {
+					yield(nil, err)
+					return
+				}
+				if len(e.Elements) > 0 && !yield(e.Elements, nil) {
+					return
+				}
+				if cursor = e.Cursor; cursor == 0 {
+					break
+				}
+			}
+		}
+	}
+}
