@@ -346,7 +346,6 @@ type Lease struct {
 	cancel context.CancelCauseFunc
 
 	mu       sync.Mutex
-	expiry   time.Time // local estimate of when the lease runs out
 	timer    *time.Timer
 	stopDog  chan struct{}
 	released bool
@@ -385,11 +384,10 @@ func (ls *Lease) Context() context.Context { return ls.ctx }
 // the timer fires no later than the server drops the lease: Context is
 // cancelled before anyone else can take the lock.
 func (ls *Lease) extendLocked(sent time.Time) {
-	ls.expiry = sent.Add(ls.l.opts.TTL)
 	if ls.timer != nil {
 		ls.timer.Stop()
 	}
-	ls.timer = time.AfterFunc(time.Until(ls.expiry), func() { ls.lost("TTL ran out without a refresh") })
+	ls.timer = time.AfterFunc(time.Until(sent.Add(ls.l.opts.TTL)), func() { ls.lost("TTL ran out without a refresh") })
 }
 
 func (ls *Lease) lost(why string) {

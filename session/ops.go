@@ -253,18 +253,18 @@ func (s *Store) parseListed(v valkey.ValkeyMessage, key string) (*Record, error)
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.parse(b)
+	st, err := s.parse(b)
 	if err != nil {
 		s.log.Warn("session: skipping a record that does not parse", "key", key, "error", err)
 		return nil, nil
 	}
-	if r.st.Renewed {
+	if st.Renewed {
 		return nil, nil // the read-only stub of a renewed session
 	}
-	if id, ok := s.unseal(r.st.Sealed); ok {
-		r.st.ID = id
+	if id, ok := s.unseal(st.Sealed); ok {
+		st.ID = id
 	}
-	return &r.st.Record, nil
+	return &st.Record, nil
 }
 
 // Renew moves the session to a fresh id and returns it (call it on login

@@ -219,28 +219,28 @@ func (s *Store) read(ctx context.Context, id, hash string) (raw, error) {
 	if err != nil {
 		return raw{}, fmt.Errorf("session: get: %w", err)
 	}
-	r, err := s.parse(b)
+	st, err := s.parse(b)
 	if err != nil {
 		return raw{}, err
 	}
-	r.st.ID = id
-	return r, nil
+	st.ID = id
+	// The SHA1 is what a later compare-and-set checks; listing needs none.
+	sum := sha1.Sum(b) //nolint:gosec // see import
+	return raw{st: st, sha1: hex.EncodeToString(sum[:])}, nil
 }
 
-func (s *Store) parse(b []byte) (raw, error) {
-	var r raw
+func (s *Store) parse(b []byte) (stored, error) {
+	var st stored
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r.st); err != nil {
-		return raw{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	if err := dec.Decode(&st); err != nil {
+		return stored{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if r.st.V != SchemaVersion {
-		return raw{}, fmt.Errorf("%w: schema version %d, this code reads %d", ErrCorrupt, r.st.V, SchemaVersion)
+	if st.V != SchemaVersion {
+		return stored{}, fmt.Errorf("%w: schema version %d, this code reads %d", ErrCorrupt, st.V, SchemaVersion)
 	}
-	sum := sha1.Sum(b) //nolint:gosec // see import
-	r.sha1 = hex.EncodeToString(sum[:])
-	r.st.ReadOnly = r.st.Renewed
-	return r, nil
+	st.ReadOnly = st.Renewed
+	return st, nil
 }
 
 // GetOption adjusts Get.
