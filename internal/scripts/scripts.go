@@ -20,7 +20,10 @@ import (
 //go:embed *.lua
 var files embed.FS
 
-var sources = map[*valkey.Lua]string{}
+// script is a script's source and the SHA1 the server knows it by.
+type script struct{ src, sha string }
+
+var sources = map[*valkey.Lua]script{}
 
 func load(name string) *valkey.Lua {
 	src, err := files.ReadFile(name)
@@ -28,7 +31,7 @@ func load(name string) *valkey.Lua {
 		panic("scripts: missing embedded " + name) // a build defect, caught by tests
 	}
 	l := valkey.NewLuaScript(string(src))
-	sources[l] = string(src)
+	sources[l] = script{src: string(src), sha: sha1hex(string(src))}
 	return l
 }
 
@@ -37,8 +40,8 @@ func load(name string) *valkey.Lua {
 // use it to measure the steady state; production code needs nothing: the
 // fallback loads scripts on first use).
 func Preload(ctx context.Context, c valkey.Client) error {
-	for _, src := range sources {
-		if err := loadEverywhere(ctx, c, src); err != nil {
+	for _, sc := range sources {
+		if err := loadEverywhere(ctx, c, sc.src); err != nil {
 			return err
 		}
 	}
@@ -52,13 +55,11 @@ func Preload(ctx context.Context, c valkey.Client) error {
 // loads the script only where the server answers NOSCRIPT (first use, or a
 // node that restarted or was promoted), then retries those calls.
 func ExecMulti(ctx context.Context, c valkey.Client, l *valkey.Lua, execs ...valkey.LuaExec) []valkey.ValkeyResult {
-	src := sources[l]
-	sha := sha1hex(src)
+	sc := sources[l]
 	build := func(idx []int) valkey.Commands {
 		cmds := make(valkey.Commands, len(idx))
 		for i, j := range idx {
-			e := execs[j]
-			cmds[i] = c.B().Evalsha().Sha1(sha).Numkeys(int64(len(e.Keys))).Key(e.Keys...).Arg(e.Args...).Build()
+			cmds[i] = evalsha(c, sc.sha, execs[j].Keys, execs[j].Args)
 		}
 		return cmds
 	}
@@ -76,7 +77,7 @@ func ExecMulti(ctx context.Context, c valkey.Client, l *valkey.Lua, execs ...val
 	if len(missing) == 0 {
 		return rs
 	}
-	if err := loadEverywhere(ctx, c, src); err != nil {
+	if err := loadEverywhere(ctx, c, sc.src); err != nil {
 		for _, i := range missing {
 			rs[i] = valkey.NewErrorResult(err)
 		}
@@ -86,6 +87,10 @@ func ExecMulti(ctx context.Context, c valkey.Client, l *valkey.Lua, execs ...val
 		rs[missing[k]] = r
 	}
 	return rs
+}
+
+func evalsha(c valkey.Client, sha string, keys, args []string) valkey.Completed {
+	return c.B().Evalsha().Sha1(sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
 }
 
 func sha1hex(src string) string {
@@ -115,15 +120,13 @@ func loadEverywhere(ctx context.Context, c valkey.Client, src string) error {
 // once sent, so a retry needs fresh ones). The results are the script's,
 // then the extras'.
 func Pipelined(ctx context.Context, c valkey.Client, l *valkey.Lua, keys, args []string, extra func() valkey.Commands) []valkey.ValkeyResult {
-	src := sources[l]
-	sha := sha1hex(src)
+	sc := sources[l]
 	build := func() valkey.Commands {
-		cmds := valkey.Commands{c.B().Evalsha().Sha1(sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()}
-		return append(cmds, extra()...)
+		return append(valkey.Commands{evalsha(c, sc.sha, keys, args)}, extra()...)
 	}
 	rs := c.DoMulti(ctx, build()...)
 	if err, ok := valkey.IsValkeyErr(rs[0].Error()); ok && err.IsNoScript() {
-		if err := loadEverywhere(ctx, c, src); err != nil {
+		if err := loadEverywhere(ctx, c, sc.src); err != nil {
 			rs[0] = valkey.NewErrorResult(err)
 			return rs
 		}
