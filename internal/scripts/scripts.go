@@ -135,11 +135,6 @@ func Pipelined(ctx context.Context, c valkey.Client, l *valkey.Lua, keys, args [
 	return rs
 }
 
-// Source returns the text of an embedded script, for documentation and tests.
-func Source(name string) (string, error) {
-	b, err := files.ReadFile(name)
-	return string(b), err
-}
 
 // The scripts.
 var (
