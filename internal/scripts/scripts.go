@@ -135,7 +135,6 @@ func Pipelined(ctx context.Context, c valkey.Client, l *valkey.Lua, keys, args [
 	return rs
 }
 
-
 // The scripts.
 var (
 	// CacheSet writes an entry, its tag list and the tag→id diff atomically.
