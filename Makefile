@@ -1,9 +1,15 @@
 # keyvalue — set-up and checks. On a fresh machine `make demo` and
 # `make test` install what is missing (redis-server, redis-sentinel via
 # apt-get when run as root) and do their job.
+#
+# Three modules live in this tree: the library (.), the CLI with the peer
+# libraries its benchmark compares with (cmd/keyvalue) and the
+# gorilla/sessions adapter (session/gorillastore). Each keeps its own
+# dependencies; every target below covers all three.
 
-GO       ?= go
-BIN      := bin/keyvalue
+GO        ?= go
+BIN       := bin/keyvalue
+MODULES   := . cmd/keyvalue session/gorillastore
 TESTFLAGS ?= -race -count=1 -timeout 9m
 
 .PHONY: all deps build test test-short vet demo bench-cache bench-lock bench-peers clean
@@ -14,43 +20,40 @@ all: test
 deps:
 	@./scripts/ensure-servers
 
-## build: build the CLI into bin/keyvalue (without the peer libraries; make demo builds it with them)
+## build: build the CLI (with the peer libraries in its benchmark) into bin/keyvalue
 build:
-	$(GO) build -o $(BIN) ./cmd/keyvalue
+	cd cmd/keyvalue && $(GO) build -o ../../$(BIN) .
 
-## vet: gofmt and go vet
+## vet: gofmt and go vet, every module
 vet:
 	@fmt="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$fmt" ]; then echo "gofmt needed on: $$fmt" >&2; exit 1; fi
-	$(GO) vet ./...
+	@set -e; for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...); done
 
-## test: every test against real servers, with the race detector (bench/ is
-## its own module: it is vetted and built, its benchmarks run with bench-peers)
+## test: every test of every module against real servers, with the race detector
 test: deps vet
-	$(GO) test $(TESTFLAGS) ./...
-	cd bench && $(GO) vet ./... && $(GO) build ./...
+	@set -e; for m in $(MODULES); do echo "go test ($$m)"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
 
 ## test-short: skip the slow tests (Sentinel failover)
 test-short: deps
-	$(GO) test $(TESTFLAGS) -short ./...
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test $(TESTFLAGS) -short ./...); done
 
-## demo: the CLI's main job, keyvalue bench --quick, against a throwaway local
-## server it starts itself; built from bench/ so the peer libraries take part
-demo: deps
-	cd bench && $(GO) build -o ../$(BIN) ./cmd/keyvalue
+## demo: the CLI's main job, keyvalue bench --quick, against a throwaway
+## local server it starts itself, with the peer libraries taking part
+demo: deps build
 	./$(BIN) bench --quick --json bin/bench-report.json --html bin/bench-report.html
 
-## bench-cache: keyvalue vs the naive baseline, side by side, with ratios
+## bench-cache: keyvalue's cache vs the naive baseline, side by side, with ratios
 bench-cache: deps
 	$(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-2s} -count 1 ./cache | ./scripts/bench-ratios
 
-## bench-lock: keyvalue's lock vs the naive polling lock, side by side
+## bench-lock: keyvalue's lock vs the naive polling lock and the peer locks
 bench-lock: deps
-	$(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-300x} -count 1 ./lock | ./scripts/bench-ratios
+	cd cmd/keyvalue && $(GO) test -run '^$$' -bench Lock -benchtime $${BENCHTIME:-300x} -count 1 ./internal/peers | ../../scripts/bench-ratios
 
-## bench-peers: keyvalue vs redislock, redsync, valkeylock (bench/ has its own go.mod)
+## bench-peers: keyvalue vs redislock, redsync, valkeylock, scs redisstore
 bench-peers: deps
-	cd bench && $(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-300x} -count 1 . | ../scripts/bench-ratios
+	cd cmd/keyvalue && $(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-300x} -count 1 ./internal/peers | ../../scripts/bench-ratios
 
 clean:
 	rm -rf bin

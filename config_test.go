@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyvalue-go/keyvalue/internal/servertest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 	"github.com/valkey-io/valkey-go"
 )
 

@@ -13,8 +13,8 @@ import (
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
-	"github.com/keyvalue-go/keyvalue/internal/kvtest"
-	"github.com/keyvalue-go/keyvalue/internal/servertest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 	"github.com/valkey-io/valkey-go"
 )
 

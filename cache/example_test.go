@@ -8,7 +8,7 @@ import (
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
-	"github.com/keyvalue-go/keyvalue/internal/kvtest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
 )
 
 func Example() {

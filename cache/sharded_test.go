@@ -10,7 +10,7 @@ import (
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
-	"github.com/keyvalue-go/keyvalue/internal/servertest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 	"github.com/valkey-io/valkey-go"
 )
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/servertest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 	"github.com/keyvalue-go/keyvalue/session"
 )
 

@@ -7,7 +7,7 @@ import (
 	"log"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/kvtest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
 	"github.com/keyvalue-go/keyvalue/session"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/servertest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 	"github.com/keyvalue-go/keyvalue/session"
 	"github.com/keyvalue-go/keyvalue/session/gorillastore"
 )

@@ -17,7 +17,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/keyvalue-go/keyvalue/internal/benchrun"
+	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/benchrun"
 	"github.com/spf13/cobra"
 )
 

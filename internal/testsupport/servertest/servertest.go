@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyvalue-go/keyvalue/internal/localserver"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/localserver"
 )
 
 // Server is a running server process.

@@ -19,7 +19,7 @@ import (
 	"github.com/go-redsync/redsync/v4"
 	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
 	"github.com/gomodule/redigo/redis"
-	"github.com/keyvalue-go/keyvalue/internal/benchrun"
+	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/benchrun"
 	"github.com/keyvalue-go/keyvalue/session"
 	goredislib "github.com/redis/go-redis/v9"
 	"github.com/valkey-io/valkey-go"

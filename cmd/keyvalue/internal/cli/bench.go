@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/benchrun"
+	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/benchrun"
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"

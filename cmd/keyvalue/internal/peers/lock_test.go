@@ -1,4 +1,4 @@
-package bench
+package peers_test
 
 import (
 	"context"
@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/bench/peers"
-	"github.com/keyvalue-go/keyvalue/internal/benchrun"
-	"github.com/keyvalue-go/keyvalue/internal/servertest"
+	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/peers"
+	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/benchrun"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 )
 
 // lockers builds keyvalue's lock, the naive polling lock and every peer's

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/keyvalue-go/keyvalue/internal/servertest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,8 +1,8 @@
-module github.com/keyvalue-go/keyvalue/bench
+module github.com/keyvalue-go/keyvalue/cmd/keyvalue
 
 go 1.26.8
 
-replace github.com/keyvalue-go/keyvalue => ../
+replace github.com/keyvalue-go/keyvalue => ../../
 
 require (
 	github.com/alexedwards/scs/redisstore v0.0.0-20251002162104-209de6e426de
@@ -12,7 +12,11 @@ require (
 	github.com/gomodule/redigo v1.9.3
 	github.com/keyvalue-go/keyvalue v0.0.0-00010101000000-000000000000
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+	github.com/schollz/progressbar/v3 v3.19.1
+	github.com/spf13/cobra v1.10.2
 	github.com/valkey-io/valkey-go v1.0.79
+	golang.org/x/term v0.44.0
 )
 
 require (
@@ -21,8 +25,6 @@ require (
 	github.com/klauspost/compress v1.20.4 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
-	github.com/schollz/progressbar/v3 v3.19.1 // indirect
-	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	github.com/vmihailenco/go-tinylfu v0.2.2 // indirect
 	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
@@ -31,5 +33,5 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
-	golang.org/x/term v0.44.0 // indirect
+	golang.org/x/text v0.41.0 // indirect
 )

@@ -16,7 +16,7 @@ import (
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
-	"github.com/keyvalue-go/keyvalue/internal/naive"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/naive"
 	"github.com/keyvalue-go/keyvalue/lock"
 	"github.com/keyvalue-go/keyvalue/session"
 	"github.com/valkey-io/valkey-go"

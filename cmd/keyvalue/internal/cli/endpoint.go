@@ -9,7 +9,7 @@ import (
 	"os"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/localserver"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/localserver"
 	"github.com/spf13/cobra"
 )
 

@@ -1,4 +1,4 @@
-package bench
+package peers_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"github.com/alexedwards/scs/redisstore"
 	"github.com/gomodule/redigo/redis"
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/naive"
-	"github.com/keyvalue-go/keyvalue/internal/servertest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/naive"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 	"github.com/keyvalue-go/keyvalue/session"
 )
 

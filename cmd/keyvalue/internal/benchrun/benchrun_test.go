@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/benchrun"
+	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/benchrun"
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
-	"github.com/keyvalue-go/keyvalue/internal/servertest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 

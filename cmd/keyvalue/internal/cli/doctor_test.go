@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyvalue-go/keyvalue/internal/servertest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 )
 
 // run executes the CLI with args and returns its output.

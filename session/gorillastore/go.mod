@@ -1,0 +1,17 @@
+module github.com/keyvalue-go/keyvalue/session/gorillastore
+
+go 1.26.8
+
+replace github.com/keyvalue-go/keyvalue => ../../
+
+require (
+	github.com/gorilla/sessions v1.4.0
+	github.com/keyvalue-go/keyvalue v0.0.0-00010101000000-000000000000
+)
+
+require (
+	github.com/gorilla/securecookie v1.1.2 // indirect
+	github.com/valkey-io/valkey-go v1.0.79 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+)
