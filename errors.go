@@ -125,3 +125,22 @@ func containsAny(s string, subs ...string) bool {
 	}
 	return false
 }
+
+// ConfigError reports an invalid configuration value and names its key.
+// It matches ErrInvalidConfig with errors.Is.
+type ConfigError struct {
+	Key string // the key as written in files, e.g. "tls.ca_file"
+	Msg string
+}
+
+// Error names the key and what is wrong with its value.
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("keyvalue: config %s: %s", e.Key, e.Msg)
+}
+
+// Is makes errors.Is(err, ErrInvalidConfig) true.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+func cfgErr(key, format string, args ...any) error {
+	return &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)}
+}

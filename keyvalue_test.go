@@ -160,12 +160,12 @@ func clientCount(t *testing.T, s *servertest.Server, name string) int {
 	return strings.Count(r, " name="+name+" ")
 }
 
-func TestLazySharedClient(t *testing.T) {
+func TestLazyClientSharedByPassing(t *testing.T) {
 	t.Parallel()
 	s := servertest.Standalone(t)
 	ctx := ctxT(t, 10*time.Second)
 
-	// One client's worth: what a single handle opens for one command.
+	// One client's worth: what a client opens for one command.
 	ref := open(t, keyvalue.Config{Addrs: []string{s.Addr()}, ClientName: "ref"})
 	if err := ref.Do(ctx, ref.B().Ping().Build()).Error(); err != nil {
 		t.Fatal(err)
@@ -175,23 +175,24 @@ func TestLazySharedClient(t *testing.T) {
 		t.Fatal("reference client shows no connection in CLIENT LIST")
 	}
 
-	cfg := keyvalue.Config{Addrs: []string{s.Addr()}, ClientName: "lazy"}
-	handles := make([]*keyvalue.Client, 11)
-	for i := range handles {
-		handles[i] = open(t, cfg)
+	// Eleven users of one client (as eleven caches built on it are).
+	c := open(t, keyvalue.Config{Addrs: []string{s.Addr()}, ClientName: "lazy"})
+	users := make([]valkey.Client, 11)
+	for i := range users {
+		users[i] = c
 	}
 	if n := clientCount(t, s, "lazy"); n != 0 {
-		t.Fatalf("after 11 Open calls the server has %d connections; want 0", n)
+		t.Fatalf("after Open the server has %d connections; want 0", n)
 	}
-	if handles[0].Connected() {
+	if c.Connected() {
 		t.Fatal("Connected() before any command")
 	}
-	// Concurrent first commands on all handles share one dial.
+	// Concurrent first commands share one dial.
 	var wg sync.WaitGroup
-	errs := make(chan error, len(handles)*5)
-	for _, h := range handles {
+	errs := make(chan error, len(users)*5)
+	for _, u := range users {
 		for range 5 {
-			wg.Go(func() { errs <- h.Do(ctx, h.B().Ping().Build()).Error() })
+			wg.Go(func() { errs <- u.Do(ctx, u.B().Ping().Build()).Error() })
 		}
 	}
 	wg.Wait()
@@ -202,27 +203,47 @@ func TestLazySharedClient(t *testing.T) {
 		}
 	}
 	if n := clientCount(t, s, "lazy"); n != oneClient {
-		t.Fatalf("11 handles opened %d connections; one client opens %d", n, oneClient)
+		t.Fatalf("55 concurrent first commands opened %d connections; one client opens %d", n, oneClient)
 	}
-	t.Logf("11 handles: 0 connections after Open, %d after first commands (one client: %d)", oneClient, oneClient)
+	t.Logf("11 users of one client: 0 connections after Open, %d after first commands (one client: %d)", oneClient, oneClient)
 
-	// Closing all but one keeps the connection; closing the last releases it.
-	for _, h := range handles[1:] {
-		h.Close()
+	c.Close()
+	if err := c.Do(ctx, c.B().Ping().Build()).Error(); !errors.Is(err, keyvalue.ErrClosed) {
+		t.Fatalf("closed client: err = %v, want ErrClosed", err)
 	}
-	if err := handles[0].Do(ctx, handles[0].B().Ping().Build()).Error(); err != nil {
-		t.Fatalf("remaining handle: %v", err)
-	}
-	if err := handles[1].Do(ctx, handles[1].B().Ping().Build()).Error(); !errors.Is(err, keyvalue.ErrClosed) {
-		t.Fatalf("closed handle: err = %v, want ErrClosed", err)
-	}
-	handles[0].Close()
 	servertest.WaitFor(t, 5*time.Second, "connections released", func() error {
 		if n := clientCount(t, s, "lazy"); n != 0 {
 			return fmt.Errorf("%d connections left", n)
 		}
 		return nil
 	})
+}
+
+// TestOpenIsIndependent pins that Open keeps no process-wide state: two
+// clients with equal configurations each use their own Logger, and closing
+// one leaves the other working.
+func TestOpenIsIndependent(t *testing.T) {
+	t.Parallel()
+	s := servertest.Standalone(t)
+	ctx := ctxT(t, 10*time.Second)
+	logs := [2]*countingHandler{{substr: "connect"}, {substr: "connect"}}
+	var cs [2]*keyvalue.Client
+	for i := range cs {
+		// Port 1 first: the dial fails and is logged to this client's Logger.
+		cs[i] = open(t, keyvalue.Config{Addrs: []string{"127.0.0.1:1"}, Retry: keyvalue.RetryConfig{MaxAttempts: 2, Base: time.Millisecond}, Logger: slog.New(logs[i])})
+		_ = cs[i].Do(ctx, cs[i].B().Ping().Build()).Error()
+	}
+	for i, h := range logs {
+		if h.n.Load() == 0 {
+			t.Errorf("client %d: its Logger received nothing", i)
+		}
+	}
+	a := open(t, keyvalue.Config{Addrs: []string{s.Addr()}})
+	b := open(t, keyvalue.Config{Addrs: []string{s.Addr()}})
+	a.Close()
+	if err := b.Do(ctx, b.B().Ping().Build()).Error(); err != nil {
+		t.Fatalf("closing one client broke another with an equal config: %v", err)
+	}
 }
 
 func TestDifferentEndpointsDoNotShare(t *testing.T) {

@@ -119,7 +119,7 @@ func ParseURL(raw string) (Config, error) {
 		if k == "mode" || k == "addrs" {
 			return cfg, cfgErr(k, "is set by the URL's scheme and hosts, not a query parameter")
 		}
-		if err := setFlat(&cfg, k, vs[0]); err != nil {
+		if err := cfg.SetKey(k, vs[0]); err != nil {
 			return cfg, err
 		}
 	}

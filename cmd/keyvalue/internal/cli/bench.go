@@ -85,7 +85,7 @@ type benchOpts struct {
 }
 
 func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios []benchrun.Scenario, peers []benchrun.Peer, o benchOpts) error {
-	cfg, err := e.cfg.Normalize()
+	cfg, err := e.cfg.Config.Normalize()
 	if err != nil {
 		return err
 	}

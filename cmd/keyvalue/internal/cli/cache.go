@@ -98,8 +98,8 @@ Everything uses SCAN and UNLINK in batches: the server keeps serving while it ru
 // declared options. A throwaway local server is not useful here, so an
 // endpoint must be given.
 func withBackend(cmd *cobra.Command, ep *endpointFlags, name string, fn func(context.Context, *cache.Backend, io.Writer) error) error {
-	var spec keyvalue.CacheSpec
-	useCacheDB := func(cfg *keyvalue.Config) {
+	var spec cache.Spec
+	useCacheDB := func(cfg *cache.Config) {
 		spec = cfg.Caches[name]
 		if spec.DB != nil {
 			cfg.DB = *spec.DB

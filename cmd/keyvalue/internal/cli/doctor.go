@@ -65,7 +65,7 @@ func (r report) line(name, format string, args ...any) {
 func doctor(ctx context.Context, w io.Writer, e *endpoint, pings int) error {
 	r := report{w}
 	r.line("config from", "%s", e.source)
-	cfg, err := e.cfg.Normalize()
+	cfg, err := e.cfg.Config.Normalize()
 	if err != nil {
 		r.line("config", "INVALID: %v", err)
 		return errChecksFailed

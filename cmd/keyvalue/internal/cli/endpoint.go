@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/cache"
 	"github.com/keyvalue-go/keyvalue/internal/testsupport/localserver"
 	"github.com/spf13/cobra"
 )
@@ -29,8 +30,8 @@ func (f *endpointFlags) register(cmd *cobra.Command) {
 // endpoint is a resolved configuration, possibly backed by a throwaway
 // local server that close stops.
 type endpoint struct {
-	cfg    keyvalue.Config
-	source string // where the configuration came from
+	cfg    cache.Config // the connection and any named caches declared with it
+	source string       // where the configuration came from
 	local  *localserver.Server
 	dir    string
 }
@@ -55,14 +56,14 @@ func (f *endpointFlags) resolve(stderr io.Writer) (*endpoint, error) {
 	case f.url != "" && f.config != "":
 		return nil, errors.New("--url and --config both given: use one")
 	case f.url != "":
-		ep.cfg, err = keyvalue.ParseURL(f.url)
+		ep.cfg, err = cache.ParseURL(f.url)
 		ep.source = "--url"
 	case f.config != "":
-		ep.cfg, err = keyvalue.LoadConfigFile(f.config)
+		ep.cfg, err = cache.LoadConfigFile(f.config)
 		ep.source = "--config " + f.config
 	default:
 		var found bool
-		ep.cfg, found, err = keyvalue.ConfigFromEnv()
+		ep.cfg, found, err = cache.ConfigFromEnv()
 		ep.source = "environment (KEYVALUE_*)"
 		if err == nil && !found {
 			if err := ep.startLocal(); err != nil {
@@ -85,7 +86,7 @@ func (f *endpointFlags) resolve(stderr io.Writer) (*endpoint, error) {
 // it refuses to fall back to a throwaway server.
 func (f *endpointFlags) resolveRequired(stderr io.Writer) (*endpoint, error) {
 	if f.url == "" && f.config == "" {
-		if _, found, err := keyvalue.ConfigFromEnv(); err != nil {
+		if _, found, err := cache.ConfigFromEnv(); err != nil {
 			return nil, err
 		} else if !found {
 			return nil, errors.New("no server given: use --url, --config or KEYVALUE_URL")
@@ -109,14 +110,14 @@ func (e *endpoint) startLocal() error {
 		return fmt.Errorf("start a throwaway local server: %w", err)
 	}
 	e.local, e.dir = s, dir
-	e.cfg = keyvalue.Config{Addrs: []string{s.Addr()}}
+	e.cfg = cache.Config{Config: keyvalue.Config{Addrs: []string{s.Addr()}}}
 	e.source = "throwaway local server (no --url, --config or KEYVALUE_URL given)"
 	return nil
 }
 
 // withClient resolves a real endpoint (no throwaway server), opens a client
 // on it with adjust applied to the configuration, runs fn and cleans up.
-func withClient(cmd *cobra.Command, ep *endpointFlags, adjust func(*keyvalue.Config), fn func(context.Context, *keyvalue.Client, keyvalue.Config) error) error {
+func withClient(cmd *cobra.Command, ep *endpointFlags, adjust func(*cache.Config), fn func(context.Context, *keyvalue.Client, keyvalue.Config) error) error {
 	e, err := ep.resolveRequired(cmd.ErrOrStderr())
 	if err != nil {
 		return err
@@ -126,10 +127,10 @@ func withClient(cmd *cobra.Command, ep *endpointFlags, adjust func(*keyvalue.Con
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	client, err := keyvalue.Open(cfg)
+	client, err := keyvalue.Open(cfg.Config)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	return fn(cmd.Context(), client, cfg)
+	return fn(cmd.Context(), client, cfg.Config)
 }

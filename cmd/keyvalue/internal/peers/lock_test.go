@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/peers"
 	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/benchrun"
+	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/peers"
 	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 )
 

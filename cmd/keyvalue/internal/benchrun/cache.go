@@ -1,0 +1,278 @@
+package benchrun
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/cache"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/naive"
+)
+
+// ---- cache
+
+// tagged is what both cache implementations offer.
+type tagged interface {
+	Set(ctx context.Context, id string, data []byte, tags []string, lifetime time.Duration) error
+	Get(ctx context.Context, id string) ([]byte, error)
+	FlushByTags(ctx context.Context, tags ...string) error
+	Flush(ctx context.Context) error
+	CollectGarbage(ctx context.Context) error
+}
+
+type kvCache struct{ *cache.Backend }
+
+func (k kvCache) FlushByTags(ctx context.Context, tags ...string) error {
+	_, err := k.Backend.FlushByTags(ctx, tags...)
+	return err
+}
+func (k kvCache) Flush(ctx context.Context) error { _, err := k.Backend.Flush(ctx, nil); return err }
+func (k kvCache) CollectGarbage(ctx context.Context) error {
+	_, err := k.Backend.CollectGarbage(ctx, nil)
+	return err
+}
+
+// openCache returns a fresh cache of either kind and a cleanup function.
+func openCache(env *Env, kv bool, scenario string, opts cache.Options) (tagged, *keyvalue.Client, func(), error) {
+	c, err := env.client("")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	name := env.name(strings.ReplaceAll(scenario, "/", "-"), strconv.FormatInt(time.Now().UnixNano(), 36))
+	if !kv {
+		if !env.Plain {
+			c.Close()
+			return nil, nil, nil, ErrSkip
+		}
+		n := naive.New(c, name+":")
+		return n, c, func() { _ = n.Flush(context.Background()); c.Close() }, nil
+	}
+	opts.Logger = quiet
+	b, err := cache.New(c, name, opts)
+	if err != nil {
+		c.Close()
+		return nil, nil, nil, err
+	}
+	return kvCache{b}, c, func() { _, _ = b.Flush(context.Background(), nil); c.Close() }, nil
+}
+
+// fill writes n entries with 32 goroutines; entry i gets tag i%tags.
+func fill(ctx context.Context, t tagged, n, tags int, lifetime time.Duration) error {
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	data := []byte(`{"html":"<p>cached</p>"}`)
+	for w := range 32 {
+		wg.Go(func() {
+			for i := w; i < n; i += 32 {
+				if err := t.Set(ctx, "e"+strconv.Itoa(i), data, []string{"t" + strconv.Itoa(i%tags)}, lifetime); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return err
+	}
+	return nil
+}
+
+func tagNames(n int) []string {
+	t := make([]string, n)
+	for i := range t {
+		t[i] = "t" + strconv.Itoa(i)
+	}
+	return t
+}
+
+func cacheSet(tags int, kv bool) Impl {
+	return func(ctx context.Context, env *Env) (Measure, error) {
+		t, _, done, err := openCache(env, kv, fmt.Sprintf("set%d", tags), cache.Options{})
+		if err != nil {
+			return Measure{}, err
+		}
+		defer done()
+		all := tagNames(tags)
+		data := make([]byte, 512)
+		n := env.sizes().setOps
+		start := time.Now()
+		for i := range n {
+			ts := all
+			if i%2 == 1 {
+				ts = all[:max(1, tags-1)] // every set also computes a tag diff
+			}
+			if err := t.Set(ctx, "id"+strconv.Itoa(i%100), data, ts, time.Hour); err != nil {
+				return Measure{}, err
+			}
+		}
+		return Measure{Value: per(time.Since(start), n, "µs")}, nil
+	}
+}
+
+// fillThenTime fills a fresh cache with n entries over tags tags, waits
+// settle (to let short lifetimes run out), and times op, in ms.
+func fillThenTime(kv bool, scenario string, n, tags int, lifetime, settle time.Duration, op func(tagged, context.Context) error) Impl {
+	return func(ctx context.Context, env *Env) (Measure, error) {
+		t, _, done, err := openCache(env, kv, scenario, cache.Options{})
+		if err != nil {
+			return Measure{}, err
+		}
+		defer done()
+		if err := fill(ctx, t, env.n(n), tags, lifetime); err != nil {
+			return Measure{}, err
+		}
+		time.Sleep(settle)
+		start := time.Now()
+		if err := op(t, ctx); err != nil {
+			return Measure{}, err
+		}
+		return Measure{Value: per(time.Since(start), 1, "ms")}, nil
+	}
+}
+
+func flushByTags(kv bool) Impl {
+	return fillThenTime(kv, "fbt", 1000, 10, time.Hour, 0, func(t tagged, ctx context.Context) error { //nolint:revive // method-expression shape
+		return t.FlushByTags(ctx, tagNames(10)...)
+	})
+}
+
+func flushAll(n int, kv bool) Impl {
+	return fillThenTime(kv, "flush", n, 50, time.Hour, 0, tagged.Flush)
+}
+
+// flushStall flushes a 100,000-entry cache while a second client sends
+// PINGs back to back; the result is the slowest PING.
+func flushStall(kv bool) Impl {
+	return func(ctx context.Context, env *Env) (Measure, error) {
+		t, _, done, err := openCache(env, kv, "stall", cache.Options{})
+		if err != nil {
+			return Measure{}, err
+		}
+		defer done()
+		if err := fill(ctx, t, env.n(100000), 100, time.Hour); err != nil {
+			return Measure{}, err
+		}
+		probe, err := env.client(env.name("probe", strconv.FormatInt(time.Now().UnixNano(), 36)))
+		if err != nil {
+			return Measure{}, err
+		}
+		defer probe.Close()
+		if err := probe.Do(ctx, probe.B().Ping().Build()).Error(); err != nil {
+			return Measure{}, err
+		}
+		stop := make(chan struct{})
+		var worst atomic.Int64
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				t0 := time.Now()
+				_ = probe.Do(ctx, probe.B().Ping().Build()).Error()
+				d := int64(time.Since(t0))
+				for {
+					w := worst.Load()
+					if d <= w || worst.CompareAndSwap(w, d) {
+						break
+					}
+				}
+			}
+		})
+		time.Sleep(20 * time.Millisecond)
+		err = t.Flush(ctx)
+		close(stop)
+		wg.Wait()
+		if err != nil {
+			return Measure{}, err
+		}
+		return Measure{Value: per(time.Duration(worst.Load()), 1, "ms")}, nil
+	}
+}
+
+func gc(kv bool) Impl {
+	return fillThenTime(kv, "gc", 5000, 20, 50*time.Millisecond, 150*time.Millisecond, tagged.CollectGarbage)
+}
+
+// parallel runs total calls of fn over workers goroutines and returns the
+// elapsed time.
+func parallel(workers, total int, fn func() error) (time.Duration, error) {
+	var left atomic.Int64
+	left.Store(int64(total))
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				if err := fn(); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+func getParallel(kv bool) Impl {
+	return func(ctx context.Context, env *Env) (Measure, error) {
+		t, _, done, err := openCache(env, kv, "get", cache.Options{})
+		if err != nil {
+			return Measure{}, err
+		}
+		defer done()
+		if err := t.Set(ctx, "hot", make([]byte, 512), []string{"t"}, time.Hour); err != nil {
+			return Measure{}, err
+		}
+		n := env.sizes().getOps
+		took, err := parallel(64, n, func() error { _, err := t.Get(ctx, "hot"); return err })
+		if err != nil {
+			return Measure{}, err
+		}
+		return Measure{Value: float64(n) / took.Seconds()}, nil
+	}
+}
+
+func getLocal(kv bool) Impl {
+	return func(ctx context.Context, env *Env) (Measure, error) {
+		opts := cache.Options{}
+		if kv {
+			opts.LocalCacheTTL = time.Minute
+		}
+		t, _, done, err := openCache(env, kv, "local", opts)
+		if err != nil {
+			return Measure{}, err
+		}
+		defer done()
+		if err := t.Set(ctx, "hot", make([]byte, 512), []string{"t"}, time.Hour); err != nil {
+			return Measure{}, err
+		}
+		if _, err := t.Get(ctx, "hot"); err != nil { // warm the local copy
+			return Measure{}, err
+		}
+		n := env.sizes().localHits
+		if !kv {
+			n /= 20 // server round trips: fewer suffice
+		}
+		start := time.Now()
+		for range n {
+			if _, err := t.Get(ctx, "hot"); err != nil {
+				return Measure{}, err
+			}
+		}
+		return Measure{Value: per(time.Since(start), n, "ns")}, nil
+	}
+}

@@ -1,0 +1,154 @@
+package benchrun
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/naive"
+	"github.com/keyvalue-go/keyvalue/lock"
+)
+
+// ---- locks
+
+// Locker is a lock implementation as the lock scenarios use it; peers
+// provide their own.
+type Locker interface {
+	Lock(ctx context.Context) (unlock func() error, err error)
+}
+
+// LockerFunc adapts a function to Locker.
+type LockerFunc func(ctx context.Context) (func() error, error)
+
+// Lock calls f.
+func (f LockerFunc) Lock(ctx context.Context) (func() error, error) { return f(ctx) }
+
+// LockTTL is the lease TTL every lock scenario uses.
+const LockTTL = 10 * time.Second
+
+// KeyvalueLocker is keyvalue's Mutex name (inside env's namespace) as a Locker.
+func KeyvalueLocker(env *Env, c *keyvalue.Client, name string) (Locker, error) {
+	m, err := lock.New(c, lock.Options{TTL: LockTTL, Logger: quiet}).Mutex(env.name(name))
+	if err != nil {
+		return nil, err
+	}
+	return LockerFunc(func(ctx context.Context) (func() error, error) {
+		l, err := m.Lock(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return func() error { return l.Unlock(ctx) }, nil
+	}), nil
+}
+
+// NaiveLocker is the polling baseline lock (10ms retry) as a Locker.
+func NaiveLocker(env *Env, c *keyvalue.Client, name string) Locker {
+	l := naive.NewLock(c, env.name(name), LockTTL, 10*time.Millisecond)
+	return LockerFunc(func(ctx context.Context) (func() error, error) {
+		tok, err := l.Lock(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return func() error { return l.Unlock(ctx, tok) }, nil
+	})
+}
+
+// LockImpl turns a locker factory into the two lock scenarios' Impls.
+func lockImpl(kv bool, measure func(ctx context.Context, env *Env, l Locker) (Measure, error)) Impl {
+	return func(ctx context.Context, env *Env) (Measure, error) {
+		c, err := env.client("")
+		if err != nil {
+			return Measure{}, err
+		}
+		defer c.Close()
+		name := "lock-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		var l Locker
+		if kv {
+			if l, err = KeyvalueLocker(env, c, name); err != nil {
+				return Measure{}, err
+			}
+		} else {
+			l = NaiveLocker(env, c, name)
+		}
+		return measure(ctx, env, l)
+	}
+}
+
+func handoff(kv bool) Impl { return lockImpl(kv, HandoffMeasure) }
+
+func contended(kv bool) Impl { return lockImpl(kv, ContendedMeasure) }
+
+// ReportPercentiles reports the median and 99th percentile of sorted
+// latencies as benchmark metrics (p50-µs, p99-µs).
+func ReportPercentiles(b interface{ ReportMetric(float64, string) }, lat []time.Duration) {
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// HandoffMeasure measures release → a waiting goroutine acquires: the
+// median in Value, the 99th percentile in Extra["p99"], in µs.
+func HandoffMeasure(ctx context.Context, env *Env, l Locker) (Measure, error) {
+	lat, err := Handoffs(ctx, l, env.sizes().handoffs)
+	if err != nil {
+		return Measure{}, err
+	}
+	p := func(q float64) float64 { return per(lat[min(len(lat)-1, int(q*float64(len(lat))))], 1, "µs") }
+	return Measure{Value: p(0.5), Extra: map[string]float64{"p99": p(0.99)}}, nil
+}
+
+// Handoffs takes l, starts a goroutine waiting for it, releases it and
+// times until the waiter holds it; n times. The latencies come sorted.
+func Handoffs(ctx context.Context, l Locker, n int) ([]time.Duration, error) {
+	var lat []time.Duration
+	for range n {
+		unlock, err := l.Lock(ctx)
+		if err != nil {
+			return nil, err
+		}
+		got := make(chan error, 1)
+		var at time.Time
+		go func() {
+			u, err := l.Lock(ctx)
+			at = time.Now()
+			if err == nil {
+				err = u()
+			}
+			got <- err
+		}()
+		time.Sleep(3 * time.Millisecond) // the waiter waits now
+		released := time.Now()
+		if err := unlock(); err != nil {
+			return nil, err
+		}
+		if err := <-got; err != nil {
+			return nil, err
+		}
+		lat = append(lat, at.Sub(released))
+	}
+	slices.Sort(lat)
+	return lat, nil
+}
+
+// ContendedMeasure is lock+unlock throughput with 8 contenders, in ops/s.
+func ContendedMeasure(ctx context.Context, env *Env, l Locker) (Measure, error) {
+	n := env.sizes().lockOps
+	took, err := Contend(ctx, l, 8, n)
+	if err != nil {
+		return Measure{}, err
+	}
+	return Measure{Value: float64(n) / took.Seconds()}, nil
+}
+
+// Contend runs n lock+unlock cycles over workers goroutines and returns
+// the elapsed time.
+func Contend(ctx context.Context, l Locker, workers, n int) (time.Duration, error) {
+	return parallel(workers, n, func() error {
+		unlock, err := l.Lock(ctx)
+		if err != nil {
+			return err
+		}
+		return unlock()
+	})
+}

@@ -1,0 +1,202 @@
+package keyvalue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valkey-io/valkey-go"
+)
+
+// lazy is a Client's connection state: the valkey-go client once dialled,
+// and the dial in flight before that.
+type lazy struct {
+	cfg     Config
+	log     *slog.Logger
+	builder valkey.Builder
+
+	client atomic.Pointer[valkey.Client]
+
+	mu      sync.Mutex // guards the fields below and opt
+	opt     valkey.ClientOption
+	dialing chan struct{} // closed when the dial in flight ends
+	lastErr error         // the result of the last dial
+	// leaderGaveUp is true when the last dial ended only because the
+	// context of the caller that ran it was done; waiters then dial again.
+	leaderGaveUp bool
+	closed       bool
+}
+
+// get returns the connected client, dialling if needed.
+func (s *lazy) get(ctx context.Context) (valkey.Client, error) {
+	if c := s.client.Load(); c != nil {
+		return *c, nil
+	}
+	return s.dial(ctx)
+}
+
+func (s *lazy) dial(ctx context.Context) (valkey.Client, error) {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if c := s.client.Load(); c != nil {
+			s.mu.Unlock()
+			return *c, nil
+		}
+		if ch := s.dialing; ch != nil {
+			// Another caller is dialling: wait for its result.
+			s.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return nil, fmt.Errorf("keyvalue: waiting for the connection to %s: %w", s.cfg, ctx.Err())
+			}
+			s.mu.Lock()
+			err, again := s.lastErr, s.leaderGaveUp
+			s.mu.Unlock()
+			if c := s.client.Load(); c != nil {
+				return *c, nil
+			}
+			if again {
+				continue
+			}
+			return nil, err
+		}
+		ch := make(chan struct{})
+		s.dialing = ch
+		s.mu.Unlock()
+
+		c, err := s.connect(ctx)
+
+		s.mu.Lock()
+		if err == nil && s.closed {
+			c.Close()
+			c, err = nil, ErrClosed
+		}
+		if err == nil {
+			s.client.Store(&c)
+		}
+		s.lastErr = err
+		s.leaderGaveUp = err != nil && ctx.Err() != nil
+		s.dialing = nil
+		close(ch)
+		s.mu.Unlock()
+		return c, err
+	}
+}
+
+// connect dials with retries and backoff until it succeeds, the error is
+// permanent, attempts run out or ctx is done.
+func (s *lazy) connect(ctx context.Context) (valkey.Client, error) {
+	var prev time.Duration
+	var last *ConnectError
+	for attempt := 1; ; attempt++ {
+		s.mu.Lock()
+		opt := s.opt
+		s.mu.Unlock()
+		c, err := newClientCtx(ctx, opt)
+		if err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, &gaveUpError{cfg: s.cfg.String(), ctxErr: ctx.Err(), last: last}
+		}
+		if errors.Is(err, valkey.ErrNoCache) && !opt.DisableCache {
+			s.log.Warn("keyvalue: server refuses client-side caching (CLIENT TRACKING / RESP3); continuing without it",
+				"endpoint", s.cfg.String(), "error", err)
+			s.mu.Lock()
+			s.opt.DisableCache = true
+			s.mu.Unlock()
+			attempt-- // not a failed attempt
+			continue
+		}
+		if s.cfg.Mode != ModeSentinel {
+			err = diagnose(ctx, s.cfg.Addrs[0], s.cfg.DialTimeout, opt.TLSConfig, err)
+		}
+		last = classify(&s.cfg, err)
+		last.Attempts = attempt
+		if last.Permanent() || attempt >= s.cfg.Retry.MaxAttempts {
+			return nil, last
+		}
+		prev = s.cfg.Retry.Delay(attempt, prev, nil)
+		s.log.Warn("keyvalue: connect failed, retrying", "endpoint", s.cfg.String(),
+			"attempt", attempt, "max_attempts", s.cfg.Retry.MaxAttempts, "retry_in", prev, "error", err)
+		t := time.NewTimer(prev)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, &gaveUpError{cfg: s.cfg.String(), ctxErr: ctx.Err(), last: last}
+		}
+	}
+}
+
+// gaveUpError reports a dial abandoned because the caller's context ended.
+// It matches the context's error and, if a dial had failed before, that
+// ConnectError.
+type gaveUpError struct {
+	cfg    string
+	ctxErr error
+	last   *ConnectError
+}
+
+func (e *gaveUpError) Error() string {
+	s := fmt.Sprintf("keyvalue: connect to %s: gave up: %v", e.cfg, e.ctxErr)
+	if e.last != nil {
+		s += fmt.Sprintf("; last error after %d attempts: %v: %v", e.last.Attempts, e.last.Kind, e.last.Err)
+		if e.last.Hint != "" {
+			s += " — " + e.last.Hint
+		}
+	}
+	return s
+}
+
+func (e *gaveUpError) Unwrap() []error {
+	if e.last == nil {
+		return []error{e.ctxErr}
+	}
+	return []error{e.ctxErr, e.last}
+}
+
+// newClientCtx runs valkey.NewClient (which has no context) so that the
+// caller can give up when ctx is done; a client that arrives late is closed.
+func newClientCtx(ctx context.Context, opt valkey.ClientOption) (valkey.Client, error) {
+	type result struct {
+		c   valkey.Client
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := valkey.NewClient(opt)
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.c != nil {
+				r.c.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// close closes the valkey-go client, if one was dialled, and makes every
+// later dial fail with ErrClosed.
+func (s *lazy) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	if c := s.client.Swap(nil); c != nil {
+		(*c).Close()
+	}
+}

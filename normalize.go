@@ -1,0 +1,162 @@
+package keyvalue
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Normalize returns a copy with defaults filled in and validated; the error
+// names the first invalid key.
+func (c Config) Normalize() (Config, error) {
+	if c.Mode == "" {
+		c.Mode = ModeStandalone
+	}
+	if c.Mode == ModeStandalone && len(c.Addrs) == 0 {
+		c.Addrs = []string{DefaultAddr}
+	}
+	c.Addrs = slices.Clone(c.Addrs)
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.IOTimeout == 0 {
+		c.IOTimeout = DefaultIOTimeout
+	}
+	if c.Mode == ModeSentinel && c.Sentinel.RefreshInterval == 0 {
+		c.Sentinel.RefreshInterval = DefaultSentinelRefreshInterval
+	}
+	if c.TLS.Enabled && c.TLS.MinVersion == "" {
+		c.TLS.MinVersion = DefaultTLSMinVersion
+	}
+	if c.Sentinel.TLS.Enabled && c.Sentinel.TLS.MinVersion == "" {
+		c.Sentinel.TLS.MinVersion = DefaultTLSMinVersion
+	}
+	if c.Retry.Jitter == "" {
+		c.Retry.Jitter = JitterEqual
+	}
+	if c.Retry.Base == 0 {
+		c.Retry.Base = DefaultRetryBase
+	}
+	if c.Retry.Cap == 0 {
+		c.Retry.Cap = max(DefaultRetryCap, c.Retry.Base)
+	}
+	if c.Retry.MaxAttempts == 0 {
+		c.Retry.MaxAttempts = DefaultRetryMaxAttempts
+	}
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	switch c.Mode {
+	case ModeStandalone, ModeSentinel, ModeCluster:
+	default:
+		return cfgErr("mode", "%q is not a mode: use standalone, sentinel or cluster", c.Mode)
+	}
+	if len(c.Addrs) == 0 {
+		return cfgErr("addrs", "at least one host:port is required in %s mode", c.Mode)
+	}
+	if c.Mode == ModeStandalone && len(c.Addrs) > 1 {
+		return cfgErr("addrs", "standalone mode takes exactly one address, got %d (use mode sentinel or cluster for several)", len(c.Addrs))
+	}
+	for i, a := range c.Addrs {
+		if err := checkAddr(a); err != nil {
+			return cfgErr(fmt.Sprintf("addrs[%d]", i), "%v", err)
+		}
+	}
+	if c.DB < 0 {
+		return cfgErr("db", "must not be negative, got %d", c.DB)
+	}
+	if c.Mode == ModeCluster && c.DB != 0 {
+		return cfgErr("db", "must be 0 in cluster mode (a cluster has only database 0), got %d", c.DB)
+	}
+	if strings.ContainsAny(c.ClientName, " \t\r\n") {
+		return cfgErr("client_name", "must not contain spaces (CLIENT SETNAME rejects them): %q", c.ClientName)
+	}
+	if c.Mode == ModeSentinel && c.Sentinel.Master == "" {
+		return cfgErr("sentinel.master", "is required in sentinel mode: the name the sentinels monitor")
+	}
+	if c.Mode != ModeSentinel && c.Sentinel != (SentinelConfig{}) {
+		return cfgErr("sentinel", "is set but mode is %s: set mode: sentinel or remove the sentinel section", c.Mode)
+	}
+	if err := c.TLS.validate("tls"); err != nil {
+		return err
+	}
+	if err := c.Sentinel.TLS.validate("sentinel.tls"); err != nil {
+		return err
+	}
+	if c.Sentinel.RefreshInterval < 0 {
+		return cfgErr("sentinel.refresh_interval", "must not be negative")
+	}
+	for key, d := range map[string]time.Duration{"dial_timeout": c.DialTimeout, "io_timeout": c.IOTimeout, "conn_lifetime": c.ConnLifetime, "max_flush_delay": c.MaxFlushDelay} {
+		if d < 0 {
+			return cfgErr(key, "must not be negative, got %s", d)
+		}
+	}
+	if c.ReadFromReplicas && c.Mode == ModeStandalone {
+		return cfgErr("read_from_replicas", "needs mode sentinel or cluster (a standalone address is one server)")
+	}
+	if c.PipelineMultiplex < 0 || c.PipelineMultiplex > 8 {
+		return cfgErr("pipeline_multiplex", "must be between 0 and 8 (2^n connections), got %d", c.PipelineMultiplex)
+	}
+	if c.BlockingPoolSize < 0 {
+		return cfgErr("blocking_pool_size", "must not be negative, got %d", c.BlockingPoolSize)
+	}
+	if c.ClientCache.SizePerConn < 0 {
+		return cfgErr("client_cache.size_per_conn", "must not be negative, got %d", c.ClientCache.SizePerConn)
+	}
+	return c.Retry.validate()
+}
+
+func (t TLSConfig) validate(key string) error {
+	if !t.Enabled {
+		if t != (TLSConfig{}) {
+			return cfgErr(key+".enabled", "is false but other %s keys are set: set %s.enabled: true (or use rediss://)", key, key)
+		}
+		return nil
+	}
+	switch t.MinVersion {
+	case "1.2", "1.3":
+	default:
+		return cfgErr(key+".min_version", "%q is not supported: use 1.2 or 1.3", t.MinVersion)
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return cfgErr(key+".cert_file", "cert_file and key_file go together for mTLS: set both or neither")
+	}
+	return nil
+}
+
+func (r RetryConfig) validate() error {
+	switch r.Jitter {
+	case JitterEqual, JitterDecorrelated:
+	default:
+		return cfgErr("retry.jitter", "%q is not a jitter strategy: use equal or decorrelated", r.Jitter)
+	}
+	if r.Base < 0 {
+		return cfgErr("retry.base", "must be positive, got %s", r.Base)
+	}
+	if r.Cap < r.Base {
+		return cfgErr("retry.cap", "must be at least retry.base (%s), got %s", r.Base, r.Cap)
+	}
+	if r.MaxAttempts < 0 {
+		return cfgErr("retry.max_attempts", "must be at least 1, got %d", r.MaxAttempts)
+	}
+	return nil
+}
+
+func checkAddr(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %v", a, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host", a)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%q: port must be a number from 1 to 65535", a)
+	}
+	return nil
+}

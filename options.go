@@ -1,0 +1,66 @@
+package keyvalue
+
+import (
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/valkey-io/valkey-go"
+)
+
+// clientOption translates a normalized Config into valkey-go options.
+func clientOption(n Config, log *slog.Logger) (valkey.ClientOption, error) {
+	tlsData, err := n.TLS.build("tls", log)
+	if err != nil {
+		return valkey.ClientOption{}, err
+	}
+	opt := valkey.ClientOption{
+		InitAddress:       n.Addrs,
+		Username:          n.Username,
+		Password:          n.Password,
+		ClientName:        n.ClientName,
+		SelectDB:          n.DB,
+		TLSConfig:         tlsData,
+		Dialer:            net.Dialer{Timeout: n.DialTimeout, KeepAlive: 30 * time.Second},
+		ConnWriteTimeout:  n.IOTimeout,
+		ConnLifetime:      n.ConnLifetime,
+		PipelineMultiplex: n.PipelineMultiplex,
+		BlockingPoolSize:  n.BlockingPoolSize,
+		MaxFlushDelay:     n.MaxFlushDelay,
+		DisableCache:      n.ClientCache.Disable,
+		CacheSizeEachConn: n.ClientCache.SizePerConn,
+		DisableRetry:      n.Retry.DisableCommandRetry,
+	}
+	if n.ReadFromReplicas {
+		opt.SendToReplicas = func(cmd valkey.Completed) bool { return cmd.IsReadOnly() }
+	}
+	retry := n.Retry
+	opt.RetryDelay = func(attempts int, _ valkey.Completed, _ error) time.Duration {
+		// attempts counts the tries made so far, starting at 1.
+		if attempts >= retry.MaxAttempts {
+			return -1 // give up: the error reaches the caller
+		}
+		return retry.Delay(attempts, 0, nil)
+	}
+	switch n.Mode {
+	case ModeStandalone:
+		opt.ForceSingleClient = true
+	case ModeSentinel:
+		sentTLS, err := n.Sentinel.TLS.build("sentinel.tls", log)
+		if err != nil {
+			return valkey.ClientOption{}, err
+		}
+		opt.Sentinel = valkey.SentinelOption{
+			MasterSet:               n.Sentinel.Master,
+			Username:                n.Sentinel.Username,
+			Password:                n.Sentinel.Password,
+			ClientName:              n.ClientName,
+			TLSConfig:               sentTLS,
+			Dialer:                  net.Dialer{Timeout: n.DialTimeout, KeepAlive: 30 * time.Second},
+			TopologyRefreshInterval: n.Sentinel.RefreshInterval,
+		}
+	case ModeCluster:
+		opt.ClusterOption.ShardsRefreshInterval = 0 // refreshed on MOVED/ASK and node loss
+	}
+	return opt, nil
+}
