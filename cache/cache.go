@@ -22,7 +22,7 @@ const (
 
 // Defaults for zero Options fields.
 const (
-	DefaultDefaultLifetime      = time.Hour
+	StandardLifetime            = time.Hour
 	DefaultCompressionThreshold = 1024
 	DefaultMaxValueBytes        = 16 << 20
 	DefaultBatchSize            = 1000
@@ -68,15 +68,22 @@ type Options struct {
 // Backend is one named cache: entries with lifetimes and tags under their
 // own key namespace. It is safe for concurrent use.
 type Backend struct {
-	c       valkey.Client
-	name    string
-	opts    Options
-	enc     encoder
-	prefix  string // kv:{c:NAME}:
-	dPrefix string // kv:{c:NAME}:d:
-	tPrefix string // kv:{c:NAME}:t:
-	gPrefix string // kv:{c:NAME}:g:
-	log     *slog.Logger
+	c        valkey.Client
+	name     string
+	opts     Options
+	payloads *payloads
+	prefix   string // kv:{c:NAME}:
+	dPrefix  string // kv:{c:NAME}:d:
+	tPrefix  string // kv:{c:NAME}:t:
+	gPrefix  string // kv:{c:NAME}:g:
+	log      *slog.Logger
+
+	// slack is added to sharded tag memberships' expiry (see sharded.go).
+	slack time.Duration
+	// afterStep, when set (tests only, see export_test.go), runs after each
+	// server-side step of a multi-step operation; an error stops the
+	// operation there, as a crash would.
+	afterStep func(op, step string) error
 }
 
 // New returns the backend for the cache called name on client c (a
@@ -86,7 +93,7 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 		return nil, err
 	}
 	if opts.DefaultLifetime == 0 {
-		opts.DefaultLifetime = DefaultDefaultLifetime
+		opts.DefaultLifetime = StandardLifetime
 	}
 	if opts.DefaultLifetime < 0 && opts.DefaultLifetime != Unlimited {
 		return nil, &InputError{Cache: name, Kind: ErrInvalidLifetime, Value: opts.DefaultLifetime.String(), Reason: "Options.DefaultLifetime must be positive or Unlimited"}
@@ -115,8 +122,8 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 	if opts.Sharded {
 		p = "kv:c:" + name + ":"
 	}
-	return &Backend{c: c, name: name, opts: opts, enc: encoder{opts.Compression, opts.CompressionThreshold},
-		prefix: p, dPrefix: p + "d:", tPrefix: p + "t:", gPrefix: p + "g:", log: log}, nil
+	return &Backend{c: c, name: name, opts: opts, payloads: newPayloads(opts.Compression, opts.CompressionThreshold, opts.MaxValueBytes),
+		prefix: p, dPrefix: p + "d:", tPrefix: p + "t:", gPrefix: p + "g:", log: log, slack: shardedSlack}, nil
 }
 
 // Name returns the cache's name.
@@ -183,7 +190,10 @@ func (b *Backend) setPayload(ctx context.Context, id string, codecID byte, body 
 	if err != nil {
 		return err
 	}
-	payload := b.enc.encode(codecID, body)
+	payload, err := b.payloads.encode(codecID, body)
+	if err != nil {
+		return fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
+	}
 	if len(payload) > b.opts.MaxValueBytes {
 		return &InputError{Cache: b.name, Kind: ErrTooLarge, Value: id,
 			Reason: fmt.Sprintf("the stored payload would be %d bytes (from %d bytes of data), over MaxValueBytes %d", len(payload), len(body), b.opts.MaxValueBytes)}
@@ -229,7 +239,7 @@ func (b *Backend) getPayload(ctx context.Context, id string) (Codec, []byte, err
 	if err != nil {
 		return nil, nil, fmt.Errorf("cache %s: get %q: %w", b.name, id, err)
 	}
-	codec, body, err := decode(id, raw, b.opts.MaxValueBytes)
+	codec, body, err := b.payloads.decode(id, raw)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cache %s: %w", b.name, err)
 	}
@@ -337,16 +347,14 @@ func (b *Backend) FlushByTags(ctx context.Context, tags ...string) (int, error) 
 		cmds[i] = b.c.B().Smembers().Key(b.gPrefix + t).Build()
 	}
 	var (
-		ids     []string
-		tagsOf  = map[string][]int{} // id -> indexes into tags
-		members = make([][]string, len(tags))
+		ids    []string
+		tagsOf = map[string][]int{} // id -> indexes into tags
 	)
 	for i, r := range b.c.DoMulti(ctx, cmds...) {
 		m, err := r.AsStrSlice()
 		if err != nil {
 			return 0, fmt.Errorf("cache %s: flush by tags: %w", b.name, err)
 		}
-		members[i] = m
 		for _, id := range m {
 			if _, seen := tagsOf[id]; !seen {
 				ids = append(ids, id)
@@ -385,7 +393,7 @@ func (b *Backend) removeMany(ctx context.Context, ids, tags []string, tagsOf map
 		execs = append(execs, e)
 	}
 	removed := 0
-	for _, r := range scripts.ExecMulti(ctx, b.c, scripts.CacheRemove, execs...) {
+	for _, r := range scripts.CacheRemove.ExecMulti(ctx, b.c, execs...) {
 		n, err := r.AsInt64()
 		if err != nil {
 			return removed, fmt.Errorf("cache %s: remove entries: %w", b.name, err)
@@ -393,4 +401,12 @@ func (b *Backend) removeMany(ctx context.Context, ids, tags []string, tagsOf map
 		removed += int(n)
 	}
 	return removed, nil
+}
+
+// step runs the test hook after a server-side step of op, if one is set.
+func (b *Backend) step(op, name string) error {
+	if b.afterStep == nil {
+		return nil
+	}
+	return b.afterStep(op, name)
 }

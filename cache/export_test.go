@@ -2,10 +2,10 @@ package cache
 
 import "time"
 
-// SetShardedTestHooks installs the sharded-mode hooks and slack for one
-// test and returns a function restoring the defaults.
-func SetShardedTestHooks(set, flush func() error, slack time.Duration) (restore func()) {
-	oldSet, oldFlush, oldSlack := shardedSetHook, shardedFlushHook, shardedSlack
-	shardedSetHook, shardedFlushHook, shardedSlack = set, flush, slack
-	return func() { shardedSetHook, shardedFlushHook, shardedSlack = oldSet, oldFlush, oldSlack }
-}
+// SetStepHook makes b run afterStep after each server-side step of its
+// multi-step operations; an error stops the operation there, as a crash
+// would. nil removes the hook.
+func SetStepHook(b *Backend, afterStep func(op, step string) error) { b.afterStep = afterStep }
+
+// SetSlack sets the slack b adds to sharded memberships' expiry.
+func SetSlack(b *Backend, slack time.Duration) { b.slack = slack }

@@ -241,55 +241,60 @@ func codecByID(id byte) Codec {
 	return codecs.byID[id&0x0f]
 }
 
-var (
-	zstdEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
-	zstdDecs   sync.Map // max size -> *zstd.Decoder
-)
-
-func zstdDecoder(maxSize int) (*zstd.Decoder, error) {
-	if d, ok := zstdDecs.Load(maxSize); ok {
-		return d.(*zstd.Decoder), nil
-	}
-	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(uint64(maxSize)), zstd.WithDecoderMaxWindow(uint64(max(maxSize, zstd.MinWindowSize))))
-	if err != nil {
-		return nil, err
-	}
-	actual, _ := zstdDecs.LoadOrStore(maxSize, d)
-	return actual.(*zstd.Decoder), nil
-}
-
-// encoder builds payloads for one cache.
-type encoder struct {
+// payloads builds and reads one cache's payloads. The zstd encoder and
+// decoder are built on first use; an error building them is returned by
+// that use (and every later one).
+type payloads struct {
 	compression Compression
 	threshold   int // compress bodies of at least this many bytes
+	maxSize     int // bound on a decompressed body (a defence against bombs)
+	zstdEnc     func() (*zstd.Encoder, error)
+	zstdDec     func() (*zstd.Decoder, error)
+}
+
+func newPayloads(compression Compression, threshold, maxSize int) *payloads {
+	return &payloads{
+		compression: compression, threshold: threshold, maxSize: maxSize,
+		zstdEnc: sync.OnceValues(func() (*zstd.Encoder, error) {
+			return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+		}),
+		zstdDec: sync.OnceValues(func() (*zstd.Decoder, error) {
+			return zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(uint64(maxSize)), zstd.WithDecoderMaxWindow(uint64(max(maxSize, zstd.MinWindowSize))))
+		}),
+	}
 }
 
 // encode prepends the header and compresses the body when it is large
 // enough and compression makes it smaller.
-func (e encoder) encode(codecID byte, body []byte) []byte {
-	if e.compression != CompressionNone && e.compression != "" && len(body) >= e.threshold {
+func (p *payloads) encode(codecID byte, body []byte) ([]byte, error) {
+	if p.compression != CompressionNone && p.compression != "" && len(body) >= p.threshold {
 		var packed []byte
-		switch e.compression {
+		switch p.compression {
 		case CompressionZstd:
-			packed = zstdEnc.EncodeAll(body, make([]byte, 1, len(body)/2+16))
+			enc, err := p.zstdEnc()
+			if err != nil {
+				return nil, fmt.Errorf("zstd encoder: %w", err)
+			}
+			packed = enc.EncodeAll(body, make([]byte, 1, len(body)/2+16))
 		case CompressionS2:
 			dst := make([]byte, 1+s2.MaxEncodedLen(len(body)))
 			packed = dst[:1+len(s2.Encode(dst[1:], body))]
 		}
 		if len(packed) < len(body)+1 {
-			packed[0] = codecID | compressionIDs[e.compression]<<4
-			return packed
+			packed[0] = codecID | compressionIDs[p.compression]<<4
+			return packed, nil
 		}
 	}
 	out := make([]byte, 1+len(body))
 	out[0] = codecID
 	copy(out[1:], body)
-	return out
+	return out, nil
 }
 
 // decode checks the header and returns the codec and the uncompressed
-// body. maxSize bounds decompression (a defence against bombs).
-func decode(id string, payload []byte, maxSize int) (Codec, []byte, error) {
+// body, of at most p.maxSize bytes.
+func (p *payloads) decode(id string, payload []byte) (Codec, []byte, error) {
+	maxSize := p.maxSize
 	if len(payload) == 0 {
 		return nil, nil, &CorruptError{ID: id, Reason: "empty payload (no header byte): it was not written by keyvalue"}
 	}
@@ -306,9 +311,9 @@ func decode(id string, payload []byte, maxSize int) (Codec, []byte, error) {
 	case 0:
 		return codec, body, nil
 	case 1:
-		d, err := zstdDecoder(maxSize)
+		d, err := p.zstdDec()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("zstd decoder: %w", err)
 		}
 		out, err := d.DecodeAll(body, nil)
 		if err != nil {

@@ -10,9 +10,9 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	body := bytes.Repeat([]byte("keyvalue "), 300)
 	for _, comp := range []Compression{CompressionNone, CompressionZstd, CompressionS2} {
 		for _, size := range []int{0, 10, len(body)} {
-			enc := encoder{compression: comp, threshold: 64}
-			p := enc.encode(JSON.ID(), body[:size])
-			codec, got, err := decode("id", p, 1<<20)
+			enc := newPayloads(comp, 64, 1<<20)
+			p := mustEncode(t, enc, JSON.ID(), body[:size])
+			codec, got, err := enc.decode("id", p)
 			if err != nil || codec != JSON || !bytes.Equal(got, body[:size]) {
 				t.Fatalf("%s/%d: codec %v err %v", comp, size, codec, err)
 			}
@@ -23,7 +23,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}
 	// Incompressible bodies are stored plain even with compression on.
 	rnd := []byte("\x8a\x13\xfe\x01\x77\x90\x3c\xd1\x05\xee\x42\x19\xab\x6f\x00\xc3")
-	if p := (encoder{CompressionZstd, 1}).encode(0, rnd); p[0] != 0 {
+	if p := mustEncode(t, newPayloads(CompressionZstd, 1, 1<<20), 0, rnd); p[0] != 0 {
 		t.Errorf("incompressible body stored with header 0x%02x", p[0])
 	}
 }
@@ -31,8 +31,9 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 func TestDecompressionBombRefused(t *testing.T) {
 	big := make([]byte, 4<<20)
 	for _, comp := range []Compression{CompressionZstd, CompressionS2} {
-		p := encoder{comp, 1}.encode(0, big)
-		_, _, err := decode("bomb", p, 1<<20)
+		enc := newPayloads(comp, 1, 1<<20)
+		p := mustEncode(t, newPayloads(comp, 1, 8<<20), 0, big)
+		_, _, err := enc.decode("bomb", p)
 		if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: 4 MiB from %d bytes with a 1 MiB limit: err = %v", comp, len(p), err)
 		}
@@ -45,7 +46,7 @@ func TestDecompressionBombRefused(t *testing.T) {
 // Run: go test ./cache -run '^$' -fuzz FuzzDecode -fuzztime 30s
 func FuzzDecode(f *testing.F) {
 	enc := func(c Compression, codec byte, s string) []byte {
-		return encoder{c, 1}.encode(codec, bytes.Repeat([]byte(s), 20))
+		return mustEncode(f, newPayloads(c, 1, 1<<20), codec, bytes.Repeat([]byte(s), 20))
 	}
 	f.Add([]byte{})
 	f.Add([]byte("plain text"))
@@ -55,7 +56,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{0x20, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		const limit = 1 << 16
-		codec, body, err := decode("fuzz", payload, limit)
+		codec, body, err := newPayloads(CompressionNone, 1, limit).decode("fuzz", payload)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error does not match ErrCorrupt: %v", err)
@@ -71,4 +72,13 @@ func FuzzDecode(f *testing.F) {
 		var v any
 		_ = codec.Unmarshal(body, &v) // must not panic
 	})
+}
+
+func mustEncode(t testing.TB, p *payloads, codecID byte, body []byte) []byte {
+	t.Helper()
+	out, err := p.encode(codecID, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

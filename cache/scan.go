@@ -161,7 +161,7 @@ func (b *Backend) gcTagSets(ctx context.Context, keys []string) (int, error) {
 		if len(execs) == 0 {
 			continue
 		}
-		for _, r := range scripts.ExecMulti(ctx, b.c, scripts.CacheGC, execs...) {
+		for _, r := range scripts.CacheGC.ExecMulti(ctx, b.c, execs...) {
 			n, err := r.AsInt64()
 			if err != nil {
 				return removed, err

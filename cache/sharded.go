@@ -24,7 +24,7 @@ import (
 // an extra miss:
 //
 //  1. Set adds the id to every new tag's set (score = now + lifetime +
-//     shardedSlack, and always higher than before), then writes data and
+//     slack, and always higher than before), then writes data and
 //     id->tags atomically in the entry's slot. Tags the entry no longer has
 //     keep the id until it expires there or the tag is flushed.
 //  2. FlushByTags reads the tag sets with their scores, removes the entries,
@@ -34,18 +34,13 @@ import (
 //     entries have expired (the slack covers the time between the two steps
 //     of Set and modest clock skew between nodes).
 
-// shardedSlack is added to the expiry score of tag memberships (a
-// variable only so that tests can shorten it).
-var shardedSlack = time.Minute
-
-// Test hooks: shardedSetHook runs between the two steps of a sharded Set,
-// shardedFlushHook between removing entries and their memberships in
-// FlushByTags; an error simulates a crash there.
-var shardedSetHook, shardedFlushHook func() error
+// shardedSlack is added to the expiry score of tag memberships (tests
+// shorten a Backend's copy, Backend.slack).
+const shardedSlack = time.Minute
 
 func (b *Backend) setSharded(ctx context.Context, id string, payload []byte, tags []string, ms int64) error {
 	ttl := strconv.FormatInt(ms, 10)
-	slack := strconv.FormatInt(shardedSlack.Milliseconds(), 10)
+	slack := strconv.FormatInt(b.slack.Milliseconds(), 10)
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		if len(tags) > 0 {
@@ -53,20 +48,18 @@ func (b *Backend) setSharded(ctx context.Context, id string, payload []byte, tag
 			for i, t := range tags {
 				execs[i] = valkey.LuaExec{Keys: []string{b.tagSetKey(t)}, Args: []string{id, ttl, slack}}
 			}
-			for _, r := range scripts.ExecMulti(ctx, b.c, scripts.CacheTagAdd, execs...) {
+			for _, r := range scripts.CacheTagAdd.ExecMulti(ctx, b.c, execs...) {
 				if err := r.Error(); err != nil {
 					return fmt.Errorf("cache %s: set %q: tag: %w", b.name, id, err)
 				}
 			}
 		}
-		if shardedSetHook != nil {
-			if err := shardedSetHook(); err != nil {
-				return err
-			}
+		if err := b.step("set", "tagged"); err != nil {
+			return err
 		}
 		// The scores assume the data is written soon after; if this caller
 		// stalled for a large part of the slack, tag again first.
-		if time.Since(start) > shardedSlack/2 && attempt < 2 {
+		if time.Since(start) > b.slack/2 && attempt < 2 {
 			continue
 		}
 		break
@@ -137,10 +130,8 @@ func (b *Backend) flushByTagsSharded(ctx context.Context, tags []string) (int, e
 			}
 		}
 	}
-	if shardedFlushHook != nil {
-		if err := shardedFlushHook(); err != nil {
-			return removed, err
-		}
+	if err := b.step("flush-by-tags", "entries-removed"); err != nil {
+		return removed, err
 	}
 	// 3. Drop the memberships read in step 1, unless tagged again since.
 	var execs []valkey.LuaExec
@@ -154,7 +145,7 @@ func (b *Backend) flushByTagsSharded(ctx context.Context, tags []string) (int, e
 		}
 	}
 	if len(execs) > 0 {
-		for _, r := range scripts.ExecMulti(ctx, b.c, scripts.CacheTagRemove, execs...) {
+		for _, r := range scripts.CacheTagRemove.ExecMulti(ctx, b.c, execs...) {
 			if err := r.Error(); err != nil {
 				return removed, fmt.Errorf("cache %s: flush by tags: %w", b.name, err)
 			}
@@ -171,7 +162,7 @@ func (b *Backend) gcShardedTagSets(ctx context.Context, keys []string) (int, err
 		execs[i] = valkey.LuaExec{Keys: []string{k}}
 	}
 	removed := 0
-	for _, r := range scripts.ExecMulti(ctx, b.c, scripts.CacheTagGC, execs...) {
+	for _, r := range scripts.CacheTagGC.ExecMulti(ctx, b.c, execs...) {
 		n, err := r.AsInt64()
 		if err != nil {
 			return removed, err

@@ -68,9 +68,9 @@ func TestShardedOnCluster(t *testing.T) {
 
 	t.Run("crash between the steps of Set", func(t *testing.T) {
 		crash := errors.New("simulated crash")
-		restore := cache.SetShardedTestHooks(func() error { return crash }, nil, time.Minute)
+		cache.SetStepHook(b, func(op, step string) error { return crash })
 		err := b.Set(ctx(t), "crashed", []byte("x"), []string{"c1", "c2"}, time.Hour)
-		restore()
+		cache.SetStepHook(b, nil)
 		if !errors.Is(err, crash) {
 			t.Fatalf("Set = %v", err)
 		}
@@ -94,13 +94,16 @@ func TestShardedOnCluster(t *testing.T) {
 	t.Run("writer racing a flush keeps its tag", func(t *testing.T) {
 		mustSet(t, b, "racer", "hot")
 		mustSet(t, b, "other", "hot")
-		restore := cache.SetShardedTestHooks(nil, func() error {
+		cache.SetStepHook(b, func(op, step string) error {
+			if op != "flush-by-tags" || step != "entries-removed" {
+				return nil
+			}
 			// Between the flush deleting entries and cleaning memberships,
 			// another writer stores racer again with the same tag.
 			return b.Set(ctx(t), "racer", []byte("new"), []string{"hot"}, time.Hour)
-		}, time.Minute)
+		})
 		n, err := b.FlushByTags(ctx(t), "hot")
-		restore()
+		cache.SetStepHook(b, nil)
 		if err != nil || n != 2 {
 			t.Fatalf("FlushByTags = %d, %v", n, err)
 		}
@@ -113,8 +116,8 @@ func TestShardedOnCluster(t *testing.T) {
 	})
 
 	t.Run("garbage collection by expiry score", func(t *testing.T) {
-		restore := cache.SetShardedTestHooks(nil, nil, 0)
-		defer restore()
+		cache.SetSlack(b, 0)
+		defer cache.SetSlack(b, time.Minute)
 		for i := range 30 {
 			if err := b.Set(ctx(t), fmt.Sprintf("short%d", i), []byte("x"), []string{"gc", fmt.Sprintf("g%d", i%5)}, 50*time.Millisecond); err != nil {
 				t.Fatal(err)

@@ -7,109 +7,12 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/keyvalue-go/keyvalue/internal/glob"
 	"github.com/keyvalue-go/keyvalue/internal/scan"
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/valkey-io/valkey-go"
 )
-
-// Create stores a new session with a fresh id (ignoring rec.ID) and
-// returns it with its id, timestamps and expiry filled in.
-func (s *Store) Create(ctx context.Context, rec Record) (Record, error) {
-	now := time.Now()
-	rec.ID = NewID()
-	rec.Created, rec.Updated, rec.Touched, rec.Expires = now, now, now, time.Time{}
-	rec.ReadOnly = false
-	rec = s.withExpiry(rec)
-	if err := s.write(ctx, rec.ID, s.hash(rec.ID), "", rec, ""); err != nil {
-		return Record{}, err
-	}
-	return rec, nil
-}
-
-// Set stores rec under id, replacing any session there (a blind write; use
-// Update to modify a session that others may write too). A zero Created is
-// set to now; Updated and Touched are set to now.
-func (s *Store) Set(ctx context.Context, id string, rec Record) (Record, error) {
-	if !validID(id) {
-		return Record{}, fmt.Errorf("session: set: %w (ids are 16-256 printable ASCII characters; use NewID)", ErrNotFound)
-	}
-	hash := s.hash(id)
-	oldUser := ""
-	old, err := s.read(ctx, id, hash)
-	switch {
-	case err == nil:
-		if old.st.ReadOnly {
-			return Record{}, ErrReadOnly
-		}
-		oldUser = old.st.UserID
-	case errors.Is(err, ErrCorrupt):
-		return Record{}, fmt.Errorf("%w; remove it first to replace it", err)
-	case !errors.Is(err, ErrNotFound):
-		return Record{}, err
-	}
-	now := time.Now()
-	if rec.Created.IsZero() {
-		rec.Created = now
-	}
-	rec.ID, rec.Updated, rec.Touched, rec.ReadOnly = id, now, now, false
-	want := "" // create: nothing may be there
-	if err == nil {
-		want = old.sha1 // replace exactly what was read
-	}
-	if err := s.write(ctx, id, hash, want, rec, oldUser); err != nil {
-		return Record{}, err
-	}
-	return s.withExpiryIfZero(rec), nil
-}
-
-func (s *Store) withExpiryIfZero(rec Record) Record {
-	if rec.Expires.IsZero() {
-		return s.withExpiry(rec)
-	}
-	return rec
-}
-
-// Update applies fn to the current record and writes the result only if
-// nobody wrote the session meanwhile (an optimistic check in the write
-// script); on a conflict it reads again and re-applies fn, up to
-// Options.UpdateRetries times, then returns ErrConflict. No write is lost.
-// fn may change every field but ID, Created and ReadOnly.
-func (s *Store) Update(ctx context.Context, id string, fn func(*Record) error) (Record, error) {
-	if !validID(id) {
-		return Record{}, ErrNotFound
-	}
-	hash := s.hash(id)
-	for range s.o.UpdateRetries {
-		r, err := s.read(ctx, id, hash)
-		if err != nil {
-			return Record{}, err
-		}
-		if r.st.ReadOnly {
-			return Record{}, ErrReadOnly
-		}
-		rec := r.st.Record
-		if err := fn(&rec); err != nil {
-			return Record{}, err
-		}
-		now := time.Now()
-		rec.ID, rec.Created, rec.Updated, rec.Touched, rec.ReadOnly = id, r.st.Created, now, now, false
-		if rec.Expires.Equal(r.st.Expires) {
-			rec.Expires = time.Time{} // recompute with the new touch
-		}
-		err = s.write(ctx, id, hash, r.sha1, rec, r.st.UserID)
-		if errors.Is(err, ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return Record{}, err
-		}
-		return s.withExpiryIfZero(rec), nil
-	}
-	return Record{}, fmt.Errorf("%w after %d attempts", ErrConflict, s.o.UpdateRetries)
-}
 
 // Remove deletes the session with id; it reports whether one existed.
 func (s *Store) Remove(ctx context.Context, id string) (bool, error) {
@@ -281,7 +184,7 @@ func (s *Store) Renew(ctx context.Context, oldID string) (string, error) {
 		newID := NewID()
 		newHash := s.hash(newID)
 		keys := []string{s.key(oldHash), s.key(newHash), s.idx}
-		args := []string{s.seal(newID), strconv.FormatInt(s.o.RenewGrace.Milliseconds(), 10), oldHash, newHash, s.noUser}
+		args := []string{s.seal(newID), strconv.FormatInt(s.o.RenewGrace.Milliseconds(), 10), oldHash, newHash, s.userIndexPrefix}
 		n, err := s.run(ctx, scripts.SessionRenew, keys, args)
 		switch {
 		case err != nil:

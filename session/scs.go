@@ -26,7 +26,7 @@ func (a *SCS) Find(token string) ([]byte, bool, error) {
 
 // FindCtx is Find with a context.
 func (a *SCS) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	rec, err := a.s.Get(ctx, token, WithoutTouch())
+	rec, err := a.s.GetWith(ctx, token, GetOptions{NoTouch: true})
 	if errors.Is(err, ErrNotFound) {
 		return nil, false, nil
 	}

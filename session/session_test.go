@@ -81,7 +81,7 @@ func TestRoundTripAndHMACStorage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := st.Get(ctx(t), rec.ID, session.WithBinding("ua:abc"))
+	got, err := st.GetWith(ctx(t), rec.ID, session.GetOptions{CheckBinding: true, Binding: "ua:abc"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestRoundTripAndHMACStorage(t *testing.T) {
 	if d := time.Until(got.Expires); d < 29*24*time.Hour {
 		t.Errorf("permanent session expires in %s, want ~30 days", d)
 	}
-	if _, err := st.Get(ctx(t), rec.ID, session.WithBinding("ua:other")); !errors.Is(err, session.ErrNotFound) {
+	if _, err := st.GetWith(ctx(t), rec.ID, session.GetOptions{CheckBinding: true, Binding: "ua:other"}); !errors.Is(err, session.ErrNotFound) {
 		t.Errorf("wrong binding: %v", err)
 	}
 	all := dump(t, c)
@@ -207,7 +207,7 @@ func TestRenew(t *testing.T) {
 					return
 				default:
 				}
-				_, err := st.Get(ctx(t), rec.ID, session.WithoutTouch())
+				_, err := st.GetWith(ctx(t), rec.ID, session.GetOptions{NoTouch: true})
 				mu.Lock()
 				reads++
 				if err != nil {
@@ -389,7 +389,7 @@ func TestWaitReplicasSurvivesFailover(t *testing.T) {
 	_, took := set.KillPrimary(t)
 	servertest.WaitFor(t, 30*time.Second, "sessions readable on the new primary", func() error {
 		for _, id := range ids {
-			if _, err := st.Get(ctx(t), id, session.WithoutTouch()); err != nil {
+			if _, err := st.GetWith(ctx(t), id, session.GetOptions{NoTouch: true}); err != nil {
 				return err
 			}
 		}

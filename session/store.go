@@ -15,10 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
-	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/valkey-io/valkey-go"
 )
 
@@ -48,7 +46,10 @@ const (
 	DefaultPermanentLifetime = 30 * 24 * time.Hour
 	DefaultRenewGrace        = 30 * time.Second
 	DefaultMaxRecordBytes    = 1 << 20
-	MinKeyBytes              = 32
+	DefaultWaitTimeout       = 100 * time.Millisecond
+	DefaultUpdateRetries     = 10
+	// MinKeyBytes is the shortest Options.Key accepted.
+	MinKeyBytes = 32
 )
 
 // Options configure a Store.
@@ -86,14 +87,14 @@ type Options struct {
 
 // Store keeps sessions under one prefix. It is safe for concurrent use.
 type Store struct {
-	c      valkey.Client
-	o      Options
-	p      string // kv:{s:PREFIX}:
-	idx    string
-	noUser string
-	mac    []byte
-	aead   cipher.AEAD
-	log    *slog.Logger
+	c               valkey.Client
+	o               Options
+	p               string // kv:{s:PREFIX}:
+	idx             string
+	userIndexPrefix string // kv:{s:PREFIX}:u: (a user's index is this + user id)
+	mac             []byte
+	aead            cipher.AEAD
+	log             *slog.Logger
 }
 
 // New returns a store on c. It does no I/O.
@@ -113,12 +114,12 @@ func New(c valkey.Client, o Options) (*Store, error) {
 	def(&o.PermanentLifetime, DefaultPermanentLifetime)
 	def(&o.TouchInterval, o.Lifetime/10)
 	def(&o.RenewGrace, DefaultRenewGrace)
-	def(&o.WaitTimeout, 100*time.Millisecond)
+	def(&o.WaitTimeout, DefaultWaitTimeout)
 	if o.MaxRecordBytes <= 0 {
 		o.MaxRecordBytes = DefaultMaxRecordBytes
 	}
 	if o.UpdateRetries <= 0 {
-		o.UpdateRetries = 10
+		o.UpdateRetries = DefaultUpdateRetries
 	}
 	if o.MaxLifetime < 0 {
 		return nil, fmt.Errorf("%w: MaxLifetime must not be negative", ErrInvalidOptions)
@@ -136,7 +137,7 @@ func New(c valkey.Client, o Options) (*Store, error) {
 	block, _ := aes.NewCipher(derive("seal"))
 	aead, _ := cipher.NewGCM(block)
 	p := "kv:{s:" + o.Prefix + "}:"
-	return &Store{c: c, o: o, p: p, idx: p + "idx", noUser: p + "u:", mac: derive("id"), aead: aead, log: log}, nil
+	return &Store{c: c, o: o, p: p, idx: p + "idx", userIndexPrefix: p + "u:", mac: derive("id"), aead: aead, log: log}, nil
 }
 
 func checkPrefix(p string) error {
@@ -184,7 +185,7 @@ func (s *Store) key(hash string) string { return s.p + hash }
 
 func (s *Store) userKey(user string) string {
 	if user == "" {
-		return s.noUser
+		return s.userIndexPrefix
 	}
 	return s.p + "u:" + user
 }
@@ -243,32 +244,26 @@ func (s *Store) parse(b []byte) (stored, error) {
 	return st, nil
 }
 
-// GetOption adjusts Get.
-type GetOption func(*getOpts)
-
-type getOpts struct {
-	binding    string
-	checkBound bool
-	noTouch    bool
+// GetOptions adjust one read (GetWith).
+type GetOptions struct {
+	// CheckBinding makes the read report ErrNotFound unless the record's
+	// binding equals Binding (compared in constant time). Records without
+	// a binding match.
+	CheckBinding bool
+	Binding      string
+	// NoTouch reads without extending the session.
+	NoTouch bool
 }
-
-// WithBinding makes Get report ErrNotFound unless the record's binding
-// equals b (compared in constant time). Records without a binding match.
-func WithBinding(b string) GetOption {
-	return func(o *getOpts) { o.binding, o.checkBound = b, true }
-}
-
-// WithoutTouch reads without extending the session.
-func WithoutTouch() GetOption { return func(o *getOpts) { o.noTouch = true } }
 
 // Get returns the session with id. Unknown, expired and malformed ids all
 // return ErrNotFound. If the session was last extended longer ago than
 // Options.TouchInterval, Get extends it (sliding expiration).
-func (s *Store) Get(ctx context.Context, id string, opts ...GetOption) (Record, error) {
-	var o getOpts
-	for _, f := range opts {
-		f(&o)
-	}
+func (s *Store) Get(ctx context.Context, id string) (Record, error) {
+	return s.GetWith(ctx, id, GetOptions{})
+}
+
+// GetWith is Get with options: a binding check, or no sliding expiration.
+func (s *Store) GetWith(ctx context.Context, id string, o GetOptions) (Record, error) {
 	if !validID(id) {
 		return Record{}, ErrNotFound
 	}
@@ -277,11 +272,11 @@ func (s *Store) Get(ctx context.Context, id string, opts ...GetOption) (Record, 
 	if err != nil {
 		return Record{}, err
 	}
-	if o.checkBound && r.st.Binding != "" && !hmac.Equal([]byte(r.st.Binding), []byte(o.binding)) {
+	if o.CheckBinding && r.st.Binding != "" && !hmac.Equal([]byte(r.st.Binding), []byte(o.Binding)) {
 		return Record{}, ErrNotFound
 	}
 	now := time.Now()
-	if !o.noTouch && !r.st.ReadOnly && now.Sub(r.st.Touched) >= s.o.TouchInterval {
+	if !o.NoTouch && !r.st.ReadOnly && now.Sub(r.st.Touched) >= s.o.TouchInterval {
 		rec := r.st.Record
 		rec.Touched = now
 		// Best effort: a concurrent write wins and has extended it anyway.
@@ -293,94 +288,4 @@ func (s *Store) Get(ctx context.Context, id string, opts ...GetOption) (Record, 
 		}
 	}
 	return r.st.Record, nil
-}
-
-// expiry computes when rec expires: its idle lifetime from its last touch,
-// capped by MaxLifetime from its creation.
-func (s *Store) expiry(rec Record) time.Time {
-	life := s.o.Lifetime
-	if rec.Permanent {
-		life = s.o.PermanentLifetime
-	}
-	exp := rec.Touched.Add(life)
-	if limit := rec.Created.Add(s.o.MaxLifetime); s.o.MaxLifetime > 0 && limit.Before(exp) {
-		exp = limit
-	}
-	return exp
-}
-
-func (s *Store) withExpiry(rec Record) Record {
-	rec.Expires = s.expiry(rec)
-	return rec
-}
-
-// write stores rec for id under hash if the current value still has SHA1
-// want ("" = must not exist, "*" = anything). oldUser is the user the
-// record was indexed under. A zero rec.Expires is computed from the
-// lifetimes; a set one (scs decides expiry itself) is kept.
-func (s *Store) write(ctx context.Context, id, hash, want string, rec Record, oldUser string) error {
-	if rec.Expires.IsZero() {
-		rec = s.withExpiry(rec)
-	}
-	ttl := time.Until(rec.Expires)
-	st := stored{V: SchemaVersion, Sealed: s.seal(id), Record: rec}
-	return s.writeStored(ctx, hash, want, st, ttl, oldUser)
-}
-
-func (s *Store) writeStored(ctx context.Context, hash, want string, st stored, ttl time.Duration, oldUser string) error {
-	if ttl < time.Millisecond {
-		_, err := s.removeHashes(ctx, []string{hash}, oldUser, false)
-		return err
-	}
-	b, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("session: encode: %w", err)
-	}
-	if len(b) > s.o.MaxRecordBytes {
-		return fmt.Errorf("%w: %d bytes, over MaxRecordBytes %d", ErrTooLarge, len(b), s.o.MaxRecordBytes)
-	}
-	newUser := st.UserID
-	keys := []string{s.key(hash), s.idx, s.userKey(newUser), s.userKey(oldUser)}
-	args := []string{want, string(b), strconv.FormatInt(ttl.Milliseconds(), 10), hash, flag(newUser != ""), flag(oldUser != "")}
-	n, err := s.run(ctx, scripts.SessionWrite, keys, args)
-	switch {
-	case err != nil:
-		return fmt.Errorf("session: write: %w", err)
-	case n == -2:
-		return fmt.Errorf("%w: the stored value is not a session record; remove it first to replace it", ErrCorrupt)
-	case n != 1:
-		return ErrConflict
-	}
-	return nil
-}
-
-// run executes a writing script; with Options.WaitReplicas it pipelines a
-// WAIT after it on the same connection and reports a shortfall as
-// ErrNotReplicated (the write itself stands).
-func (s *Store) run(ctx context.Context, l *valkey.Lua, keys, args []string) (int64, error) {
-	if s.o.WaitReplicas <= 0 {
-		return l.Exec(ctx, s.c, keys, args).AsInt64()
-	}
-	rs := scripts.Pipelined(ctx, s.c, l, keys, args, func() valkey.Commands {
-		return valkey.Commands{s.c.B().Wait().Numreplicas(int64(s.o.WaitReplicas)).Timeout(s.o.WaitTimeout.Milliseconds()).Build()}
-	})
-	n, err := rs[0].AsInt64()
-	if err != nil {
-		return 0, err
-	}
-	acked, err := rs[1].AsInt64()
-	if err != nil {
-		return n, fmt.Errorf("WAIT: %w", err)
-	}
-	if n != 0 && acked < int64(s.o.WaitReplicas) {
-		return n, fmt.Errorf("%w: %d of %d replicas within %s", ErrNotReplicated, acked, s.o.WaitReplicas, s.o.WaitTimeout)
-	}
-	return n, nil
-}
-
-func flag(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
 }

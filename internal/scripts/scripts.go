@@ -20,19 +20,24 @@ import (
 //go:embed *.lua
 var files embed.FS
 
-// script is a script's source and the SHA1 the server knows it by.
-type script struct{ src, sha string }
+// Script is one embedded Lua script and the SHA1 the server knows it by.
+// Its methods run it on any valkey.Client.
+type Script struct {
+	src, sha string
+	lua      *valkey.Lua
+}
 
-var sources = map[*valkey.Lua]script{}
+// all lists every script, for Preload.
+var all []*Script
 
-func load(name string) *valkey.Lua {
+func load(name string) *Script {
 	src, err := files.ReadFile(name)
 	if err != nil {
-		panic("scripts: missing embedded " + name) // a build defect, caught by tests
+		panic("scripts: missing embedded " + name) // a build defect at init, caught by every test
 	}
-	l := valkey.NewLuaScript(string(src))
-	sources[l] = script{src: string(src), sha: sha1hex(string(src))}
-	return l
+	s := &Script{src: string(src), sha: sha1hex(string(src)), lua: valkey.NewLuaScript(string(src))}
+	all = append(all, s)
+	return s
 }
 
 // Preload loads every script into the server's script cache, so that the
@@ -40,34 +45,39 @@ func load(name string) *valkey.Lua {
 // use it to measure the steady state; production code needs nothing: the
 // fallback loads scripts on first use).
 func Preload(ctx context.Context, c valkey.Client) error {
-	for _, sc := range sources {
-		if err := loadEverywhere(ctx, c, sc.src); err != nil {
+	for _, s := range all {
+		if err := s.loadEverywhere(ctx, c); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ExecMulti runs l once per exec in one pipeline (valkey-go routes each to
-// its slot's node) and returns the results in order. Unlike valkey-go's
-// Lua.ExecMulti, which sends SCRIPT LOAD to every node before each call
-// (one more round trip every time), it sends EVALSHA straight away and
-// loads the script only where the server answers NOSCRIPT (first use, or a
-// node that restarted or was promoted), then retries those calls.
-func ExecMulti(ctx context.Context, c valkey.Client, l *valkey.Lua, execs ...valkey.LuaExec) []valkey.ValkeyResult {
-	sc := sources[l]
+// Exec runs the script once with EVALSHA, falling back to EVAL when the
+// server does not know it.
+func (s *Script) Exec(ctx context.Context, c valkey.Client, keys, args []string) valkey.ValkeyResult {
+	return s.lua.Exec(ctx, c, keys, args)
+}
+
+// ExecMulti runs the script once per exec in one pipeline (valkey-go
+// routes each to its slot's node) and returns the results in order. Unlike
+// valkey-go's Lua.ExecMulti, which sends SCRIPT LOAD to every node before
+// each call (one more round trip every time), it sends EVALSHA straight
+// away and loads the script only where the server answers NOSCRIPT (first
+// use, or a node that restarted or was promoted), then retries those calls.
+func (s *Script) ExecMulti(ctx context.Context, c valkey.Client, execs ...valkey.LuaExec) []valkey.ValkeyResult {
 	build := func(idx []int) valkey.Commands {
 		cmds := make(valkey.Commands, len(idx))
 		for i, j := range idx {
-			cmds[i] = evalsha(c, sc.sha, execs[j].Keys, execs[j].Args)
+			cmds[i] = s.evalsha(c, execs[j].Keys, execs[j].Args)
 		}
 		return cmds
 	}
-	all := make([]int, len(execs))
-	for i := range all {
-		all[i] = i
+	every := make([]int, len(execs))
+	for i := range every {
+		every[i] = i
 	}
-	rs := c.DoMulti(ctx, build(all)...)
+	rs := c.DoMulti(ctx, build(every)...)
 	var missing []int
 	for i, r := range rs {
 		if err, ok := valkey.IsValkeyErr(r.Error()); ok && err.IsNoScript() {
@@ -77,7 +87,7 @@ func ExecMulti(ctx context.Context, c valkey.Client, l *valkey.Lua, execs ...val
 	if len(missing) == 0 {
 		return rs
 	}
-	if err := loadEverywhere(ctx, c, sc.src); err != nil {
+	if err := s.loadEverywhere(ctx, c); err != nil {
 		for _, i := range missing {
 			rs[i] = valkey.NewErrorResult(err)
 		}
@@ -89,8 +99,29 @@ func ExecMulti(ctx context.Context, c valkey.Client, l *valkey.Lua, execs ...val
 	return rs
 }
 
-func evalsha(c valkey.Client, sha string, keys, args []string) valkey.Completed {
-	return c.B().Evalsha().Sha1(sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+// Pipelined runs the script in one pipeline with extra commands, so that
+// all of them go over the same connection (WAIT, for one, only covers its
+// own connection's writes). It loads the script first if the server does
+// not know it. extra builds the other commands (valkey-go recycles
+// commands once sent, so a retry needs fresh ones). The results are the
+// script's, then the extras'.
+func (s *Script) Pipelined(ctx context.Context, c valkey.Client, keys, args []string, extra func() valkey.Commands) []valkey.ValkeyResult {
+	build := func() valkey.Commands {
+		return append(valkey.Commands{s.evalsha(c, keys, args)}, extra()...)
+	}
+	rs := c.DoMulti(ctx, build()...)
+	if err, ok := valkey.IsValkeyErr(rs[0].Error()); ok && err.IsNoScript() {
+		if err := s.loadEverywhere(ctx, c); err != nil {
+			rs[0] = valkey.NewErrorResult(err)
+			return rs
+		}
+		rs = c.DoMulti(ctx, build()...)
+	}
+	return rs
+}
+
+func (s *Script) evalsha(c valkey.Client, keys, args []string) valkey.Completed {
+	return c.B().Evalsha().Sha1(s.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
 }
 
 func sha1hex(src string) string {
@@ -98,41 +129,19 @@ func sha1hex(src string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// loadEverywhere loads a script on the client's node, or on every node of
-// a Cluster.
-func loadEverywhere(ctx context.Context, c valkey.Client, src string) error {
+// loadEverywhere loads the script on the client's node, or on every node
+// of a Cluster.
+func (s *Script) loadEverywhere(ctx context.Context, c valkey.Client) error {
 	nodes := map[string]valkey.Client{"": c}
 	if c.Mode() == valkey.ClientModeCluster {
 		nodes = c.Nodes()
 	}
 	for addr, n := range nodes {
-		if err := n.Do(ctx, n.B().ScriptLoad().Script(src).Build()).Error(); err != nil {
+		if err := n.Do(ctx, n.B().ScriptLoad().Script(s.src).Build()).Error(); err != nil {
 			return fmt.Errorf("SCRIPT LOAD on %s: %w", addr, err)
 		}
 	}
 	return nil
-}
-
-// Pipelined runs script l in one pipeline with extra commands, so that all
-// of them go over the same connection (WAIT, for one, only covers its own
-// connection's writes). It loads the script first if the server does not
-// know it. extra builds the other commands (valkey-go recycles commands
-// once sent, so a retry needs fresh ones). The results are the script's,
-// then the extras'.
-func Pipelined(ctx context.Context, c valkey.Client, l *valkey.Lua, keys, args []string, extra func() valkey.Commands) []valkey.ValkeyResult {
-	sc := sources[l]
-	build := func() valkey.Commands {
-		return append(valkey.Commands{evalsha(c, sc.sha, keys, args)}, extra()...)
-	}
-	rs := c.DoMulti(ctx, build()...)
-	if err, ok := valkey.IsValkeyErr(rs[0].Error()); ok && err.IsNoScript() {
-		if err := loadEverywhere(ctx, c, sc.src); err != nil {
-			rs[0] = valkey.NewErrorResult(err)
-			return rs
-		}
-		rs = c.DoMulti(ctx, build()...)
-	}
-	return rs
 }
 
 // The scripts.

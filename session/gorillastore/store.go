@@ -51,7 +51,7 @@ func (st *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	if err != nil {
 		return sess, nil
 	}
-	rec, err := st.s.Get(r.Context(), c.Value, session.WithoutTouch())
+	rec, err := st.s.GetWith(r.Context(), c.Value, session.GetOptions{NoTouch: true})
 	if errors.Is(err, session.ErrNotFound) {
 		return sess, nil
 	}

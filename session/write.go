@@ -1,0 +1,201 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/valkey-io/valkey-go"
+)
+
+// The write path: every write goes through write and one script.
+
+// Create stores a new session with a fresh id (ignoring rec.ID) and
+// returns it with its id, timestamps and expiry filled in.
+func (s *Store) Create(ctx context.Context, rec Record) (Record, error) {
+	now := time.Now()
+	rec.ID = NewID()
+	rec.Created, rec.Updated, rec.Touched, rec.Expires = now, now, now, time.Time{}
+	rec.ReadOnly = false
+	rec = s.withExpiry(rec)
+	if err := s.write(ctx, rec.ID, s.hash(rec.ID), "", rec, ""); err != nil {
+		return Record{}, err
+	}
+	return rec, nil
+}
+
+// Set stores rec under id, replacing any session there (a blind write; use
+// Update to modify a session that others may write too). A zero Created is
+// set to now; Updated and Touched are set to now.
+func (s *Store) Set(ctx context.Context, id string, rec Record) (Record, error) {
+	if !validID(id) {
+		return Record{}, fmt.Errorf("session: set: %w (ids are 16-256 printable ASCII characters; use NewID)", ErrNotFound)
+	}
+	hash := s.hash(id)
+	oldUser := ""
+	old, err := s.read(ctx, id, hash)
+	switch {
+	case err == nil:
+		if old.st.ReadOnly {
+			return Record{}, ErrReadOnly
+		}
+		oldUser = old.st.UserID
+	case errors.Is(err, ErrCorrupt):
+		return Record{}, fmt.Errorf("%w; remove it first to replace it", err)
+	case !errors.Is(err, ErrNotFound):
+		return Record{}, err
+	}
+	now := time.Now()
+	if rec.Created.IsZero() {
+		rec.Created = now
+	}
+	rec.ID, rec.Updated, rec.Touched, rec.ReadOnly = id, now, now, false
+	want := "" // create: nothing may be there
+	if err == nil {
+		want = old.sha1 // replace exactly what was read
+	}
+	if err := s.write(ctx, id, hash, want, rec, oldUser); err != nil {
+		return Record{}, err
+	}
+	return s.withExpiryIfZero(rec), nil
+}
+
+func (s *Store) withExpiryIfZero(rec Record) Record {
+	if rec.Expires.IsZero() {
+		return s.withExpiry(rec)
+	}
+	return rec
+}
+
+// Update applies fn to the current record and writes the result only if
+// nobody wrote the session meanwhile (an optimistic check in the write
+// script); on a conflict it reads again and re-applies fn, up to
+// Options.UpdateRetries times, then returns ErrConflict. No write is lost.
+// fn may change every field but ID, Created and ReadOnly.
+func (s *Store) Update(ctx context.Context, id string, fn func(*Record) error) (Record, error) {
+	if !validID(id) {
+		return Record{}, ErrNotFound
+	}
+	hash := s.hash(id)
+	for range s.o.UpdateRetries {
+		r, err := s.read(ctx, id, hash)
+		if err != nil {
+			return Record{}, err
+		}
+		if r.st.ReadOnly {
+			return Record{}, ErrReadOnly
+		}
+		rec := r.st.Record
+		if err := fn(&rec); err != nil {
+			return Record{}, err
+		}
+		now := time.Now()
+		rec.ID, rec.Created, rec.Updated, rec.Touched, rec.ReadOnly = id, r.st.Created, now, now, false
+		if rec.Expires.Equal(r.st.Expires) {
+			rec.Expires = time.Time{} // recompute with the new touch
+		}
+		err = s.write(ctx, id, hash, r.sha1, rec, r.st.UserID)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return Record{}, err
+		}
+		return s.withExpiryIfZero(rec), nil
+	}
+	return Record{}, fmt.Errorf("%w after %d attempts", ErrConflict, s.o.UpdateRetries)
+}
+
+// expiry computes when rec expires: its idle lifetime from its last touch,
+// capped by MaxLifetime from its creation.
+func (s *Store) expiry(rec Record) time.Time {
+	life := s.o.Lifetime
+	if rec.Permanent {
+		life = s.o.PermanentLifetime
+	}
+	exp := rec.Touched.Add(life)
+	if limit := rec.Created.Add(s.o.MaxLifetime); s.o.MaxLifetime > 0 && limit.Before(exp) {
+		exp = limit
+	}
+	return exp
+}
+
+func (s *Store) withExpiry(rec Record) Record {
+	rec.Expires = s.expiry(rec)
+	return rec
+}
+
+// write stores rec for id under hash if the current value still has SHA1
+// want ("" = must not exist, "*" = anything). oldUser is the user the
+// record was indexed under. A zero rec.Expires is computed from the
+// lifetimes; a set one (scs decides expiry itself) is kept.
+func (s *Store) write(ctx context.Context, id, hash, want string, rec Record, oldUser string) error {
+	if rec.Expires.IsZero() {
+		rec = s.withExpiry(rec)
+	}
+	ttl := time.Until(rec.Expires)
+	st := stored{V: SchemaVersion, Sealed: s.seal(id), Record: rec}
+	return s.writeStored(ctx, hash, want, st, ttl, oldUser)
+}
+
+func (s *Store) writeStored(ctx context.Context, hash, want string, st stored, ttl time.Duration, oldUser string) error {
+	if ttl < time.Millisecond {
+		_, err := s.removeHashes(ctx, []string{hash}, oldUser, false)
+		return err
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("session: encode: %w", err)
+	}
+	if len(b) > s.o.MaxRecordBytes {
+		return fmt.Errorf("%w: %d bytes, over MaxRecordBytes %d", ErrTooLarge, len(b), s.o.MaxRecordBytes)
+	}
+	newUser := st.UserID
+	keys := []string{s.key(hash), s.idx, s.userKey(newUser), s.userKey(oldUser)}
+	args := []string{want, string(b), strconv.FormatInt(ttl.Milliseconds(), 10), hash, flag(newUser != ""), flag(oldUser != "")}
+	n, err := s.run(ctx, scripts.SessionWrite, keys, args)
+	switch {
+	case err != nil:
+		return fmt.Errorf("session: write: %w", err)
+	case n == -2:
+		return fmt.Errorf("%w: the stored value is not a session record; remove it first to replace it", ErrCorrupt)
+	case n != 1:
+		return ErrConflict
+	}
+	return nil
+}
+
+// run executes a writing script; with Options.WaitReplicas it pipelines a
+// WAIT after it on the same connection and reports a shortfall as
+// ErrNotReplicated (the write itself stands).
+func (s *Store) run(ctx context.Context, l *scripts.Script, keys, args []string) (int64, error) {
+	if s.o.WaitReplicas <= 0 {
+		return l.Exec(ctx, s.c, keys, args).AsInt64()
+	}
+	rs := l.Pipelined(ctx, s.c, keys, args, func() valkey.Commands {
+		return valkey.Commands{s.c.B().Wait().Numreplicas(int64(s.o.WaitReplicas)).Timeout(s.o.WaitTimeout.Milliseconds()).Build()}
+	})
+	n, err := rs[0].AsInt64()
+	if err != nil {
+		return 0, err
+	}
+	acked, err := rs[1].AsInt64()
+	if err != nil {
+		return n, fmt.Errorf("WAIT: %w", err)
+	}
+	if n != 0 && acked < int64(s.o.WaitReplicas) {
+		return n, fmt.Errorf("%w: %d of %d replicas within %s", ErrNotReplicated, acked, s.o.WaitReplicas, s.o.WaitTimeout)
+	}
+	return n, nil
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
