@@ -23,8 +23,9 @@
 //	Set            one Lua script (EVALSHA): data, id→tags, tag→ids diff, expiry; 1 round trip
 //	Get, Has       GET / EXISTS; 1 round trip
 //	Remove         one script: data, id→tags and the id's tag memberships
-//	FlushByTags    SUNION of the tag sets, then one pipeline of removal
-//	               scripts in batches; 2 round trips for any number of tags
+//	FlushByTags    one pipeline of SMEMBERS (one per tag), then one pipeline
+//	               of removal scripts in batches; 2 round trips for any
+//	               number of tags
 //	Flush          SCAN MATCH kv:{c:NAME}:* + UNLINK per batch, on every
 //	               primary; never KEYS, FLUSHDB or another cache's keys
 //	CollectGarbage SCAN over tag sets, SSCAN over each, one check-and-remove

@@ -8,13 +8,15 @@ import (
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
 )
 
 func Example() {
-	addr, stop := kvtest.ExampleServer() // a throwaway local server
-	defer stop()
-	client, err := keyvalue.Open(keyvalue.Config{Addrs: []string{addr}})
+	// The server comes from KEYVALUE_URL (or KEYVALUE_CONFIG, KEYVALUE_*).
+	cfg, _, err := keyvalue.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := keyvalue.Open(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -25,16 +27,29 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	_ = pages.Set(ctx, "page-1", []byte("<html>one</html>"), []string{"pageId_1", "site_a"}, cache.DefaultLifetime)
-	_ = pages.Set(ctx, "page-2", []byte("<html>two</html>"), []string{"pageId_2", "site_a"}, time.Hour)
+	if err := pages.Set(ctx, "page-1", []byte("<html>one</html>"), []string{"pageId_1", "site_a"}, cache.DefaultLifetime); err != nil {
+		log.Fatal(err)
+	}
+	if err := pages.Set(ctx, "page-2", []byte("<html>two</html>"), []string{"pageId_2", "site_a"}, time.Hour); err != nil {
+		log.Fatal(err)
+	}
 
-	html, _ := pages.Get(ctx, "page-1")
+	html, err := pages.Get(ctx, "page-1")
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println(string(html))
 
-	ids, _ := pages.FindIdentifiersByTag(ctx, "site_a")
+	ids, err := pages.FindIdentifiersByTag(ctx, "site_a")
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println(ids)
 
-	n, _ := pages.FlushByTags(ctx, "pageId_1", "pageId_2")
+	n, err := pages.FlushByTags(ctx, "pageId_1", "pageId_2")
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println("flushed", n)
 	// Output:
 	// <html>one</html>
@@ -43,13 +58,21 @@ func Example() {
 }
 
 func ExampleTyped_GetOrSet() {
-	addr, stop := kvtest.ExampleServer()
-	defer stop()
-	client, _ := keyvalue.Open(keyvalue.Config{Addrs: []string{addr}})
+	cfg, _, err := keyvalue.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := keyvalue.Open(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer client.Close()
 
 	type rootline struct{ Pages []int }
-	b, _ := cache.New(client, "rootline", cache.Options{})
+	b, err := cache.New(client, "rootline", cache.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	rootlines := cache.NewTyped[rootline](b, cache.Msgpack)
 
 	for range 2 {
@@ -57,10 +80,13 @@ func ExampleTyped_GetOrSet() {
 			fmt.Println("loading")
 			return rootline{Pages: []int{1, 7, 42}}, []string{"pageId_42"}, time.Hour, nil
 		})
-		fmt.Println(r.Pages, err)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(r.Pages)
 	}
 	// Output:
 	// loading
-	// [1 7 42] <nil>
-	// [1 7 42] <nil>
+	// [1 7 42]
+	// [1 7 42]
 }

@@ -7,21 +7,32 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
 	"github.com/keyvalue-go/keyvalue/lock"
 )
 
 func Example() {
-	addr, stop := kvtest.ExampleServer() // a throwaway local server
-	defer stop()
-	client, _ := keyvalue.Open(keyvalue.Config{Addrs: []string{addr}})
+	// The server comes from KEYVALUE_URL (or KEYVALUE_CONFIG, KEYVALUE_*).
+	cfg, _, err := keyvalue.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := keyvalue.Open(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer client.Close()
 	ctx := context.Background()
 
 	locks := lock.New(client, lock.Options{TTL: 10 * time.Second})
-	mu, _ := locks.Mutex("nightly-import")
+	mu, err := locks.Mutex("nightly-import")
+	if err != nil {
+		log.Fatal(err)
+	}
 
-	first, _ := mu.Lock(ctx)
+	first, err := mu.Lock(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
 	if _, err := mu.TryLock(ctx); err != nil {
 		fmt.Println("second try:", err)
 	}
@@ -34,10 +45,14 @@ func Example() {
 			log.Fatal(err)
 		}
 		got <- second.Token()
-		_ = second.Unlock(ctx)
+		if err := second.Unlock(ctx); err != nil {
+			log.Fatal(err)
+		}
 	}()
 	time.Sleep(50 * time.Millisecond)
-	_ = first.Unlock(ctx)
+	if err := first.Unlock(ctx); err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println("fencing tokens increase:", first.Token() < <-got)
 	// Output:
 	// second try: lock nightly-import: held by another owner

@@ -7,14 +7,19 @@ import (
 	"log"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
 	"github.com/keyvalue-go/keyvalue/session"
 )
 
 func Example() {
-	addr, stop := kvtest.ExampleServer() // a throwaway local server
-	defer stop()
-	client, _ := keyvalue.Open(keyvalue.Config{Addrs: []string{addr}})
+	// The server comes from KEYVALUE_URL (or KEYVALUE_CONFIG, KEYVALUE_*).
+	cfg, _, err := keyvalue.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := keyvalue.Open(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer client.Close()
 	ctx := context.Background()
 
@@ -22,14 +27,26 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	rec, _ := store.Create(ctx, session.Record{UserID: "42", Data: json.RawMessage(`{"cart":[7]}`)})
+	rec, err := store.Create(ctx, session.Record{UserID: "42", Data: json.RawMessage(`{"cart":[7]}`)})
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	// On login: a new id, same session; the old cookie still reads it briefly.
-	newID, _ := store.Renew(ctx, rec.ID)
-	got, _ := store.Get(ctx, newID)
+	newID, err := store.Renew(ctx, rec.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	got, err := store.Get(ctx, newID)
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println(got.UserID, string(got.Data))
 
-	n, _ := store.RemoveByUser(ctx, "42") // log out everywhere
+	n, err := store.RemoveByUser(ctx, "42") // log out everywhere
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println("removed", n)
 	// Output:
 	// 42 {"cart":[7]}

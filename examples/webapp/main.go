@@ -69,7 +69,10 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		// Session fixation: an existing session moves to a new id on login.
 		if newID, err := a.sessions.Renew(r.Context(), c.Value); err == nil {
 			id = newID
-			_, _ = a.sessions.Update(r.Context(), id, func(rec *session.Record) error { rec.UserID = user; return nil })
+			if _, err := a.sessions.Update(r.Context(), id, func(rec *session.Record) error { rec.UserID = user; return nil }); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 	}
 	if id == "" {
@@ -113,7 +116,11 @@ func (a *app) publish(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	defer lease.Unlock(context.WithoutCancel(ctx))
+	defer func() {
+		if err := lease.Unlock(context.WithoutCancel(ctx)); err != nil {
+			log.Printf("publish %s: unlock: %v", id, err) // the lease ran out: the work above may have overlapped another holder
+		}
+	}()
 	// A real application would write to its database here, passing
 	// lease.Token() so the database can reject a stale publisher.
 	n, err := a.pages.Backend().FlushByTags(ctx, "pageId_"+id)

@@ -1,6 +1,6 @@
 // Package kvtest holds the small helpers every package's tests need on top
-// of internal/servertest: a quiet client that is closed with the test, and
-// a bounded context.
+// of servertest: a quiet client that is closed with the test, a bounded
+// context, and a server for runnable examples.
 package kvtest
 
 import (
@@ -43,10 +43,11 @@ func Ctx(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// ExampleServer starts a throwaway server for runnable examples (which
-// have no *testing.T) and returns its address and a function that stops
-// it and removes its files.
-func ExampleServer() (addr string, stop func()) {
+// RunWithExampleServer is a TestMain for packages with runnable examples:
+// the examples read their server from KEYVALUE_URL with the public API (as
+// users' programs do), and this starts a throwaway server for them, points
+// KEYVALUE_URL at it, runs the tests and stops it.
+func RunWithExampleServer(m *testing.M) {
 	dir, err := os.MkdirTemp("", "keyvalue-example-")
 	if err != nil {
 		log.Fatal(err)
@@ -56,5 +57,9 @@ func ExampleServer() (addr string, stop func()) {
 		os.RemoveAll(dir)
 		log.Fatal(err)
 	}
-	return s.Addr(), func() { s.Stop(); os.RemoveAll(dir) }
+	os.Setenv("KEYVALUE_URL", "redis://"+s.Addr())
+	code := m.Run()
+	s.Stop()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }

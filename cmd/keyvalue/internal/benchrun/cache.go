@@ -202,31 +202,6 @@ func gc(kv bool) Impl {
 	return fillThenTime(kv, "gc", 5000, 20, 50*time.Millisecond, 150*time.Millisecond, tagged.CollectGarbage)
 }
 
-// parallel runs total calls of fn over workers goroutines and returns the
-// elapsed time.
-func parallel(workers, total int, fn func() error) (time.Duration, error) {
-	var left atomic.Int64
-	left.Store(int64(total))
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range workers {
-		wg.Go(func() {
-			for left.Add(-1) >= 0 {
-				if err := fn(); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err, ok := firstErr.Load().(error); ok {
-		return 0, err
-	}
-	return time.Since(start), nil
-}
-
 func getParallel(kv bool) Impl {
 	return func(ctx context.Context, env *Env) (Measure, error) {
 		t, _, done, err := openCache(env, kv, "get", cache.Options{})
@@ -238,7 +213,7 @@ func getParallel(kv bool) Impl {
 			return Measure{}, err
 		}
 		n := env.sizes().getOps
-		took, err := parallel(64, n, func() error { _, err := t.Get(ctx, "hot"); return err })
+		took, err := Parallel(64, n, func() error { _, err := t.Get(ctx, "hot"); return err })
 		if err != nil {
 			return Measure{}, err
 		}

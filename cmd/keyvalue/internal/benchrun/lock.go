@@ -144,7 +144,7 @@ func ContendedMeasure(ctx context.Context, env *Env, l Locker) (Measure, error) 
 // Contend runs n lock+unlock cycles over workers goroutines and returns
 // the elapsed time.
 func Contend(ctx context.Context, l Locker, workers, n int) (time.Duration, error) {
-	return parallel(workers, n, func() error {
+	return Parallel(workers, n, func() error {
 		unlock, err := l.Lock(ctx)
 		if err != nil {
 			return err

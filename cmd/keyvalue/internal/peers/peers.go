@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/redisstore"
@@ -77,7 +76,7 @@ func goRedisCache() benchrun.Peer {
 				return benchrun.Measure{}, err
 			}
 			n := getOps(env)
-			took, err := parallel(64, n, func() error { var v []byte; return cc.Get(ctx, k, &v) })
+			took, err := benchrun.Parallel(64, n, func() error { var v []byte; return cc.Get(ctx, k, &v) })
 			if err != nil {
 				return benchrun.Measure{}, err
 			}
@@ -115,35 +114,6 @@ func getOps(env *benchrun.Env) int {
 		return 20000
 	}
 	return 100000
-}
-
-func parallel(workers, total int, fn func() error) (time.Duration, error) {
-	var mu sync.Mutex
-	left := total
-	var firstErr error
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range workers {
-		wg.Go(func() {
-			for {
-				mu.Lock()
-				if left == 0 || firstErr != nil {
-					mu.Unlock()
-					return
-				}
-				left--
-				mu.Unlock()
-				if err := fn(); err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return time.Since(start), firstErr
 }
 
 func scsRedisstore() benchrun.Peer {
