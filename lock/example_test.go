@@ -44,10 +44,10 @@ func Example() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		got <- second.Token()
 		if err := second.Unlock(ctx); err != nil {
 			log.Fatal(err)
 		}
+		got <- second.Token()
 	}()
 	time.Sleep(50 * time.Millisecond)
 	if err := first.Unlock(ctx); err != nil {
