@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
@@ -22,6 +21,7 @@ const (
 
 // Defaults for zero Options fields.
 const (
+	// StandardLifetime is the Options.DefaultLifetime of a cache that sets none.
 	StandardLifetime            = time.Hour
 	DefaultCompressionThreshold = 1024
 	DefaultMaxValueBytes        = 16 << 20
@@ -48,20 +48,25 @@ type Options struct {
 	// Flush, FlushByTags and CollectGarbage; default 1000.
 	BatchSize int
 	// LocalCacheTTL, when positive, serves Get from valkey-go's client-side
-	// cache for up to this long. The server invalidates local copies when an
-	// entry changes (RESP3 CLIENT TRACKING), so the TTL only bounds staleness
-	// if an invalidation message is lost. Where the server refuses tracking,
-	// Get reads from the server as usual.
+	// cache (RESP3 CLIENT TRACKING). The server invalidates local copies
+	// when an entry changes, asynchronously: see "Local read cache" in the
+	// package doc for what that means for staleness. Where the server
+	// refuses tracking, Get reads from the server as usual.
 	LocalCacheTTL time.Duration
-	// Sharded spreads a cache over a Cluster: each entry's keys hash by its
-	// id and each tag set by its tag, instead of the whole cache living in
-	// one slot. Use it for caches too large for one node. Set then takes two
-	// round trips and stays safe against crashes and concurrent writers: an
-	// entry is never missing from a tag it has (see the package doc). A
+	// Sharded spreads a cache over a Cluster: each entry hashes by its id
+	// and each tag's index by its tag, instead of the whole cache living in
+	// one slot. Use it for caches too large for one node. Writes then take
+	// more round trips (see the package doc) and keep the same promise. A
 	// cache's keys differ between the modes; switching means a new, empty
 	// namespace.
 	Sharded bool
-	// Logger receives flush and GC summaries; nil uses slog.Default().
+	// AllowEvictingPolicy accepts a server whose maxmemory-policy is
+	// allkeys-*: such a server may evict a tag index while entries it lists
+	// stay, and a flush by that tag then misses them. Without it, Set
+	// refuses to write on such a server (ErrEvictionPolicy).
+	AllowEvictingPolicy bool
+	// Logger receives flush and GC summaries and skipped bad keys; nil uses
+	// slog.Default().
 	Logger *slog.Logger
 }
 
@@ -72,11 +77,10 @@ type Backend struct {
 	name     string
 	opts     Options
 	payloads *payloads
-	prefix   string // kv:{c:NAME}:
-	dPrefix  string // kv:{c:NAME}:d:
-	tPrefix  string // kv:{c:NAME}:t:
-	gPrefix  string // kv:{c:NAME}:g:
+	prefix   string // kv:{c:NAME}: (sharded: kv:c:NAME:)
 	log      *slog.Logger
+	policy   *policyCheck
+	recent   *recentWrites // nil without a local read cache
 
 	// slack is added to sharded tag memberships' expiry (see sharded.go).
 	slack time.Duration
@@ -122,8 +126,13 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 	if opts.Sharded {
 		p = "kv:c:" + name + ":"
 	}
-	return &Backend{c: c, name: name, opts: opts, payloads: newPayloads(opts.Compression, opts.CompressionThreshold, opts.MaxValueBytes),
-		prefix: p, dPrefix: p + "d:", tPrefix: p + "t:", gPrefix: p + "g:", log: log, slack: shardedSlack}, nil
+	b := &Backend{c: c, name: name, opts: opts, prefix: p, log: log, slack: shardedSlack,
+		payloads: newPayloads(opts.Compression, opts.CompressionThreshold, opts.MaxValueBytes),
+		policy:   &policyCheck{}}
+	if opts.LocalCacheTTL > 0 {
+		b.recent = newRecentWrites(opts.LocalCacheTTL)
+	}
+	return b, nil
 }
 
 // Name returns the cache's name.
@@ -133,26 +142,59 @@ func (b *Backend) Name() string { return b.name }
 // "kv:c:NAME:" in sharded mode.
 func (b *Backend) Prefix() string { return b.prefix }
 
-// dataKey, tagsKey and tagSetKey name an entry's keys and a tag's set.
-func (b *Backend) dataKey(id string) string {
+// valueKey names an entry's value; indexKey a tag's index; pendingKey a
+// tag's pending marks (sharded mode only).
+func (b *Backend) valueKey(id string) string {
 	if b.opts.Sharded {
-		return b.prefix + "{" + id + "}:d"
+		return b.prefix + "{" + id + "}:v"
 	}
-	return b.dPrefix + id
+	return b.prefix + "v:" + id
 }
 
-func (b *Backend) tagsKey(id string) string {
+func (b *Backend) indexKey(tag string) string {
 	if b.opts.Sharded {
-		return b.prefix + "{" + id + "}:t"
+		return b.prefix + "i:{" + tag + "}"
 	}
-	return b.tPrefix + id
+	return b.prefix + "i:" + tag
 }
 
-func (b *Backend) tagSetKey(tag string) string {
-	if b.opts.Sharded {
-		return b.gPrefix + "{" + tag + "}"
+func (b *Backend) pendingKey(tag string) string { return b.prefix + "p:{" + tag + "}" }
+
+// keyKind tells what a key of this cache is.
+type keyKind int
+
+const (
+	otherKey   keyKind = iota // not of the current layout (an earlier version's key)
+	valueKey                  // an entry's value
+	indexKey                  // a tag's index
+	pendingKey                // a tag's pending marks (sharded)
+)
+
+// kindOf classifies a key of this cache's namespace.
+func (b *Backend) kindOf(key string) keyKind {
+	rest := key[len(b.prefix):]
+	switch {
+	case !b.opts.Sharded && len(rest) > 2 && rest[:2] == "v:":
+		return valueKey
+	case !b.opts.Sharded && len(rest) > 2 && rest[:2] == "i:":
+		return indexKey
+	case b.opts.Sharded && len(rest) > 3 && rest[:3] == "i:{":
+		return indexKey
+	case b.opts.Sharded && len(rest) > 3 && rest[:3] == "p:{":
+		return pendingKey
+	case b.opts.Sharded && len(rest) > 3 && rest[0] == '{' && rest[len(rest)-2:] == ":v":
+		return valueKey
 	}
-	return b.gPrefix + tag
+	return otherKey
+}
+
+// tagOf returns the tag an index or pending key belongs to.
+func (b *Backend) tagOf(key string) string {
+	rest := key[len(b.prefix)+2:]
+	if b.opts.Sharded {
+		return rest[1 : len(rest)-1]
+	}
+	return rest
 }
 
 // lifetimeMS resolves a Set lifetime to milliseconds, 0 meaning none.
@@ -171,50 +213,6 @@ func (b *Backend) lifetimeMS(lifetime time.Duration) (int64, error) {
 	return lifetime.Milliseconds(), nil
 }
 
-// Set stores data under id with tags, replacing any previous entry and its
-// tags, in one atomic round trip. lifetime is a duration, DefaultLifetime
-// or Unlimited.
-func (b *Backend) Set(ctx context.Context, id string, data []byte, tags []string, lifetime time.Duration) error {
-	return b.setPayload(ctx, id, Raw.ID(), data, tags, lifetime)
-}
-
-func (b *Backend) setPayload(ctx context.Context, id string, codecID byte, body []byte, tags []string, lifetime time.Duration) error {
-	if err := b.checkID(id); err != nil {
-		return err
-	}
-	tags, err := b.checkTags(tags)
-	if err != nil {
-		return err
-	}
-	ms, err := b.lifetimeMS(lifetime)
-	if err != nil {
-		return err
-	}
-	payload, err := b.payloads.encode(codecID, body)
-	if err != nil {
-		return fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
-	}
-	if len(payload) > b.opts.MaxValueBytes {
-		return &InputError{Cache: b.name, Kind: ErrTooLarge, Value: id,
-			Reason: fmt.Sprintf("the stored payload would be %d bytes (from %d bytes of data), over MaxValueBytes %d", len(payload), len(body), b.opts.MaxValueBytes)}
-	}
-	if b.opts.Sharded {
-		return b.setSharded(ctx, id, payload, tags, ms)
-	}
-	keys := make([]string, 2, 2+len(tags))
-	keys[0], keys[1] = b.dPrefix+id, b.tPrefix+id
-	args := make([]string, 4, 4+len(tags))
-	args[0], args[1], args[2], args[3] = valkey.BinaryString(payload), strconv.FormatInt(ms, 10), id, b.gPrefix
-	for _, t := range tags {
-		keys = append(keys, b.gPrefix+t)
-		args = append(args, t)
-	}
-	if err := scripts.CacheSet.Exec(ctx, b.c, keys, args).Error(); err != nil {
-		return fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
-	}
-	return nil
-}
-
 // Get returns the data stored under id, or an error matching ErrNotFound.
 // An entry that cannot be decoded returns an error matching ErrCorrupt.
 func (b *Backend) Get(ctx context.Context, id string) ([]byte, error) {
@@ -226,11 +224,12 @@ func (b *Backend) getPayload(ctx context.Context, id string) (Codec, []byte, err
 	if err := b.checkID(id); err != nil {
 		return nil, nil, err
 	}
+	key := b.valueKey(id)
 	var res valkey.ValkeyResult
-	if b.opts.LocalCacheTTL > 0 {
-		res = b.c.DoCache(ctx, b.c.B().Get().Key(b.dataKey(id)).Cache(), b.opts.LocalCacheTTL)
+	if b.recent != nil && !b.recent.dirty(key) {
+		res = b.c.DoCache(ctx, b.c.B().Get().Key(key).Cache(), b.opts.LocalCacheTTL)
 	} else {
-		res = b.c.Do(ctx, b.c.B().Get().Key(b.dataKey(id)).Build())
+		res = b.c.Do(ctx, b.c.B().Get().Key(key).Build())
 	}
 	raw, err := res.AsBytes()
 	if valkey.IsValkeyNil(err) {
@@ -251,156 +250,61 @@ func (b *Backend) Has(ctx context.Context, id string) (bool, error) {
 	if err := b.checkID(id); err != nil {
 		return false, err
 	}
-	n, err := b.c.Do(ctx, b.c.B().Exists().Key(b.dataKey(id)).Build()).AsInt64()
+	n, err := b.c.Do(ctx, b.c.B().Exists().Key(b.valueKey(id)).Build()).AsInt64()
 	if err != nil {
 		return false, fmt.Errorf("cache %s: has %q: %w", b.name, id, err)
 	}
 	return n == 1, nil
 }
 
-// Remove deletes the entry under id and its tag memberships; it reports
-// whether an entry existed.
-func (b *Backend) Remove(ctx context.Context, id string) (bool, error) {
-	if err := b.checkID(id); err != nil {
-		return false, err
-	}
-	if b.opts.Sharded {
-		return b.removeSharded(ctx, id)
-	}
-	n, err := scripts.CacheRemove.Exec(ctx, b.c, []string{b.dPrefix + id, b.tPrefix + id}, []string{b.gPrefix, "0", id}).AsInt64()
-	if err != nil {
-		return false, fmt.Errorf("cache %s: remove %q: %w", b.name, id, err)
-	}
-	return n == 1, nil
-}
-
 // FindIdentifiersByTag returns the ids of live entries tagged tag, sorted.
+// It costs two round trips: the tag's index, then the listed entries'
+// tags (an index may list entries that expired or left the tag, until
+// they are pruned).
 func (b *Backend) FindIdentifiersByTag(ctx context.Context, tag string) ([]string, error) {
 	if err := b.checkTag(tag); err != nil {
 		return nil, err
 	}
-	var ids []string
-	var err error
-	if b.opts.Sharded {
-		ids, err = b.c.Do(ctx, b.c.B().Zrange().Key(b.tagSetKey(tag)).Min("0").Max("-1").Build()).AsStrSlice()
-	} else {
-		ids, err = b.c.Do(ctx, b.c.B().Smembers().Key(b.tagSetKey(tag)).Build()).AsStrSlice()
-	}
+	ids, err := b.c.Do(ctx, b.c.B().Zrange().Key(b.indexKey(tag)).Min("0").Max("-1").Build()).AsStrSlice()
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: find by tag %q: %w", b.name, tag, err)
 	}
-	live, err := b.live(ctx, ids, tag)
+	tagsOf, err := b.readTags(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: find by tag %q: %w", b.name, tag, err)
+	}
+	live := ids[:0]
+	for _, id := range ids {
+		if ts, ok := tagsOf[id]; ok && slices.Contains(ts, tag) {
+			live = append(live, id)
+		}
 	}
 	slices.Sort(live)
 	return live, nil
 }
 
-// live filters ids down to those whose entry still exists and still has
-// tag (tag sets may hold ids of expired entries until the next
-// CollectGarbage, and in sharded mode ids of entries re-set without the
-// tag), in one pipelined round trip.
-func (b *Backend) live(ctx context.Context, ids []string, tag string) ([]string, error) {
+// readTags reads the tags of the entries ids in one pipelined round trip;
+// entries that do not exist are absent from the result.
+func (b *Backend) readTags(ctx context.Context, ids []string) (map[string][]string, error) {
+	out := make(map[string][]string, len(ids))
 	if len(ids) == 0 {
-		return ids, nil
+		return out, nil
 	}
-	cmds := make(valkey.Commands, len(ids))
+	execs := make([]valkey.LuaExec, len(ids))
 	for i, id := range ids {
-		// The id->tags set expires with the entry and lists its current tags.
-		cmds[i] = b.c.B().Sismember().Key(b.tagsKey(id)).Member(tag).Build()
+		execs[i] = valkey.LuaExec{Keys: []string{b.valueKey(id)}}
 	}
-	out := ids[:0]
-	for i, r := range b.c.DoMulti(ctx, cmds...) {
-		n, err := r.AsInt64()
+	for i, r := range scripts.CacheTags.ExecMulti(ctx, b.c, execs...) {
+		tags, err := r.AsStrSlice()
+		if valkey.IsValkeyNil(err) {
+			continue // no value
+		}
 		if err != nil {
 			return nil, err
 		}
-		if n == 1 {
-			out = append(out, ids[i])
-		}
+		out[ids[i]] = tags
 	}
 	return out, nil
-}
-
-// FlushByTag removes every entry tagged tag; see FlushByTags.
-func (b *Backend) FlushByTag(ctx context.Context, tag string) (int, error) {
-	return b.FlushByTags(ctx, tag)
-}
-
-// FlushByTags removes every entry carrying any of tags, with all their
-// tag memberships, and returns how many entries existed. It costs two
-// round trips whatever the number of tags: one pipeline of SMEMBERS, then
-// one pipeline of removal scripts in batches of Options.BatchSize. Entries
-// tagged after the first round trip keep their tags (they are newer than
-// the flush).
-func (b *Backend) FlushByTags(ctx context.Context, tags ...string) (int, error) {
-	tags, err := b.checkTags(tags)
-	if err != nil || len(tags) == 0 {
-		return 0, err
-	}
-	if b.opts.Sharded {
-		return b.flushByTagsSharded(ctx, tags)
-	}
-	cmds := make(valkey.Commands, len(tags))
-	for i, t := range tags {
-		cmds[i] = b.c.B().Smembers().Key(b.gPrefix + t).Build()
-	}
-	var (
-		ids    []string
-		tagsOf = map[string][]int{} // id -> indexes into tags
-	)
-	for i, r := range b.c.DoMulti(ctx, cmds...) {
-		m, err := r.AsStrSlice()
-		if err != nil {
-			return 0, fmt.Errorf("cache %s: flush by tags: %w", b.name, err)
-		}
-		for _, id := range m {
-			if _, seen := tagsOf[id]; !seen {
-				ids = append(ids, id)
-			}
-			tagsOf[id] = append(tagsOf[id], i)
-		}
-	}
-	return b.removeMany(ctx, ids, tags, tagsOf)
-}
-
-// removeMany removes entries by id in pipelined batches. tags are the tags
-// being flushed and tagsOf maps each id to the indexes of those it is in
-// (both nil for a plain remove).
-func (b *Backend) removeMany(ctx context.Context, ids, tags []string, tagsOf map[string][]int) (int, error) {
-	if len(ids) == 0 {
-		return 0, nil
-	}
-	var execs []valkey.LuaExec
-	for batch := range slices.Chunk(ids, b.opts.BatchSize) {
-		groups := make([][]string, len(tags))
-		for _, id := range batch {
-			for _, ti := range tagsOf[id] {
-				groups[ti] = append(groups[ti], id)
-			}
-		}
-		e := valkey.LuaExec{Keys: make([]string, 0, 2*len(batch)), Args: make([]string, 0, 2+3*len(batch)+2*len(tags))}
-		e.Args = append(e.Args, b.gPrefix, strconv.Itoa(len(tags)))
-		for ti, g := range groups {
-			e.Args = append(e.Args, tags[ti], strconv.Itoa(len(g)))
-			e.Args = append(e.Args, g...)
-		}
-		for _, id := range batch {
-			e.Keys = append(e.Keys, b.dPrefix+id, b.tPrefix+id)
-			e.Args = append(e.Args, id)
-		}
-		execs = append(execs, e)
-	}
-	removed := 0
-	for _, r := range scripts.CacheRemove.ExecMulti(ctx, b.c, execs...) {
-		n, err := r.AsInt64()
-		if err != nil {
-			return removed, fmt.Errorf("cache %s: remove entries: %w", b.name, err)
-		}
-		removed += int(n)
-	}
-	return removed, nil
 }
 
 // step runs the test hook after a server-side step of op, if one is set.

@@ -64,16 +64,6 @@ func allKeys(t *testing.T, c valkey.Client) []string {
 	return slices.Compact(out)
 }
 
-func members(t *testing.T, c valkey.Client, key string) []string {
-	t.Helper()
-	m, err := c.Do(ctx(t), c.B().Smembers().Key(key).Build()).AsStrSlice()
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(m)
-	return m
-}
-
 func mustSet(t *testing.T, b *cache.Backend, id string, tags ...string) {
 	t.Helper()
 	if err := b.Set(ctx(t), id, []byte("value of "+id), tags, cache.DefaultLifetime); err != nil {
@@ -110,23 +100,20 @@ func TestSetGetHasRemove(t *testing.T) {
 		if _, err := b.Get(ctx(t), "nope"); !errors.Is(err, cache.ErrNotFound) {
 			t.Fatalf("Get(missing) err = %v", err)
 		}
-		ttl := pttl(t, c, b.Prefix()+"d:p1")
+		ttl := pttl(t, c, b.Prefix()+"v:p1")
 		if ttl <= 9*time.Minute || ttl > 10*time.Minute {
 			t.Errorf("default lifetime: PTTL = %s, want ~10m", ttl)
-		}
-		if ttl := pttl(t, c, b.Prefix()+"t:p1"); ttl <= 9*time.Minute {
-			t.Errorf("id->tags set PTTL = %s, want it to expire with the entry", ttl)
 		}
 		if err := b.Set(ctx(t), "forever", []byte("x"), nil, cache.Unlimited); err != nil {
 			t.Fatal(err)
 		}
-		if ttl := pttl(t, c, b.Prefix()+"d:forever"); ttl != -1 {
+		if ttl := pttl(t, c, b.Prefix()+"v:forever"); ttl != -1 {
 			t.Errorf("unlimited: PTTL = %s, want none", ttl)
 		}
 		if err := b.Set(ctx(t), "short", []byte("x"), []string{"t"}, 1500*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
-		if ttl := pttl(t, c, b.Prefix()+"d:short"); ttl <= time.Second || ttl > 1500*time.Millisecond {
+		if ttl := pttl(t, c, b.Prefix()+"v:short"); ttl <= time.Second || ttl > 1500*time.Millisecond {
 			t.Errorf("explicit lifetime: PTTL = %s", ttl)
 		}
 
@@ -164,10 +151,10 @@ func TestResetChangesTags(t *testing.T) {
 		mustSet(t, b, "other", "x")
 		mustSet(t, b, "e", "y", "z", "z")
 		p := b.Prefix()
-		if got := members(t, c, p+"t:e"); !slices.Equal(got, []string{"y", "z"}) {
-			t.Errorf("id->tags = %v, want [y z]", got)
+		if got := valueTags(t, c, p+"v:e"); !slices.Equal(got, []string{"y", "z"}) {
+			t.Errorf("tags in the value = %v, want [y z]", got)
 		}
-		if got := members(t, c, p+"g:x"); !slices.Equal(got, []string{"other"}) {
+		if got := zmembers(t, c, p+"i:x"); !slices.Equal(got, []string{"other"}) {
 			t.Errorf("tag x = %v, want [other]", got)
 		}
 		for _, tag := range []string{"y", "z"} {
@@ -176,7 +163,7 @@ func TestResetChangesTags(t *testing.T) {
 			}
 		}
 		mustSet(t, b, "e") // no tags at all
-		if got := allKeys(t, c); slices.Contains(got, p+"t:e") || slices.Contains(got, p+"g:y") || slices.Contains(got, p+"g:z") {
+		if got := allKeys(t, c); slices.Contains(got, p+"i:y") || slices.Contains(got, p+"i:z") {
 			t.Errorf("untagged re-set left bookkeeping: %v", got)
 		}
 	})
@@ -202,20 +189,17 @@ func TestFlushByTags(t *testing.T) {
 		keys := allKeys(t, c)
 		for i := range 40 {
 			id := fmt.Sprintf("e%02d", i)
-			has := slices.Contains(keys, p+"d:"+id)
+			has := slices.Contains(keys, p+"v:"+id)
 			if flushed := i%4 < 2; flushed == has {
 				t.Errorf("%s: present=%v after flushing g0,g1", id, has)
 			}
-			if i%4 < 2 && slices.Contains(keys, p+"t:"+id) {
-				t.Errorf("%s: id->tags set left behind", id)
-			}
 		}
-		if slices.Contains(keys, p+"g:g0") || slices.Contains(keys, p+"g:g1") {
-			t.Error("flushed tag sets left behind")
+		if slices.Contains(keys, p+"i:g0") || slices.Contains(keys, p+"i:g1") {
+			t.Error("flushed tags' indexes left behind")
 		}
 		// The other tag of a flushed entry loses it too: no orphaned members.
 		want := []string{"e10", "e30"}
-		if got := members(t, c, p+"g:keep-too"); !slices.Equal(got, want) {
+		if got := zmembers(t, c, p+"i:keep-too"); !slices.Equal(got, want) {
 			t.Errorf("keep-too = %v, want %v", got, want)
 		}
 		if n, err := b.FlushByTags(ctx(t), "never-used"); n != 0 || err != nil {
@@ -241,14 +225,14 @@ func TestFlushTouchesOnlyItsNamespace(t *testing.T) {
 		}
 		var calls, last int
 		n, err := pages.Flush(ctx(t), func(done int) { calls++; last = done })
-		if err != nil || n != 500*2+7 {
-			t.Fatalf("Flush = %d, %v; want %d keys", n, err, 500*2+7)
+		if err != nil || n != 500+7 {
+			t.Fatalf("Flush = %d, %v; want %d keys (500 values, 7 indexes)", n, err, 500+7)
 		}
 		if calls < 2 || last != n {
 			t.Errorf("progress called %d times, last %d", calls, last)
 		}
 		keys := allKeys(t, c)
-		want := []string{"kv:{c:pages2}:d:p1", "kv:{c:pages2}:g:t1", "kv:{c:pages2}:t:p1", "kv:{c:pages}x", "unrelated"}
+		want := []string{"kv:{c:pages2}:i:t1", "kv:{c:pages2}:v:p1", "kv:{c:pages}x", "unrelated"}
 		if !slices.Equal(keys, want) {
 			t.Errorf("after Flush: %v, want %v", keys, want)
 		}
@@ -275,7 +259,7 @@ func TestCollectGarbage(t *testing.T) {
 			}
 			return nil
 		})
-		if got := len(members(t, c, p+"g:a")); got != 61 {
+		if got := len(zmembers(t, c, p+"i:a")); got != 61 {
 			t.Fatalf("before GC tag a has %d members, want 61 (dangling ids of expired entries)", got)
 		}
 		if got, _ := b.FindIdentifiersByTag(ctx(t), "a"); !slices.Equal(got, []string{"long"}) {
@@ -285,13 +269,13 @@ func TestCollectGarbage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.RemovedMembers != 120 || st.TagSets != 4 {
-			t.Errorf("GC stats = %+v, want 120 members from 4 tag sets", st)
+		if st.RemovedMembers != 120 || st.Indexes != 4 || st.IndexesRemoved != 3 {
+			t.Errorf("GC stats = %+v, want 120 members from 4 indexes, 3 of them emptied", st)
 		}
-		if got := members(t, c, p+"g:a"); !slices.Equal(got, []string{"long"}) {
+		if got := zmembers(t, c, p+"i:a"); !slices.Equal(got, []string{"long"}) {
 			t.Errorf("after GC tag a = %v", got)
 		}
-		want := []string{p + "d:long", p + "g:a", p + "t:long"}
+		want := []string{p + "i:a", p + "v:long"}
 		if got := allKeys(t, c); !slices.Equal(got, want) {
 			t.Errorf("after GC keys = %v, want %v", got, want)
 		}
@@ -319,7 +303,7 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		{"too many tags", func() error { return b.Set(ctx(t), "ok", nil, make([]string, 1001), 0) }, cache.ErrInvalidTag, "an entry may have at most 1000 tags"},
 		{"negative lifetime", func() error { return b.Set(ctx(t), "ok", nil, nil, -5*time.Second) }, cache.ErrInvalidLifetime, "use a positive duration, cache.DefaultLifetime or cache.Unlimited"},
 		{"sub-ms lifetime", func() error { return b.Set(ctx(t), "ok", nil, nil, time.Microsecond) }, cache.ErrInvalidLifetime, "the smallest lifetime is 1ms"},
-		{"too large", func() error { return b.Set(ctx(t), "big", make([]byte, 2000), nil, 0) }, cache.ErrTooLarge, "the stored payload would be 2001 bytes (from 2000 bytes of data), over MaxValueBytes 1024"},
+		{"too large", func() error { return b.Set(ctx(t), "big", make([]byte, 2000), nil, 0) }, cache.ErrTooLarge, "the stored value would be 2001 bytes (from 2000 bytes of data), over MaxValueBytes 1024"},
 		{"bad name", func() error { _, err := cache.New(c, "pa}ges", cache.Options{}); return err }, cache.ErrInvalidName, "byte 2 ('}') is not allowed"},
 		{"empty name", func() error { _, err := cache.New(c, "", cache.Options{}); return err }, cache.ErrInvalidName, "must not be empty"},
 		{"get bad id", func() error { _, err := b.Get(ctx(t), "a\tb"); return err }, cache.ErrInvalidID, "contains whitespace"},
@@ -355,7 +339,7 @@ func TestTypedCodecSwitchWithoutFlush(t *testing.T) {
 		if err := cache.NewTyped[page](wb, w.codec).Set(ctx(t), id, v, []string{"home"}, 0); err != nil {
 			t.Fatal(err)
 		}
-		raw, _ := c.Do(ctx(t), c.B().Strlen().Key(wb.Prefix()+"d:"+id).Build()).AsInt64()
+		raw, _ := c.Do(ctx(t), c.B().Strlen().Key(wb.Prefix()+"v:"+id).Build()).AsInt64()
 		// Read with a differently configured cache: the header decides.
 		rb := newBackend(t, c, "pages", cache.Options{})
 		got, err := cache.NewTyped[page](rb, cache.Msgpack).Get(ctx(t), id)
@@ -378,9 +362,10 @@ func TestCorruptPayloads(t *testing.T) {
 		"badjson": "\x01{not json",
 		"unknown": "\x0cx", // codec 12 not registered
 		"bigs2":   "\x20\xff\xff\xff\xff\x0f",
-		"highbit": "\x81",
+		"highbit": "\x81",                  // tags follow, but no length
+		"taglen":  "\x81\x00\x00\x01\x00a", // tags claim 256 bytes
 	} {
-		if err := c.Do(ctx(t), c.B().Set().Key(b.Prefix()+"d:"+id).Value(raw).Build()).Error(); err != nil {
+		if err := c.Do(ctx(t), c.B().Set().Key(b.Prefix()+"v:"+id).Value(raw).Build()).Error(); err != nil {
 			t.Fatal(err)
 		}
 		_, err := typed.Get(ctx(t), id)
@@ -491,8 +476,8 @@ func TestStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Entries != 30 || st.Tags != 3 || st.Keys != 63 || st.MemoryBytes <= 0 {
-		t.Errorf("Stats = %+v; want 30 entries, 3 tags, 63 keys, some memory", st)
+	if st.Entries != 30 || st.Tags != 3 || st.Keys != 33 || st.MemoryBytes <= 0 {
+		t.Errorf("Stats = %+v; want 30 entries, 3 tags, 33 keys, some memory", st)
 	}
 }
 

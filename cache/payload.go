@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"encoding/json"
 	"errors"
@@ -15,14 +16,19 @@ import (
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
-// Payload format: one header byte, then the body.
+// Value format: one header byte, the entry's tags if it has any, then the
+// body.
 //
-//	bit 0-3  codec id        0 raw, 1 json, 2 msgpack, 3 gob, 8-15 registered by the application
-//	bit 4-6  compression     0 none, 1 zstd, 2 s2
-//	bit 7    reserved, 0
+//	byte 0, bit 0-3  codec id        0 raw, 1 json, 2 msgpack, 3 gob, 8-15 registered by the application
+//	byte 0, bit 4-6  compression     0 none, 1 zstd, 2 s2
+//	byte 0, bit 7    tags follow
+//	if bit 7: 4 bytes, big-endian: n; n bytes: the tags joined by "\n"
+//	the body (compressed as bit 4-6 say)
 //
 // Readers decode by the header, never by the current configuration: a
-// cache can switch codec or compression without a flush.
+// cache can switch codec or compression without a flush. The tags live in
+// the value itself, so a value and the list of its tags are written and
+// deleted together; the scripts read them with GETRANGE.
 
 // Codec turns values into bytes and back. Built-in codecs are Raw, JSON,
 // Msgpack and Gob; applications may register their own with RegisterCodec.
@@ -264,9 +270,35 @@ func newPayloads(compression Compression, threshold, maxSize int) *payloads {
 	}
 }
 
-// encode prepends the header and compresses the body when it is large
-// enough and compression makes it smaller.
-func (p *payloads) encode(codecID byte, body []byte) ([]byte, error) {
+// tagsBit in the header byte says that the entry's tags follow it.
+const tagsBit = 0x80
+
+// encode builds a value: the header, the tags, and the body, compressed
+// when it is large enough and compression makes it smaller.
+func (p *payloads) encode(codecID byte, tags []string, body []byte) ([]byte, error) {
+	head := 1
+	tagBytes := 0
+	if len(tags) > 0 {
+		for _, t := range tags {
+			tagBytes += len(t) + 1
+		}
+		tagBytes-- // no separator after the last tag
+		head += 4 + tagBytes
+	}
+	out := make([]byte, head, head+len(body))
+	out[0] = codecID
+	if len(tags) > 0 {
+		out[0] |= tagsBit
+		binary.BigEndian.PutUint32(out[1:5], uint32(tagBytes))
+		at := 5
+		for i, t := range tags {
+			if i > 0 {
+				out[at] = '\n'
+				at++
+			}
+			at += copy(out[at:], t)
+		}
+	}
 	if p.compression != CompressionNone && p.compression != "" && len(body) >= p.threshold {
 		var packed []byte
 		switch p.compression {
@@ -275,20 +307,18 @@ func (p *payloads) encode(codecID byte, body []byte) ([]byte, error) {
 			if err != nil {
 				return nil, fmt.Errorf("zstd encoder: %w", err)
 			}
-			packed = enc.EncodeAll(body, make([]byte, 1, len(body)/2+16))
+			packed = enc.EncodeAll(body, out)
 		case CompressionS2:
-			dst := make([]byte, 1+s2.MaxEncodedLen(len(body)))
-			packed = dst[:1+len(s2.Encode(dst[1:], body))]
+			dst := make([]byte, head+s2.MaxEncodedLen(len(body)))
+			copy(dst, out)
+			packed = dst[:head+len(s2.Encode(dst[head:], body))]
 		}
-		if len(packed) < len(body)+1 {
-			packed[0] = codecID | compressionIDs[p.compression]<<4
+		if len(packed) < head+len(body) {
+			packed[0] |= compressionIDs[p.compression] << 4
 			return packed, nil
 		}
 	}
-	out := make([]byte, 1+len(body))
-	out[0] = codecID
-	copy(out[1:], body)
-	return out, nil
+	return append(out, body...), nil
 }
 
 // decode checks the header and returns the codec and the uncompressed
@@ -299,14 +329,21 @@ func (p *payloads) decode(id string, payload []byte) (Codec, []byte, error) {
 		return nil, nil, &CorruptError{ID: id, Reason: "empty payload (no header byte): it was not written by keyvalue"}
 	}
 	h := payload[0]
-	if h&0x80 != 0 {
-		return nil, nil, &CorruptError{ID: id, Reason: fmt.Sprintf("header byte 0x%02x has the reserved bit set: it was not written by keyvalue", h)}
-	}
 	codec := codecByID(h)
 	if codec == nil {
 		return nil, nil, &CorruptError{ID: id, Reason: fmt.Sprintf("codec id %d is unknown here (register it with RegisterCodec)", h&0x0f)}
 	}
 	body := payload[1:]
+	if h&tagsBit != 0 {
+		if len(body) < 4 {
+			return nil, nil, &CorruptError{ID: id, Reason: "header says tags follow, but the value ends before their length"}
+		}
+		n := binary.BigEndian.Uint32(body)
+		if uint64(n) > uint64(len(body)-4) {
+			return nil, nil, &CorruptError{ID: id, Reason: fmt.Sprintf("tags claim %d bytes, more than the value holds", n)}
+		}
+		body = body[4+n:]
+	}
 	switch h >> 4 & 0x07 {
 	case 0:
 		return codec, body, nil

@@ -54,6 +54,12 @@ func FuzzDecode(f *testing.F) {
 	f.Add(enc(CompressionZstd, 2, "msgpack-ish"))
 	f.Add(enc(CompressionS2, 3, "gob-ish"))
 	f.Add([]byte{0x20, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	tagged, err := newPayloads(CompressionZstd, 1, 1<<20).encode(1, []string{"a", "pageId_7"}, bytes.Repeat([]byte("x"), 64))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(tagged)
+	f.Add([]byte{0x81, 0, 0, 0, 9, 'a'})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		const limit = 1 << 16
 		codec, body, err := newPayloads(CompressionNone, 1, limit).decode("fuzz", payload)
@@ -76,7 +82,7 @@ func FuzzDecode(f *testing.F) {
 
 func mustEncode(t testing.TB, p *payloads, codecID byte, body []byte) []byte {
 	t.Helper()
-	out, err := p.encode(codecID, body)
+	out, err := p.encode(codecID, nil, body)
 	if err != nil {
 		t.Fatal(err)
 	}

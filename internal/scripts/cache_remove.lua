@@ -1,64 +1,66 @@
--- Remove cache entries and their tag memberships.
+-- Remove cache entries: their values, then their memberships in the tags
+-- being flushed.
 --
--- KEYS      pairs: data key, id->tags set (kv:{c:NAME}:d:ID, kv:{c:NAME}:t:ID), ...
--- ARGV[1]   tag-set key prefix  kv:{c:NAME}:g:
--- ARGV[2]   k, the number of tags being flushed (0 for a plain remove)
--- then k groups: TAG, COUNT, COUNT ids of this batch that are in TAG's set
--- then the ids, in the order of the KEYS pairs
+-- KEYS[1..k]  indexes of the k tags being flushed   kv:{c:NAME}:i:TAG
+-- KEYS[k+1..] the entries' value keys               kv:{c:NAME}:v:ID
+-- ARGV[1]     k
+-- ARGV[2..k+1] the k tags
+-- then k groups, one per flushed tag: COUNT, then COUNT ids of this batch
+--             that were read from that tag's index
+-- then the ids, in the order of the value keys
 --
--- The flushed tags' sets lose exactly their listed members (not the whole
--- set: an entry tagged after the caller read the set keeps its tag). The
--- entries' other tags are read with one SUNION of their id->tags sets; when
--- they are few, each loses the whole batch in one SREM, otherwise each id
--- leaves its own tags. Then UNLINK drops data and id->tags keys. Tag sets
--- share the entries' hash tag, so they are in the same slot; emptied sets
--- vanish. Returns the number of entries whose data existed.
+-- Values go first (one UNLINK), so stopping anywhere leaves at most surplus
+-- memberships. When tags are being flushed (k > 0), a value is removed only
+-- if it carries one of them (an index may list an entry that left the tag).
+-- The flushed tags' indexes lose the listed ids only (an entry that joined
+-- a tag after the caller read its index keeps its membership); each listed
+-- id is either removed here or does not carry the tag. Returns the number
+-- of values removed, then for each id the tags it had besides the flushed
+-- ones, joined by "\n" (empty for a value that was kept): their indexes
+-- are only known now, so the caller cleans them up in a second call
+-- (cache_prune.lua).
 
-local prefix = ARGV[1]
-local k = tonumber(ARGV[2])
-local pos = 3
-local flushing = {}
-for _ = 1, k do
-  local tag, count = ARGV[pos], tonumber(ARGV[pos + 1])
-  flushing[tag] = true
-  if count > 0 then
-    redis.call('SREM', prefix .. tag, unpack(ARGV, pos + 2, pos + 1 + count))
-  end
-  pos = pos + 2 + count
+local k = tonumber(ARGV[1])
+local pos = k + 2
+local groups = {}
+for j = 1, k do
+  local count = tonumber(ARGV[pos])
+  groups[j] = {pos + 1, pos + count}
+  pos = pos + 1 + count
 end
-
 local first = pos
-local n = #ARGV - first + 1
-if n <= 0 then
-  return 0
-end
-local dkeys, tkeys = {}, {}
-for j = 1, n do
-  dkeys[j] = KEYS[2 * j - 1]
-  tkeys[j] = KEYS[2 * j]
+local flushing = {}
+for j = 1, k do
+  flushing[ARGV[j + 1]] = true
 end
 
-local others = {}
-for _, tag in ipairs(redis.call('SUNION', unpack(tkeys))) do
-  if not flushing[tag] then
-    others[#others + 1] = tag
-  end
-end
-if #others > 0 and #others <= 32 then
-  for _, tag in ipairs(others) do
-    redis.call('SREM', prefix .. tag, unpack(ARGV, first))
-  end
-elseif #others > 32 then
-  for j = 1, n do
-    local id = ARGV[first + j - 1]
-    for _, tag in ipairs(redis.call('SMEMBERS', tkeys[j])) do
-      if not flushing[tag] then
-        redis.call('SREM', prefix .. tag, id)
-      end
+local out = {0}
+local values = {}
+for i = k + 1, #KEYS do
+  local tags, exists = tags_of(KEYS[i])
+  local others, hit = {}, k == 0
+  for t in pairs(tags) do
+    if flushing[t] then
+      hit = true
+    else
+      others[#others + 1] = t
     end
   end
+  if exists and hit then
+    out[#out + 1] = table.concat(others, '\n')
+    values[#values + 1] = KEYS[i]
+  else
+    out[#out + 1] = ''
+  end
+end
+if #values > 0 then
+  out[1] = redis.call('UNLINK', unpack(values))
 end
 
-local removed = redis.call('UNLINK', unpack(dkeys))
-redis.call('DEL', unpack(tkeys)) -- small sets: DEL frees them at once, cheaper than UNLINK
-return removed
+for j = 1, k do
+  local lo, hi = groups[j][1], groups[j][2]
+  if hi >= lo then
+    redis.call('ZREM', KEYS[j], unpack(ARGV, lo, hi))
+  end
+end
+return out

@@ -1,30 +1,32 @@
--- Sharded caches: add an id to a tag set before its entry is written.
+-- Sharded caches, step 1 of Set: add an id to one tag's index, marked
+-- pending until its value is written.
 --
--- KEYS[1]  tag set (sorted set)  kv:c:NAME:g:{TAG}
+-- KEYS[1]  the tag's index (sorted set)    kv:c:NAME:i:{TAG}
+-- KEYS[2]  the tag's pending marks         kv:c:NAME:p:{TAG}
 -- ARGV[1]  the id
 -- ARGV[2]  the entry's lifetime in milliseconds; "0" means unlimited
--- ARGV[3]  slack in milliseconds added to the expiry
+-- ARGV[3]  slack in milliseconds
 --
--- The score is when the membership may be garbage-collected: this
--- server's time + lifetime + slack (a far-future constant when unlimited).
--- It never goes down and always goes up by at least 1 on every add, so a
--- flush that read a score can remove the member only if nobody tagged the
--- id again since (see cache_tag_remove.lua).
--- Returns the new score.
+-- The score is when the membership may be dropped: this server's time +
+-- lifetime + slack (UNLIMITED when unlimited). It always rises by at least
+-- 1 on every add, so a flush that read a score removes the member only if
+-- nobody tagged the id since. The pending mark (score: now + slack, the
+-- deadline for writing the value) keeps a flush from removing the member
+-- while the value may still be written; step 3 (cache_tag_commit.lua)
+-- clears it. Expired members are pruned here too.
+-- Returns the deadline.
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[2])
-local score = 1e15 -- unlimited: about the year 33658
+local now = now_ms()
+prune_expired(KEYS[1], now)
+local ttl, slack = tonumber(ARGV[2]), tonumber(ARGV[3])
+local score = UNLIMITED
 if ttl > 0 then
-  score = now + ttl + tonumber(ARGV[3])
+  score = now + ttl + slack
 end
 local cur = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if cur then
-  cur = tonumber(cur)
-  if cur >= score then
-    score = cur + 1
-  end
+if cur and tonumber(cur) >= score then
+  score = tonumber(cur) + 1
 end
+redis.call('ZADD', KEYS[2], now + slack, ARGV[1])
 redis.call('ZADD', KEYS[1], score, ARGV[1])
-return tostring(score)
+return now + slack

@@ -1,17 +1,21 @@
--- Sharded caches: remove ids from a tag set unless they were tagged again.
+-- Sharded caches: remove ids from a tag's index unless they were tagged
+-- again or a Set of them is in progress.
 --
--- KEYS[1]  tag set (sorted set)  kv:c:NAME:g:{TAG}
--- ARGV     pairs: id, the score the caller read for it
+-- KEYS[1]  the tag's index           kv:c:NAME:i:{TAG}
+-- KEYS[2]  the tag's pending marks   kv:c:NAME:p:{TAG}
+-- ARGV     pairs: id, the score the caller read for it before deleting
+--          its value
 --
--- cache_tag_add.lua raises the score on every add, so a member whose score
--- went up since the caller read it was tagged again meanwhile and stays.
--- Returns the number of ids removed.
+-- Every add and every commit raises a member's score, so a member whose
+-- score did not rise and that is not pending was not written since the
+-- caller read it: its value is the one the caller deleted. Returns the
+-- number of ids removed and whether the index is gone.
 
 local removed = 0
 for i = 1, #ARGV, 2 do
   local cur = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if cur and tonumber(cur) <= tonumber(ARGV[i + 1]) then
+  if cur and tonumber(cur) <= tonumber(ARGV[i + 1]) and not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
     removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
   end
 end
-return removed
+return {removed, 1 - redis.call('EXISTS', KEYS[1])}

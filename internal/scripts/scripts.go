@@ -1,10 +1,18 @@
 // Package scripts holds keyvalue's Lua scripts, one .lua file per script,
-// embedded at build time. valkey-go runs them with EVALSHA and falls back to
-// EVAL when the server does not know the script yet (after a restart or
-// failover), so no SCRIPT LOAD step is needed.
+// embedded at build time, and runs them: EVALSHA first, the source only
+// where a server answers NOSCRIPT (after a restart or failover), so no
+// SCRIPT LOAD step is needed.
 //
-// Every script receives the keys it is asked about in KEYS, and all of them
-// share one hash tag, so on a Cluster they live in one slot.
+// Every key a script touches is passed in KEYS, and all of one call's keys
+// share one hash tag, so on a Cluster they live in one slot and a slot
+// migration refuses the call before it runs (TRYAGAIN) instead of failing
+// it half-way. Calls refused that way did not run: they are sent again,
+// with backoff, until they run or the context ends. Scripts that may stop
+// half-way (a server error in a later command) order their writes so that
+// every prefix keeps their package's promises.
+//
+// Files named lib_*.lua hold Lua shared by several scripts; a script that
+// uses one has it prepended when it is loaded (the server sees one script).
 package scripts
 
 import (
@@ -13,6 +21,8 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/valkey-io/valkey-go"
 )
@@ -23,19 +33,25 @@ var files embed.FS
 // Script is one embedded Lua script and the SHA1 the server knows it by.
 // Its methods run it on any valkey.Client.
 type Script struct {
+	name     string
 	src, sha string
-	lua      *valkey.Lua
 }
 
 // all lists every script, for Preload.
 var all []*Script
 
-func load(name string) *Script {
-	src, err := files.ReadFile(name)
-	if err != nil {
-		panic("scripts: missing embedded " + name) // a build defect at init, caught by every test
+// load reads a script, after the shared files it uses.
+func load(name string, libs ...string) *Script {
+	var src strings.Builder
+	for _, f := range append(libs, name) {
+		b, err := files.ReadFile(f)
+		if err != nil {
+			panic("scripts: missing embedded " + f) // a build defect at init, caught by every test
+		}
+		src.Write(b)
+		src.WriteString("\n")
 	}
-	s := &Script{src: string(src), sha: sha1hex(string(src)), lua: valkey.NewLuaScript(string(src))}
+	s := &Script{name: name, src: src.String(), sha: sha1hex(src.String())}
 	all = append(all, s)
 	return s
 }
@@ -53,71 +69,125 @@ func Preload(ctx context.Context, c valkey.Client) error {
 	return nil
 }
 
-// Exec runs the script once with EVALSHA, falling back to EVAL when the
-// server does not know it.
+// Exec runs the script once.
 func (s *Script) Exec(ctx context.Context, c valkey.Client, keys, args []string) valkey.ValkeyResult {
-	return s.lua.Exec(ctx, c, keys, args)
+	return s.ExecMulti(ctx, c, valkey.LuaExec{Keys: keys, Args: args})[0]
 }
 
 // ExecMulti runs the script once per exec in one pipeline (valkey-go
-// routes each to its slot's node) and returns the results in order. Unlike
-// valkey-go's Lua.ExecMulti, which sends SCRIPT LOAD to every node before
-// each call (one more round trip every time), it sends EVALSHA straight
-// away and loads the script only where the server answers NOSCRIPT (first
-// use, or a node that restarted or was promoted), then retries those calls.
+// routes each to its slot's node) and returns the results in order. It
+// sends EVALSHA straight away (valkey-go's own Lua.ExecMulti sends SCRIPT
+// LOAD to every node before each call, one more round trip every time) and
+// loads the script only where a server answers NOSCRIPT; calls answered
+// NOSCRIPT or TRYAGAIN did not run and are sent again.
 func (s *Script) ExecMulti(ctx context.Context, c valkey.Client, execs ...valkey.LuaExec) []valkey.ValkeyResult {
-	build := func(idx []int) valkey.Commands {
-		cmds := make(valkey.Commands, len(idx))
-		for i, j := range idx {
-			cmds[i] = s.evalsha(c, execs[j].Keys, execs[j].Args)
-		}
-		return cmds
-	}
-	every := make([]int, len(execs))
-	for i := range every {
-		every[i] = i
-	}
-	rs := c.DoMulti(ctx, build(every)...)
-	var missing []int
-	for i, r := range rs {
-		if err, ok := valkey.IsValkeyErr(r.Error()); ok && err.IsNoScript() {
-			missing = append(missing, i)
-		}
-	}
-	if len(missing) == 0 {
-		return rs
-	}
-	if err := s.loadEverywhere(ctx, c); err != nil {
-		for _, i := range missing {
-			rs[i] = valkey.NewErrorResult(err)
-		}
-		return rs
-	}
-	for k, r := range c.DoMulti(ctx, build(missing)...) {
-		rs[missing[k]] = r
-	}
-	return rs
+	return run(ctx, c, s, len(execs), func(i int) valkey.Completed {
+		return s.evalsha(c, execs[i].Keys, execs[i].Args)
+	})
 }
 
 // Pipelined runs the script in one pipeline with extra commands, so that
 // all of them go over the same connection (WAIT, for one, only covers its
-// own connection's writes). It loads the script first if the server does
-// not know it. extra builds the other commands (valkey-go recycles
-// commands once sent, so a retry needs fresh ones). The results are the
-// script's, then the extras'.
+// own connection's writes). extra builds the other commands (valkey-go
+// recycles commands once sent, so a retry needs fresh ones). The results
+// are the script's, then the extras'. If the script did not run (NOSCRIPT,
+// TRYAGAIN), the whole pipeline is sent again.
 func (s *Script) Pipelined(ctx context.Context, c valkey.Client, keys, args []string, extra func() valkey.Commands) []valkey.ValkeyResult {
-	build := func() valkey.Commands {
-		return append(valkey.Commands{s.evalsha(c, keys, args)}, extra()...)
-	}
-	rs := c.DoMulti(ctx, build()...)
-	if err, ok := valkey.IsValkeyErr(rs[0].Error()); ok && err.IsNoScript() {
-		if err := s.loadEverywhere(ctx, c); err != nil {
+	for attempt := 1; ; attempt++ {
+		rs := c.DoMulti(ctx, append(valkey.Commands{s.evalsha(c, keys, args)}, extra()...)...)
+		switch again, err := s.resend(ctx, c, []error{rs[0].Error()}, attempt); {
+		case err != nil:
 			rs[0] = valkey.NewErrorResult(err)
 			return rs
+		case len(again) == 0:
+			return rs
 		}
-		rs = c.DoMulti(ctx, build()...)
 	}
-	return rs
+}
+
+// DoMulti sends n commands in one pipeline, sending again (with backoff)
+// those a Cluster refused during a slot migration (TRYAGAIN), which did not
+// run. build(i) builds command i afresh for every send.
+func DoMulti(ctx context.Context, c valkey.Client, n int, build func(i int) valkey.Completed) []valkey.ValkeyResult {
+	return run(ctx, c, nil, n, build)
+}
+
+// maxAttempts bounds the sends of a command that keeps being refused;
+// with the backoff below that is about 5 s (or less, by the context).
+const maxAttempts = 30
+
+// run sends the commands and sends again the ones that did not run; s, if
+// not nil, is the script they evaluate (loaded on NOSCRIPT).
+func run(ctx context.Context, c valkey.Client, s *Script, n int, build func(i int) valkey.Completed) []valkey.ValkeyResult {
+	results := make([]valkey.ValkeyResult, n)
+	pending := make([]int, n)
+	for i := range pending {
+		pending[i] = i
+	}
+	for attempt := 1; len(pending) > 0; attempt++ {
+		cmds := make(valkey.Commands, len(pending))
+		for k, i := range pending {
+			cmds[k] = build(i)
+		}
+		errs := make([]error, len(pending))
+		for k, r := range c.DoMulti(ctx, cmds...) {
+			results[pending[k]] = r
+			errs[k] = r.Error()
+		}
+		again, err := s.resend(ctx, c, errs, attempt)
+		if err != nil {
+			for _, k := range again {
+				results[pending[k]] = valkey.NewErrorResult(err)
+			}
+			return results
+		}
+		next := make([]int, len(again))
+		for j, k := range again {
+			next[j] = pending[k]
+		}
+		pending = next
+	}
+	return results
+}
+
+// resend returns the indexes of the replies saying that their command did
+// not run and may be sent again: NOSCRIPT (after loading the script, if s
+// is a script) or TRYAGAIN (after a pause). None when attempts or the
+// context run out: those replies then stand. An error means the script
+// could not be loaded; it applies to the returned indexes.
+func (s *Script) resend(ctx context.Context, c valkey.Client, errs []error, attempt int) ([]int, error) {
+	if ctx.Err() != nil || attempt >= maxAttempts {
+		return nil, nil
+	}
+	var again []int
+	var noScript, tryAgain bool
+	for i, err := range errs {
+		ve, ok := valkey.IsValkeyErr(err)
+		switch {
+		case !ok:
+		case s != nil && ve.IsNoScript():
+			noScript = true
+			again = append(again, i)
+		case ve.IsTryAgain():
+			tryAgain = true
+			again = append(again, i)
+		}
+	}
+	if noScript {
+		if err := s.loadEverywhere(ctx, c); err != nil {
+			return again, err
+		}
+	}
+	if tryAgain {
+		t := time.NewTimer(time.Duration(min(attempt, 10)) * 20 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, nil
+		}
+	}
+	return again, nil
 }
 
 func (s *Script) evalsha(c valkey.Client, keys, args []string) valkey.Completed {
@@ -138,7 +208,7 @@ func (s *Script) loadEverywhere(ctx context.Context, c valkey.Client) error {
 	}
 	for addr, n := range nodes {
 		if err := n.Do(ctx, n.B().ScriptLoad().Script(s.src).Build()).Error(); err != nil {
-			return fmt.Errorf("SCRIPT LOAD on %s: %w", addr, err)
+			return fmt.Errorf("SCRIPT LOAD %s on %s: %w", s.name, addr, err)
 		}
 	}
 	return nil
@@ -146,23 +216,29 @@ func (s *Script) loadEverywhere(ctx context.Context, c valkey.Client) error {
 
 // The scripts.
 var (
-	// CacheSet writes an entry, its tag list and the tag→id diff atomically.
-	CacheSet = load("cache_set.lua")
-	// CacheRemove removes entries with their tag memberships.
-	CacheRemove = load("cache_remove.lua")
-	// CacheGC removes ids whose entry no longer exists from one tag set.
-	CacheGC = load("cache_gc.lua")
+	// CacheSet adds an entry to its tags' indexes, then writes its value.
+	CacheSet = load("cache_set.lua", "lib_cache_tags.lua")
+	// CachePrune removes ids from a tag's index unless live with the tag.
+	CachePrune = load("cache_prune.lua", "lib_cache_tags.lua")
+	// CacheRemove removes values, then their flushed tags' memberships.
+	CacheRemove = load("cache_remove.lua", "lib_cache_tags.lua")
+	// CacheTags reads an entry's tags.
+	CacheTags = load("cache_tags.lua", "lib_cache_tags.lua")
 
-	// Sharded caches (data under {ID}, tag sets under {TAG}).
+	// Sharded caches (values under {ID}, indexes under {TAG}).
 
-	// CacheTagAdd adds an id to a tag set with a rising expiry score.
-	CacheTagAdd = load("cache_tag_add.lua")
-	// CacheTagRemove removes ids from a tag set unless they were tagged again.
+	// CacheTagAdd adds an id to a tag's index, pending, with a rising score.
+	CacheTagAdd = load("cache_tag_add.lua", "lib_cache_tags.lua")
+	// CacheSetSharded writes a value unless step 1's deadline passed.
+	CacheSetSharded = load("cache_set_sharded.lua", "lib_cache_tags.lua")
+	// CacheTagCommit clears a pending mark once the value is written.
+	CacheTagCommit = load("cache_tag_commit.lua")
+	// CacheTagRemove removes ids unless tagged again or pending.
 	CacheTagRemove = load("cache_tag_remove.lua")
-	// CacheTagGC drops tag memberships of expired entries.
-	CacheTagGC = load("cache_tag_gc.lua")
-	// CacheSetSharded writes an entry and its tag list.
-	CacheSetSharded = load("cache_set_sharded.lua")
+	// CacheTagPending reads a tag's pending marks and the server's time.
+	CacheTagPending = load("cache_tag_pending.lua", "lib_cache_tags.lua")
+	// CacheTagGC drops expired members and settles stale pending marks.
+	CacheTagGC = load("cache_tag_gc.lua", "lib_cache_tags.lua")
 
 	// LockAcquire takes a lock (exclusive or shared) or registers a waiter.
 	LockAcquire = load("lock_acquire.lua")

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -21,11 +22,17 @@ for it under caches.NAME in --config or KEYVALUE_* apply; undeclared names use d
 Everything uses SCAN and UNLINK in batches: the server keeps serving while it runs.`,
 	}
 	var tags []string
+	var yes bool
 	flush := &cobra.Command{
 		Use:   "flush NAME",
 		Short: "Remove every entry of a cache, or only those with the given --tag values",
-		Args:  cobra.ExactArgs(1),
+		Long: `Remove every entry of a cache, or with --tag only the entries carrying one of the tags.
+A whole-cache flush asks for confirmation on a terminal; elsewhere it needs --yes.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("tag") && len(tags) == 0 {
+				return errors.New("--tag is empty: name the tags to flush (or leave --tag out to flush the whole cache)")
+			}
 			return withBackend(cmd, ep, args[0], func(ctx context.Context, b *cache.Backend, out io.Writer) error {
 				start := time.Now()
 				if len(tags) > 0 {
@@ -35,6 +42,9 @@ Everything uses SCAN and UNLINK in batches: the server keeps serving while it ru
 					}
 					fmt.Fprintf(out, "cache %s: flushed %d entries tagged %v in %s\n", b.Name(), n, tags, time.Since(start).Round(time.Microsecond))
 					return nil
+				}
+				if err := confirm(cmd, yes, fmt.Sprintf("Remove every entry of cache %s (keys %s*)?", b.Name(), b.Prefix()), true); err != nil {
+					return err
 				}
 				bar := spinner(cmd.ErrOrStderr(), "flushing "+b.Name())
 				n, err := b.Flush(ctx, func(done int) { _ = bar.Set(done) })
@@ -48,6 +58,7 @@ Everything uses SCAN and UNLINK in batches: the server keeps serving while it ru
 		},
 	}
 	flush.Flags().StringSliceVar(&tags, "tag", nil, "flush only entries with this tag (repeatable, or comma-separated)")
+	flush.Flags().BoolVarP(&yes, "yes", "y", false, "flush the whole cache without asking")
 
 	gc := &cobra.Command{
 		Use:   "gc NAME",
@@ -62,7 +73,10 @@ Everything uses SCAN and UNLINK in batches: the server keeps serving while it ru
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "cache %s: visited %d tag sets, removed %d dangling ids in %s\n", b.Name(), st.TagSets, st.RemovedMembers, time.Since(start).Round(time.Microsecond))
+				fmt.Fprintf(out, "cache %s: visited %d tag indexes, removed %d stale memberships, %d indexes emptied, in %s\n", b.Name(), st.Indexes, st.RemovedMembers, st.IndexesRemoved, time.Since(start).Round(time.Microsecond))
+				if st.Skipped > 0 {
+					fmt.Fprintf(out, "cache %s: skipped %d keys that are not tag indexes (wrong type); see the log above\n", b.Name(), st.Skipped)
+				}
 				return nil
 			})
 		},

@@ -32,7 +32,7 @@ func TestCacheCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantLines(t, out, "entries         100", "tags            4", "keys            204", "memory          ~")
+	wantLines(t, out, "entries         100", "tags            4", "keys            104", "memory          ~")
 
 	out, err = run(t, "cache", "flush", "pages", "--tag", "t0,t1", url)
 	if err != nil {
@@ -44,13 +44,32 @@ func TestCacheCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantLines(t, out, "cache pages: visited 2 tag sets, removed 0 dangling ids")
+	wantLines(t, out, "cache pages: visited 2 tag indexes, removed 0 stale memberships, 0 indexes emptied")
 
-	out, err = run(t, "cache", "flush", "pages", url)
+	// A blank tag is an error, not a whole-cache flush; so is a whole-cache
+	// flush without a terminal to confirm on and without --yes.
+	for _, args := range [][]string{{"--tag", ""}, {"--tag="}, {}} {
+		_, err := run(t, append([]string{"cache", "flush", "pages", url}, args...)...)
+		t.Logf("flush %v: %v", args, err)
+		if err == nil {
+			t.Fatalf("flush %v: no error", args)
+		}
+	}
+	if _, err := run(t, "cache", "flush", "pages", "--tag", " ", url); err == nil || !strings.Contains(err.Error(), "invalid tag") {
+		t.Errorf("blank tag: %v", err)
+	}
+	if _, err := run(t, "cache", "flush", "pages", url); err == nil || !strings.Contains(err.Error(), "add --yes to confirm") {
+		t.Errorf("whole flush without --yes: %v", err)
+	}
+	if st, _ := b.Stats(ctx, nil); st.Entries != 50 {
+		t.Fatalf("refused flushes removed entries: %d left, want 50", st.Entries)
+	}
+
+	out, err = run(t, "cache", "flush", "pages", "--yes", url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantLines(t, out, "cache pages: removed 102 keys")
+	wantLines(t, out, "cache pages: removed 52 keys")
 	if ok, _ := other.Has(ctx, "h"); !ok {
 		t.Error("flushing pages removed an entry of hash")
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/cache"
 	"github.com/spf13/cobra"
 	"github.com/valkey-io/valkey-go"
 )
@@ -145,6 +146,7 @@ func doctor(ctx context.Context, w io.Writer, e *endpoint, pings int) error {
 	}
 
 	r.line("client cache", "%s", cacheReport(ctx, client))
+	r.line("eviction", "%s", evictionReport(ctx, client))
 	if failed {
 		return errChecksFailed
 	}
@@ -230,4 +232,20 @@ func infoFields(s string) map[string]string {
 		}
 	}
 	return m
+}
+
+// evictionReport gives the servers' maxmemory-policy and what it means for
+// tagged caches (the same verdict cache.Backend.Set applies).
+func evictionReport(ctx context.Context, c valkey.Client) string {
+	policies, err := cache.EvictionPolicies(ctx, c)
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	slices.Sort(policies)
+	policies = slices.Compact(policies)
+	unsafe, _ := cache.UnsafeEvictionPolicy(ctx, c)
+	if unsafe != "" {
+		return fmt.Sprintf("maxmemory-policy %s: UNSAFE for tagged caches (the server may evict a tag index while its entries stay); cache writes are refused unless Options.AllowEvictingPolicy is set; use noeviction or a volatile-* policy", strings.Join(policies, ","))
+	}
+	return fmt.Sprintf("maxmemory-policy %s: safe for tagged caches (tag indexes have no expiry and are never evicted)", strings.Join(policies, ","))
 }

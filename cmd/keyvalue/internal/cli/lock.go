@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/lock"
@@ -85,12 +83,8 @@ func newLockCmd(ep *endpointFlags) *cobra.Command {
 					fmt.Fprintf(out, "lock %s is not held\n", i.Name)
 					return nil
 				}
-				if !yes {
-					fmt.Fprintf(out, "lock %s is %s. Release it? [y/N] ", i.Name, state(i))
-					answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-					if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-						return errors.New("not released")
-					}
+				if err := confirm(cmd, yes, fmt.Sprintf("lock %s is %s. Release it?", i.Name, state(i)), false); err != nil {
+					return fmt.Errorf("not released: %w", err)
 				}
 				if err := l.ForceRelease(ctx, i.Name); err != nil {
 					return err

@@ -11,14 +11,18 @@
 package cli
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/benchrun"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // Main runs the command with os.Args and exits. peers are extra
@@ -45,4 +49,26 @@ func NewRootCmd(peers ...benchrun.Peer) *cobra.Command {
 	ep.register(root)
 	root.AddCommand(newBenchCmd(&ep, peers), newDoctorCmd(&ep), newCacheCmd(&ep), newLockCmd(&ep), newSessionCmd(&ep))
 	return root
+}
+
+// errNotConfirmed is returned when the user answers no.
+var errNotConfirmed = errors.New("not confirmed: nothing was changed")
+
+// confirm asks question on standard input unless yes is set. With
+// terminalOnly, it refuses when standard input is not a terminal, so that
+// scripts must say --yes instead of piping an answer.
+func confirm(cmd *cobra.Command, yes bool, question string, terminalOnly bool) error {
+	if yes {
+		return nil
+	}
+	in := cmd.InOrStdin()
+	if f, ok := in.(*os.File); terminalOnly && (!ok || !term.IsTerminal(int(f.Fd()))) {
+		return fmt.Errorf("%s Refusing without a terminal to ask on: add --yes to confirm", question)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s [y/N] ", question)
+	answer, _ := bufio.NewReader(in).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return errNotConfirmed
+	}
+	return nil
 }

@@ -1,0 +1,196 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue/internal/glob"
+	"github.com/keyvalue-go/keyvalue/internal/scan"
+	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/valkey-io/valkey-go"
+)
+
+// Progress reports a long operation's advance: keys or tag indexes handled so far.
+type Progress func(done int)
+
+// scanKeys yields pages of this cache's keys matching pattern on every
+// primary, with SCAN (never KEYS).
+func (b *Backend) scanKeys(ctx context.Context, pattern string) iter.Seq2[[]string, error] {
+	return scan.Keys(ctx, b.c, pattern, b.opts.BatchSize)
+}
+
+// maxFlushPasses bounds how often Flush walks a Cluster whose slots keep
+// moving.
+const maxFlushPasses = 10
+
+// ErrSlotsMoving is returned (wrapped) by Flush when a Cluster's slots kept
+// moving during every pass: keys may have moved behind the scan. Run the
+// flush again once the resharding is done.
+var ErrSlotsMoving = errors.New("cache: cluster slots kept moving during the flush")
+
+// Flush removes every key of this cache, and nothing else, with SCAN and
+// UNLINK in batches of Options.BatchSize on every primary, so the server
+// keeps serving other clients between batches and frees memory in the
+// background. It returns the number of keys removed.
+//
+// Values go first (every key but the tag indexes: a flush stopped half-way
+// leaves indexes that still list every remaining value), then the indexes
+// are garbage-collected, which removes them (an entry written during the
+// flush keeps its memberships). On a Cluster the walk is repeated until
+// one pass ran while no slot moved, so keys migrated behind the scan are
+// not missed. Keys of an earlier layout of the cache are removed too.
+// progress, if not nil, is called after each batch.
+func (b *Backend) Flush(ctx context.Context, progress Progress) (int, error) {
+	start := time.Now()
+	removed := 0
+	if b.recent != nil {
+		b.recent.markAll()
+		defer b.recent.markAll()
+	}
+	report := func(n int) {
+		removed += n
+		if progress != nil {
+			progress(removed)
+		}
+	}
+	for pass := 1; ; pass++ {
+		before, err := b.topology(ctx)
+		if err != nil {
+			return removed, fmt.Errorf("cache %s: flush: %w", b.name, err)
+		}
+		if err := b.unlinkAll(ctx, func(k string) bool { return b.kindOf(k) != indexKey && b.kindOf(k) != pendingKey }, report); err != nil {
+			return removed, fmt.Errorf("cache %s: flush: %w", b.name, err)
+		}
+		after, err := b.topology(ctx)
+		if err != nil {
+			return removed, fmt.Errorf("cache %s: flush: %w", b.name, err)
+		}
+		if before == after && !strings.Contains(after, "->") && !strings.Contains(after, "-<") {
+			break // no slot moved or was moving during the pass
+		}
+		if pass == maxFlushPasses {
+			return removed, fmt.Errorf("cache %s: flush: %w (%d passes)", b.name, ErrSlotsMoving, pass)
+		}
+		b.log.Info("cache flush: slots moved during the pass; walking the cluster again", "cache", b.name, "pass", pass)
+	}
+	if err := b.step("flush", "values-removed"); err != nil {
+		return removed, err
+	}
+	st, err := b.collect(ctx, nil)
+	removed += st.IndexesRemoved
+	if err != nil {
+		return removed, fmt.Errorf("cache %s: flush: indexes: %w", b.name, err)
+	}
+	if progress != nil {
+		progress(removed)
+	}
+	b.log.Info("cache flushed", "cache", b.name, "keys", removed, "took", time.Since(start))
+	return removed, nil
+}
+
+// unlinkAll walks the cache's keys once and unlinks those doom selects.
+// Each UNLINK runs while the next SCAN page is fetched, so a pass costs
+// about one round trip per page.
+func (b *Backend) unlinkAll(ctx context.Context, doom func(key string) bool, report func(int)) error {
+	var pending chan unlinkResult
+	wait := func() error {
+		if pending == nil {
+			return nil
+		}
+		r := <-pending
+		pending = nil
+		if r.err == nil {
+			report(r.n)
+		}
+		return r.err
+	}
+	for page, err := range b.scanKeys(ctx, glob.Escape(b.prefix)+"*") {
+		if err == nil {
+			err = wait()
+		}
+		if err != nil {
+			_ = wait()
+			return err
+		}
+		keys := slices.DeleteFunc(page, func(k string) bool { return !doom(k) })
+		if len(keys) == 0 {
+			continue
+		}
+		pending = make(chan unlinkResult, 1)
+		go func(keys []string, out chan<- unlinkResult) {
+			n, err := b.unlink(ctx, keys)
+			out <- unlinkResult{n, err}
+		}(keys, pending)
+	}
+	return wait()
+}
+
+// unlink removes keys: with one UNLINK when they share a slot, else with
+// a pipeline of single-key UNLINKs (sharded caches span slots). Calls
+// refused during a slot migration are sent again.
+func (b *Backend) unlink(ctx context.Context, keys []string) (int, error) {
+	one := !b.opts.Sharded
+	n := len(keys)
+	if one {
+		n = 1
+	}
+	total := 0
+	for _, r := range scripts.DoMulti(ctx, b.c, n, func(i int) valkey.Completed {
+		if one {
+			return b.c.B().Unlink().Key(keys...).Build()
+		}
+		return b.c.B().Unlink().Key(keys[i]).Build()
+	}) {
+		n, err := r.AsInt64()
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+	}
+	return total, nil
+}
+
+type unlinkResult struct {
+	n   int
+	err error
+}
+
+// topology describes which primary serves which slots and which slots are
+// migrating ("->") or importing ("-<"), from CLUSTER NODES on every
+// primary; "" when the client is not a Cluster client.
+func (b *Backend) topology(ctx context.Context) (string, error) {
+	if b.c.Mode() != valkey.ClientModeCluster {
+		return "", nil
+	}
+	nodes, err := scan.Primaries(ctx, b.c)
+	if err != nil {
+		return "", err
+	}
+	var views []string
+	for _, n := range nodes {
+		s, err := n.Do(ctx, n.B().ClusterNodes().Build()).ToString()
+		if err != nil {
+			return "", fmt.Errorf("CLUSTER NODES: %w", err)
+		}
+		var lines []string
+		for line := range strings.SplitSeq(s, "\n") {
+			f := strings.Fields(line)
+			if len(f) < 8 {
+				continue
+			}
+			// id, master/replica flag, and the slots (fields 8 on): drop
+			// the timings and link state, which change all the time.
+			flags := strings.ReplaceAll(f[2], "myself,", "")
+			lines = append(lines, f[0]+" "+flags+" "+strings.Join(f[8:], " "))
+		}
+		slices.Sort(lines)
+		views = append(views, strings.Join(lines, "\n"))
+	}
+	slices.Sort(views)
+	return strings.Join(views, "\n--\n"), nil
+}

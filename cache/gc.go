@@ -1,0 +1,183 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue/internal/glob"
+	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/valkey-io/valkey-go"
+)
+
+// GCStats summarizes a CollectGarbage run.
+type GCStats struct {
+	Indexes        int // tag indexes visited
+	RemovedMembers int // memberships removed (entries expired, removed, or no longer tagged)
+	IndexesRemoved int // indexes that vanished with their last member
+	Skipped        int // keys that could not be read (wrong type); each is logged by name
+}
+
+// CollectGarbage removes, from this cache's tag indexes, the members whose
+// entry expired, was removed, or no longer has the tag; emptied indexes
+// disappear. Writes prune expired members of the indexes they touch, so
+// indexes stay bounded without it; it is for indexes nobody writes to and
+// for entries without expiry. It walks the indexes with SCAN and each
+// index with ZSCAN in pages, checking and removing members with one script
+// per page (standalone) so no call blocks the server for long and an entry
+// written again meanwhile keeps its membership. A key that cannot be read
+// is skipped and logged, never the end of the run. progress, if not nil,
+// gets the indexes visited.
+func (b *Backend) CollectGarbage(ctx context.Context, progress Progress) (GCStats, error) {
+	start := time.Now()
+	st, err := b.collect(ctx, progress)
+	if err != nil {
+		return st, fmt.Errorf("cache %s: gc: %w", b.name, err)
+	}
+	b.log.Info("cache garbage collected", "cache", b.name, "indexes", st.Indexes, "removed_members", st.RemovedMembers,
+		"indexes_removed", st.IndexesRemoved, "skipped", st.Skipped, "took", time.Since(start))
+	return st, nil
+}
+
+func (b *Backend) collect(ctx context.Context, progress Progress) (GCStats, error) {
+	var st GCStats
+	seen := map[string]bool{} // SCAN may return a key twice
+	pattern := glob.Escape(b.prefix+"i:") + "*"
+	if b.opts.Sharded {
+		pattern = glob.Escape(b.prefix) + "[ip]:{*"
+	}
+	for page, err := range b.scanKeys(ctx, pattern) {
+		if err != nil {
+			return st, err
+		}
+		var tags []string
+		for _, k := range page {
+			if kind := b.kindOf(k); kind != indexKey && kind != pendingKey {
+				continue
+			}
+			if t := b.tagOf(k); !seen[t] {
+				seen[t] = true
+				tags = append(tags, t)
+			}
+		}
+		if b.opts.Sharded {
+			for _, t := range tags {
+				n, gone, err := b.gcShardedIndex(ctx, t)
+				st.add(b, t, n, gone, err)
+			}
+		} else {
+			b.gcIndexes(ctx, tags, &st)
+		}
+		if progress != nil {
+			progress(st.Indexes)
+		}
+		if ctx.Err() != nil {
+			return st, ctx.Err()
+		}
+	}
+	return st, nil
+}
+
+// add counts one index's result; an error skips the index (logged).
+func (st *GCStats) add(b *Backend, tag string, removed int, gone bool, err error) {
+	st.Indexes++
+	st.RemovedMembers += removed
+	if gone {
+		st.IndexesRemoved++
+	}
+	if err != nil {
+		st.Skipped++
+		b.log.Error("cache gc: skipped a tag index it cannot read", "cache", b.name, "key", b.indexKey(tag), "error", err)
+	}
+}
+
+// gcIndexes checks the members of several indexes (standalone layout),
+// ZSCAN page by page, with two pipelined round trips per page: the pages,
+// then one prune script per page.
+func (b *Backend) gcIndexes(ctx context.Context, tags []string, st *GCStats) {
+	type state struct {
+		tag     string
+		cursor  uint64
+		removed int
+		gone    bool
+		err     error
+	}
+	all := make([]*state, len(tags))
+	for i, t := range tags {
+		all[i] = &state{tag: t}
+	}
+	open := all
+	for len(open) > 0 && ctx.Err() == nil {
+		rs := scripts.DoMulti(ctx, b.c, len(open), func(i int) valkey.Completed {
+			return b.c.B().Zscan().Key(b.indexKey(open[i].tag)).Cursor(open[i].cursor).Count(int64(b.opts.BatchSize)).Build()
+		})
+		groups := map[string][]string{}
+		var next []*state
+		for i, r := range rs {
+			s := open[i]
+			e, err := r.AsScanEntry()
+			if err != nil {
+				s.err = err
+				continue
+			}
+			for j := 0; j < len(e.Elements); j += 2 {
+				groups[s.tag] = append(groups[s.tag], e.Elements[j])
+			}
+			if s.cursor = e.Cursor; s.cursor != 0 {
+				next = append(next, s)
+			}
+		}
+		open = next
+		if len(groups) == 0 {
+			continue
+		}
+		res := b.pruneEach(ctx, groups)
+		for _, s := range all {
+			if r, ok := res[s.tag]; ok {
+				s.removed += r.removed
+				s.gone = s.gone || r.gone
+				if r.err != nil && s.err == nil {
+					s.err = r.err
+				}
+			}
+		}
+	}
+	for _, s := range all {
+		st.add(b, s.tag, s.removed, s.gone, s.err)
+	}
+}
+
+type pruneResult struct {
+	removed int
+	gone    bool
+	err     error
+}
+
+// pruneEach is prune with a result per tag.
+func (b *Backend) pruneEach(ctx context.Context, groups map[string][]string) map[string]pruneResult {
+	var execs []valkey.LuaExec
+	var tagOf []string
+	for tag, ids := range groups {
+		e := valkey.LuaExec{Keys: make([]string, 1, 1+len(ids)), Args: make([]string, 1, 1+len(ids))}
+		e.Keys[0], e.Args[0] = b.indexKey(tag), tag
+		for _, id := range ids {
+			e.Keys = append(e.Keys, b.valueKey(id))
+			e.Args = append(e.Args, id)
+		}
+		execs = append(execs, e)
+		tagOf = append(tagOf, tag)
+	}
+	out := make(map[string]pruneResult, len(execs))
+	for i, r := range scripts.CachePrune.ExecMulti(ctx, b.c, execs...) {
+		n, err := r.AsIntSlice()
+		if err == nil && len(n) != 2 {
+			err = fmt.Errorf("unexpected reply %v", n)
+		}
+		if err != nil {
+			out[tagOf[i]] = pruneResult{err: err}
+			continue
+		}
+		out[tagOf[i]] = pruneResult{removed: int(n[0]), gone: n[1] == 1}
+	}
+	return out
+}

@@ -1,0 +1,271 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/valkey-io/valkey-go"
+)
+
+// Set stores data under id with tags, replacing any previous entry and its
+// tags. lifetime is a duration, DefaultLifetime or Unlimited. It costs one
+// round trip, plus one more when the entry had tags it no longer has (see
+// the package doc).
+func (b *Backend) Set(ctx context.Context, id string, data []byte, tags []string, lifetime time.Duration) error {
+	return b.setPayload(ctx, id, Raw.ID(), data, tags, lifetime)
+}
+
+func (b *Backend) setPayload(ctx context.Context, id string, codecID byte, body []byte, tags []string, lifetime time.Duration) error {
+	if err := b.checkID(id); err != nil {
+		return err
+	}
+	tags, err := b.checkTags(tags)
+	if err != nil {
+		return err
+	}
+	ms, err := b.lifetimeMS(lifetime)
+	if err != nil {
+		return err
+	}
+	value, err := b.payloads.encode(codecID, tags, body)
+	if err != nil {
+		return fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
+	}
+	if len(value) > b.opts.MaxValueBytes {
+		return &InputError{Cache: b.name, Kind: ErrTooLarge, Value: id,
+			Reason: fmt.Sprintf("the stored value would be %d bytes (from %d bytes of data), over MaxValueBytes %d", len(value), len(body), b.opts.MaxValueBytes)}
+	}
+	if len(tags) > 0 {
+		if err := b.checkPolicy(ctx); err != nil {
+			return err
+		}
+	}
+	if b.recent != nil {
+		defer b.recent.mark(b.valueKey(id))
+	}
+	if b.opts.Sharded {
+		return b.setSharded(ctx, id, value, tags, ms)
+	}
+	keys := make([]string, 1, 1+len(tags))
+	keys[0] = b.valueKey(id)
+	args := make([]string, 3, 3+len(tags))
+	args[0], args[1], args[2] = valkey.BinaryString(value), strconv.FormatInt(ms, 10), id
+	for _, t := range tags {
+		keys = append(keys, b.indexKey(t))
+		args = append(args, t)
+	}
+	left, err := scripts.CacheSet.Exec(ctx, b.c, keys, args).AsStrSlice()
+	if err != nil {
+		return fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
+	}
+	if err := b.step("set", "written"); err != nil {
+		return err
+	}
+	// The entry left these tags: drop it from their indexes (a failure
+	// here only leaves surplus members, which pruning removes later).
+	if len(left) > 0 {
+		groups := make(map[string][]string, len(left))
+		for _, t := range left {
+			groups[t] = []string{id}
+		}
+		if _, err := b.prune(ctx, groups); err != nil {
+			return fmt.Errorf("cache %s: set %q: leave old tags: %w", b.name, id, err)
+		}
+	}
+	return nil
+}
+
+// prune removes, from each tag's index, the listed ids unless their entry
+// is live with that tag (one script per tag and batch, pipelined). It
+// returns the number of members removed.
+func (b *Backend) prune(ctx context.Context, groups map[string][]string) (int, error) {
+	var execs []valkey.LuaExec
+	for _, tag := range slices.Sorted(maps.Keys(groups)) {
+		for batch := range slices.Chunk(groups[tag], b.opts.BatchSize) {
+			e := valkey.LuaExec{Keys: make([]string, 1, 1+len(batch)), Args: make([]string, 1, 1+len(batch))}
+			e.Keys[0], e.Args[0] = b.indexKey(tag), tag
+			for _, id := range batch {
+				e.Keys = append(e.Keys, b.valueKey(id))
+				e.Args = append(e.Args, id)
+			}
+			execs = append(execs, e)
+		}
+	}
+	removed := 0
+	var errs []error
+	for i, r := range scripts.CachePrune.ExecMulti(ctx, b.c, execs...) {
+		n, err := r.AsIntSlice()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", execs[i].Keys[0], err))
+			continue
+		}
+		removed += int(n[0])
+	}
+	return removed, errors.Join(errs...)
+}
+
+// Remove deletes the entry under id; it reports whether an entry existed.
+// It costs two round trips: the value goes first, then the entry's
+// memberships in its tags' indexes.
+func (b *Backend) Remove(ctx context.Context, id string) (bool, error) {
+	if err := b.checkID(id); err != nil {
+		return false, err
+	}
+	var n int
+	var err error
+	if b.opts.Sharded {
+		n, err = b.removeSharded(ctx, []string{id}, nil)
+	} else {
+		n, err = b.removeEntries(ctx, []string{id}, nil, nil)
+	}
+	if err != nil {
+		return n == 1, fmt.Errorf("cache %s: remove %q: %w", b.name, id, err)
+	}
+	return n == 1, nil
+}
+
+// FlushByTag removes every entry tagged tag; see FlushByTags.
+func (b *Backend) FlushByTag(ctx context.Context, tag string) (int, error) {
+	return b.FlushByTags(ctx, tag)
+}
+
+// FlushByTags removes every entry carrying any of tags and returns how
+// many existed. When it returns without error, no entry that had one of
+// the tags when it started is live; entries tagged after it read a tag's
+// index survive (they are newer than the flush). With an error, the
+// returned count is what was removed so far, and the cache's invariant
+// holds all the same (see the package doc): calling it again finishes the
+// job.
+//
+// It costs three round trips whatever the number of tags and entries:
+// the tags' indexes, one pipeline of removal scripts in batches of
+// Options.BatchSize (values first, then their memberships in the flushed
+// tags), and one pipeline cleaning the entries' other tags' indexes.
+func (b *Backend) FlushByTags(ctx context.Context, tags ...string) (int, error) {
+	tags, err := b.checkTags(tags)
+	if err != nil || len(tags) == 0 {
+		return 0, err
+	}
+	var n int
+	if b.opts.Sharded {
+		n, err = b.flushByTagsSharded(ctx, tags)
+	} else {
+		n, err = b.flushByTags(ctx, tags)
+	}
+	if err != nil {
+		return n, fmt.Errorf("cache %s: flush by tags: %w", b.name, err)
+	}
+	return n, nil
+}
+
+func (b *Backend) flushByTags(ctx context.Context, tags []string) (int, error) {
+	var (
+		ids    []string
+		tagsOf = map[string][]int{} // id -> indexes into tags of the indexes it was read from
+		errs   []error
+	)
+	rs := scripts.DoMulti(ctx, b.c, len(tags), func(i int) valkey.Completed {
+		return b.c.B().Zrange().Key(b.indexKey(tags[i])).Min("0").Max("-1").Build()
+	})
+	read := tags[:0:0]
+	for i, r := range rs {
+		m, err := r.AsStrSlice()
+		if err != nil {
+			// A bad index (wrong type) must not stop the other tags' flush.
+			b.log.Error("cache: cannot read a tag index; its entries were not flushed", "cache", b.name, "key", b.indexKey(tags[i]), "error", err)
+			errs = append(errs, fmt.Errorf("read %s: %w", b.indexKey(tags[i]), err))
+			continue
+		}
+		read = append(read, tags[i])
+		for _, id := range m {
+			if _, seen := tagsOf[id]; !seen {
+				ids = append(ids, id)
+			}
+			tagsOf[id] = append(tagsOf[id], len(read)-1)
+		}
+	}
+	if err := b.step("flush-by-tags", "read"); err != nil {
+		return 0, err
+	}
+	n, err := b.removeEntries(ctx, ids, read, tagsOf)
+	return n, errors.Join(append(errs, err)...)
+}
+
+// removeEntries removes entries by id (standalone layout): values first,
+// in batches, with their memberships in the flushed tags (tags, and
+// tagsOf mapping each id to the indexes into tags it was read from; nil
+// for a plain remove), then their other tags' memberships. It returns how
+// many values existed.
+func (b *Backend) removeEntries(ctx context.Context, ids, tags []string, tagsOf map[string][]int) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if b.recent != nil {
+		defer b.recent.markIDs(b, ids)
+	}
+	var execs []valkey.LuaExec
+	var batches [][]string
+	for batch := range slices.Chunk(ids, b.opts.BatchSize) {
+		groups := make([][]string, len(tags))
+		for _, id := range batch {
+			for _, ti := range tagsOf[id] {
+				groups[ti] = append(groups[ti], id)
+			}
+		}
+		e := valkey.LuaExec{Keys: make([]string, 0, len(tags)+len(batch)), Args: make([]string, 0, 1+2*len(tags)+2*len(batch))}
+		e.Args = append(e.Args, strconv.Itoa(len(tags)))
+		for _, t := range tags {
+			e.Keys = append(e.Keys, b.indexKey(t))
+			e.Args = append(e.Args, t)
+		}
+		for _, g := range groups {
+			e.Args = append(e.Args, strconv.Itoa(len(g)))
+			e.Args = append(e.Args, g...)
+		}
+		for _, id := range batch {
+			e.Keys = append(e.Keys, b.valueKey(id))
+			e.Args = append(e.Args, id)
+		}
+		execs = append(execs, e)
+		batches = append(batches, batch)
+	}
+	removed := 0
+	others := map[string][]string{} // other tag -> ids of removed entries that had it
+	var errs []error
+	for i, r := range scripts.CacheRemove.ExecMulti(ctx, b.c, execs...) {
+		out, err := r.ToArray()
+		if err == nil && len(out) != 1+len(batches[i]) {
+			err = fmt.Errorf("unexpected reply of %d elements", len(out))
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n, _ := out[0].AsInt64()
+		removed += int(n)
+		for j, id := range batches[i] {
+			s, _ := out[1+j].ToString()
+			for t := range strings.SplitSeq(s, "\n") {
+				if t != "" {
+					others[t] = append(others[t], id)
+				}
+			}
+		}
+	}
+	if err := b.step("remove", "values-removed"); err != nil {
+		return removed, err
+	}
+	if len(others) > 0 {
+		if _, err := b.prune(ctx, others); err != nil {
+			errs = append(errs, fmt.Errorf("clean other tags' indexes: %w", err))
+		}
+	}
+	return removed, errors.Join(errs...)
+}

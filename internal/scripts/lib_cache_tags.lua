@@ -1,0 +1,43 @@
+-- Shared by the cache scripts (prepended when they are loaded).
+--
+-- A cache value starts with a header byte; when its bit 7 is set, a 4-byte
+-- big-endian length and the entry's tags joined by "\n" follow (tags never
+-- contain whitespace). tags_of(key) returns those tags as a set
+-- ({tag = true}) and whether the key exists. A key of another type (not a
+-- value keyvalue wrote) exists with no tags, so that Set can overwrite it
+-- and Remove delete it.
+local function tags_of(key)
+  local head = redis.pcall('GETRANGE', key, 0, 4)
+  if type(head) ~= 'string' then
+    return {}, true
+  end
+  if head == '' then
+    return {}, false
+  end
+  local tags = {}
+  if #head == 5 and string.byte(head, 1) >= 128 then
+    local n = string.byte(head, 2) * 16777216 + string.byte(head, 3) * 65536
+      + string.byte(head, 4) * 256 + string.byte(head, 5)
+    if n > 0 then
+      for t in string.gmatch(redis.call('GETRANGE', key, 5, 4 + n), '[^\n]+') do
+        tags[t] = true
+      end
+    end
+  end
+  return tags, true
+end
+
+-- now_ms is this server's clock in milliseconds.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Members of a tag index score the expiry of their entry (ms, this
+-- server's clock; UNLIMITED for entries without expiry). prune_expired drops
+-- the members whose entries expired more than a second ago (the second
+-- covers the value's own expiry being computed a moment before the score).
+local UNLIMITED = 1e15
+local function prune_expired(index, now)
+  return redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (now - 1000))
+end
