@@ -30,9 +30,12 @@ vet:
 	if [ -n "$$fmt" ]; then echo "gofmt needed on: $$fmt" >&2; exit 1; fi
 	@set -e; for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...); done
 
-## test: every test of every module against real servers, with the race detector
+## test: every test of every module against real servers, with the race
+## detector; then the cache's fault tests again without it, at full size and
+## with killed connections (see cache/race_on_test.go)
 test: deps vet
 	@set -e; for m in $(MODULES); do echo "go test ($$m)"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
+	$(GO) test -count=1 -timeout 5m -run 'Fault|Property|Interrupted|WhileSlotsMove|SlotMigration' ./cache
 
 ## test-short: skip the slow tests (Sentinel failover)
 test-short: deps

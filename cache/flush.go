@@ -118,6 +118,10 @@ func (b *Backend) unlinkAll(ctx context.Context, doom func(key string) bool, rep
 			return err
 		}
 		keys := slices.DeleteFunc(page, func(k string) bool { return !doom(k) })
+		if err := b.step("flush", "page"); err != nil {
+			_ = wait()
+			return err
+		}
 		if len(keys) == 0 {
 			continue
 		}

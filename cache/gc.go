@@ -71,6 +71,9 @@ func (b *Backend) collect(ctx context.Context, progress Progress) (GCStats, erro
 		if progress != nil {
 			progress(st.Indexes)
 		}
+		if err := b.step("gc", "page"); err != nil {
+			return st, err
+		}
 		if ctx.Err() != nil {
 			return st, ctx.Err()
 		}

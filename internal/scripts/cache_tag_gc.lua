@@ -26,7 +26,7 @@ for i = 1, #ARGV, 3 do
   end
 end
 -- Marks of members that expired from the index are stale.
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - 1000))) do
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - GRACE))) do
   if not redis.call('ZSCORE', KEYS[1], id) then
     redis.call('ZREM', KEYS[2], id)
   end

@@ -35,9 +35,15 @@ end
 
 -- Members of a tag index score the expiry of their entry (ms, this
 -- server's clock; UNLIMITED for entries without expiry). prune_expired drops
--- the members whose entries expired more than a second ago (the second
--- covers the value's own expiry being computed a moment before the score).
+-- the members whose entries have expired. Redis 7+ and Valkey give a
+-- script's SET PX the time the script started, never later than TIME in
+-- it, so a value never outlives its score; Redis 6 (no REDIS_VERSION_NUM)
+-- takes the time at the SET itself, so there a second of grace covers it.
 local UNLIMITED = 1e15
+local GRACE = 1000
+if redis.REDIS_VERSION_NUM then
+  GRACE = 0
+end
 local function prune_expired(index, now)
-  return redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (now - 1000))
+  return redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (now - GRACE))
 end

@@ -329,3 +329,99 @@ func fields(r string) map[string]string {
 	}
 	return m
 }
+
+// NodeID returns a cluster node's id.
+func NodeID(t testing.TB, s *Server) string {
+	t.Helper()
+	id, err := s.Do("CLUSTER", "MYID")
+	if err != nil {
+		t.Fatalf("servertest: CLUSTER MYID on %s: %v", s.Addr(), err)
+	}
+	return strings.TrimSpace(id)
+}
+
+// Owner returns the node that serves slot, as the first node sees it.
+func (c *ClusterSet) Owner(t testing.TB, slot int) *Server {
+	t.Helper()
+	byID := map[string]*Server{}
+	for _, n := range c.Nodes {
+		byID[NodeID(t, n)] = n
+	}
+	nodes, err := c.Nodes[0].Do("CLUSTER", "NODES")
+	if err != nil {
+		t.Fatalf("servertest: CLUSTER NODES: %v", err)
+	}
+	for line := range strings.SplitSeq(nodes, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || !strings.Contains(f[2], "master") {
+			continue
+		}
+		for _, r := range f[8:] {
+			lo, hi, found := strings.Cut(r, "-")
+			if !found {
+				hi = lo
+			}
+			l, err1 := strconv.Atoi(lo)
+			h, err2 := strconv.Atoi(hi)
+			if err1 == nil && err2 == nil && l <= slot && slot <= h {
+				return byID[f[0]]
+			}
+		}
+	}
+	t.Fatalf("servertest: no owner found for slot %d", slot)
+	return nil
+}
+
+// BeginMigration puts slot in the migrating state on from and the
+// importing state on to, as redis-cli --cluster reshard does first.
+func (c *ClusterSet) BeginMigration(t testing.TB, slot int, from, to *Server) {
+	t.Helper()
+	if _, err := to.Do("CLUSTER", "SETSLOT", strconv.Itoa(slot), "IMPORTING", NodeID(t, from)); err != nil {
+		t.Fatalf("servertest: SETSLOT IMPORTING: %v", err)
+	}
+	if _, err := from.Do("CLUSTER", "SETSLOT", strconv.Itoa(slot), "MIGRATING", NodeID(t, to)); err != nil {
+		t.Fatalf("servertest: SETSLOT MIGRATING: %v", err)
+	}
+}
+
+// MigrateKeys moves keys of a migrating slot from one node to another.
+func (c *ClusterSet) MigrateKeys(t testing.TB, from, to *Server, keys ...string) {
+	t.Helper()
+	if len(keys) == 0 {
+		return
+	}
+	args := append([]string{"MIGRATE", localserver.Host, strconv.Itoa(to.Port()), "", "0", "5000", "KEYS"}, keys...)
+	if _, err := from.Do(args...); err != nil {
+		t.Fatalf("servertest: MIGRATE %v: %v", keys, err)
+	}
+}
+
+// FinishMigration moves the slot's remaining keys and assigns the slot to
+// its new owner on every node.
+func (c *ClusterSet) FinishMigration(t testing.TB, slot int, from, to *Server) {
+	t.Helper()
+	for range 1000 {
+		r, err := from.Do("CLUSTER", "GETKEYSINSLOT", strconv.Itoa(slot), "100")
+		if err != nil {
+			t.Fatalf("servertest: GETKEYSINSLOT: %v", err)
+		}
+		keys := strings.Fields(r)
+		if len(keys) == 0 {
+			break
+		}
+		c.MigrateKeys(t, from, to, keys...)
+	}
+	id := NodeID(t, to)
+	for _, n := range append([]*Server{to, from}, c.Nodes...) {
+		if _, err := n.Do("CLUSTER", "SETSLOT", strconv.Itoa(slot), "NODE", id); err != nil {
+			t.Fatalf("servertest: SETSLOT NODE on %s: %v", n.Addr(), err)
+		}
+	}
+}
+
+// MoveSlot migrates a whole slot with its keys.
+func (c *ClusterSet) MoveSlot(t testing.TB, slot int, from, to *Server) {
+	t.Helper()
+	c.BeginMigration(t, slot, from, to)
+	c.FinishMigration(t, slot, from, to)
+}
