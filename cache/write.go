@@ -123,7 +123,7 @@ func (b *Backend) Remove(ctx context.Context, id string) (bool, error) {
 	if b.opts.Sharded {
 		n, err = b.removeSharded(ctx, []string{id}, nil)
 	} else {
-		n, err = b.removeEntries(ctx, []string{id}, nil, nil)
+		n, err = b.removeEntries(ctx, []string{id}, nil, nil, nil)
 	}
 	if err != nil {
 		return n == 1, fmt.Errorf("cache %s: remove %q: %w", b.name, id, err)
@@ -165,45 +165,64 @@ func (b *Backend) FlushByTags(ctx context.Context, tags ...string) (int, error) 
 	return n, nil
 }
 
+// multiBand is where the scores of members whose entry has more than one
+// tag start (the scripts' MULTI): a flush reads the two bands apart.
+const multiBand = "2e15"
+
 func (b *Backend) flushByTags(ctx context.Context, tags []string) (int, error) {
 	var (
 		ids    []string
-		tagsOf = map[string][]int{} // id -> indexes into tags of the indexes it was read from
+		tagsOf = map[string][]int{} // id -> indexes into read of the indexes it was read from
+		multi  = map[string]bool{}  // ids read from a multi-tag band: their other tags are looked up
 		errs   []error
 	)
-	rs := scripts.DoMulti(ctx, b.c, len(tags), func(i int) valkey.Completed {
-		return b.c.B().Zrange().Key(b.indexKey(tags[i])).Min("0").Max("-1").Build()
+	// Two plain reads per tag (no scores: formatting them costs more than
+	// a second range): the single-tag band, then the multi-tag band.
+	rs := scripts.DoMulti(ctx, b.c, 2*len(tags), func(i int) valkey.Completed {
+		r := b.c.B().Zrange().Key(b.indexKey(tags[i/2]))
+		if i%2 == 0 {
+			return r.Min("-inf").Max("(" + multiBand).Byscore().Build()
+		}
+		return r.Min(multiBand).Max("+inf").Byscore().Build()
 	})
 	read := tags[:0:0]
-	for i, r := range rs {
-		m, err := r.AsStrSlice()
+	for i := 0; i < len(rs); i += 2 {
+		single, err := rs[i].AsStrSlice()
+		var several []string
+		if err == nil {
+			several, err = rs[i+1].AsStrSlice()
+		}
 		if err != nil {
 			// A bad index (wrong type) must not stop the other tags' flush.
-			b.log.Error("cache: cannot read a tag index; its entries were not flushed", "cache", b.name, "key", b.indexKey(tags[i]), "error", err)
-			errs = append(errs, fmt.Errorf("read %s: %w", b.indexKey(tags[i]), err))
+			b.log.Error("cache: cannot read a tag index; its entries were not flushed", "cache", b.name, "key", b.indexKey(tags[i/2]), "error", err)
+			errs = append(errs, fmt.Errorf("read %s: %w", b.indexKey(tags[i/2]), err))
 			continue
 		}
-		read = append(read, tags[i])
-		for _, id := range m {
+		read = append(read, tags[i/2])
+		for j, id := range slices.Concat(single, several) {
 			if _, seen := tagsOf[id]; !seen {
 				ids = append(ids, id)
 			}
 			tagsOf[id] = append(tagsOf[id], len(read)-1)
+			if j >= len(single) {
+				multi[id] = true
+			}
 		}
 	}
 	if err := b.step("flush-by-tags", "read"); err != nil {
 		return 0, err
 	}
-	n, err := b.removeEntries(ctx, ids, read, tagsOf)
+	n, err := b.removeEntries(ctx, ids, read, tagsOf, multi)
 	return n, errors.Join(append(errs, err)...)
 }
 
 // removeEntries removes entries by id (standalone layout): values first,
 // in batches, with their memberships in the flushed tags (tags, and
 // tagsOf mapping each id to the indexes into tags it was read from; nil
-// for a plain remove), then their other tags' memberships. It returns how
-// many values existed.
-func (b *Backend) removeEntries(ctx context.Context, ids, tags []string, tagsOf map[string][]int) (int, error) {
+// for a plain remove), then their other tags' memberships. When flushing,
+// only entries in multi are read for other tags. It returns how many
+// values were removed.
+func (b *Backend) removeEntries(ctx context.Context, ids, tags []string, tagsOf map[string][]int, multi map[string]bool) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
@@ -219,7 +238,7 @@ func (b *Backend) removeEntries(ctx context.Context, ids, tags []string, tagsOf 
 				groups[ti] = append(groups[ti], id)
 			}
 		}
-		e := valkey.LuaExec{Keys: make([]string, 0, len(tags)+len(batch)), Args: make([]string, 0, 1+2*len(tags)+2*len(batch))}
+		e := valkey.LuaExec{Keys: make([]string, 0, len(tags)+len(batch)), Args: make([]string, 0, 1+2*len(tags)+len(batch))}
 		e.Args = append(e.Args, strconv.Itoa(len(tags)))
 		for _, t := range tags {
 			e.Keys = append(e.Keys, b.indexKey(t))
@@ -229,9 +248,16 @@ func (b *Backend) removeEntries(ctx context.Context, ids, tags []string, tagsOf 
 			e.Args = append(e.Args, strconv.Itoa(len(g)))
 			e.Args = append(e.Args, g...)
 		}
-		for _, id := range batch {
+		flags := make([]byte, len(batch))
+		for i, id := range batch {
 			e.Keys = append(e.Keys, b.valueKey(id))
-			e.Args = append(e.Args, id)
+			flags[i] = '0'
+			if multi[id] {
+				flags[i] = '1'
+			}
+		}
+		if len(tags) > 0 {
+			e.Args = append(e.Args, string(flags))
 		}
 		execs = append(execs, e)
 		batches = append(batches, batch)
@@ -241,7 +267,7 @@ func (b *Backend) removeEntries(ctx context.Context, ids, tags []string, tagsOf 
 	var errs []error
 	for i, r := range scripts.CacheRemove.ExecMulti(ctx, b.c, execs...) {
 		out, err := r.ToArray()
-		if err == nil && len(out) != 1+len(batches[i]) {
+		if err == nil && len(out)%2 != 1 {
 			err = fmt.Errorf("unexpected reply of %d elements", len(out))
 		}
 		if err != nil {
@@ -250,12 +276,16 @@ func (b *Backend) removeEntries(ctx context.Context, ids, tags []string, tagsOf 
 		}
 		n, _ := out[0].AsInt64()
 		removed += int(n)
-		for j, id := range batches[i] {
-			s, _ := out[1+j].ToString()
+		for j := 1; j+1 < len(out); j += 2 {
+			at, _ := out[j].AsInt64()
+			s, _ := out[j+1].ToString()
+			if at < 1 || int(at) > len(batches[i]) {
+				errs = append(errs, fmt.Errorf("unexpected position %d in the reply", at))
+				continue
+			}
+			id := batches[i][at-1]
 			for t := range strings.SplitSeq(s, "\n") {
-				if t != "" {
-					others[t] = append(others[t], id)
-				}
+				others[t] = append(others[t], id)
 			}
 		}
 	}

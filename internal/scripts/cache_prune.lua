@@ -10,10 +10,15 @@
 -- and whether the index is gone (it vanishes with its last member).
 
 local removed = 0
-for i = 2, #KEYS do
-  local tags, exists = tags_of(KEYS[i])
-  if not (exists and tags[ARGV[1]]) then
-    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
+if #KEYS > 1 and redis.call('EXISTS', unpack(KEYS, 2)) == 0 then
+  -- None of the values exists (the common case after a flush): one call.
+  removed = redis.call('ZREM', KEYS[1], unpack(ARGV, 2))
+else
+  for i = 2, #KEYS do
+    local tags, exists = tags_of(KEYS[i])
+    if not (exists and tags[ARGV[1]]) then
+      removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
+    end
   end
 end
 return {removed, 1 - redis.call('EXISTS', KEYS[1])}

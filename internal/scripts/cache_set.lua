@@ -21,6 +21,9 @@ local score = UNLIMITED
 if ttl > 0 then
   score = now + ttl
 end
+if #KEYS > 2 then
+  score = score + MULTI
+end
 local old = tags_of(KEYS[1])
 
 for i = 2, #KEYS do

@@ -34,16 +34,20 @@ local function now_ms()
 end
 
 -- Members of a tag index score the expiry of their entry (ms, this
--- server's clock; UNLIMITED for entries without expiry). prune_expired drops
--- the members whose entries have expired. Redis 7+ and Valkey give a
+-- server's clock; UNLIMITED for entries without expiry), plus MULTI when the
+-- entry has more than one tag (standalone layout): a flush reads the two
+-- bands apart and looks up other tags only for the second. prune_expired
+-- drops the members whose entries have expired, in both bands. Redis 7+ and Valkey give a
 -- script's SET PX the time the script started, never later than TIME in
 -- it, so a value never outlives its score; Redis 6 (no REDIS_VERSION_NUM)
 -- takes the time at the SET itself, so there a second of grace covers it.
 local UNLIMITED = 1e15
+local MULTI = 2e15
 local GRACE = 1000
 if redis.REDIS_VERSION_NUM then
   GRACE = 0
 end
 local function prune_expired(index, now)
   return redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (now - GRACE))
+    + redis.call('ZREMRANGEBYSCORE', index, MULTI, '(' .. (MULTI + now - GRACE))
 end

@@ -221,7 +221,7 @@ var (
 	// CachePrune removes ids from a tag's index unless live with the tag.
 	CachePrune = load("cache_prune.lua", "lib_cache_tags.lua")
 	// CacheRemove removes values, then their flushed tags' memberships.
-	CacheRemove = load("cache_remove.lua", "lib_cache_tags.lua")
+	CacheRemove = load("cache_remove.lua")
 	// CacheTags reads an entry's tags.
 	CacheTags = load("cache_tags.lua", "lib_cache_tags.lua")
 
