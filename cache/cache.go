@@ -49,9 +49,10 @@ type Options struct {
 	BatchSize int
 	// LocalCacheTTL, when positive, serves Get from valkey-go's client-side
 	// cache (RESP3 CLIENT TRACKING). The server invalidates local copies
-	// when an entry changes, asynchronously: see "Local read cache" in the
-	// package doc for what that means for staleness. Where the server
-	// refuses tracking, Get reads from the server as usual.
+	// when an entry changes, asynchronously: this process reads its own
+	// writes, other processes may serve a changed or flushed entry for a
+	// short window (see "Local read cache" in the package doc). Where the
+	// server refuses tracking, Get reads from the server as usual.
 	LocalCacheTTL time.Duration
 	// Sharded spreads a cache over a Cluster: each entry hashes by its id
 	// and each tag's index by its tag, instead of the whole cache living in

@@ -2,44 +2,107 @@
 // with lifetimes and tags, flush by tag, full flush and garbage collection
 // that never block the server, and self-describing payloads.
 //
+// # The promise
+//
+// A live entry is a member of the index of each of its tags, at every
+// instant: after any prefix of any operation — a script that errors
+// half-way, a process killed between two round trips, a cancelled
+// context, a failover, a slot migration. So a flush by a tag never misses
+// an entry that has the tag. Indexes may hold surplus members (entries
+// that expired, were removed, or left the tag); those cost at most an
+// extra miss and are pruned later. Every operation is ordered to keep
+// this: memberships are added before a value is written, values are
+// deleted before memberships are removed, a flush deletes values before
+// indexes. Every key a script touches is passed to it (KEYS), so a Cluster
+// migrating the cache's slot refuses a call before it runs (TRYAGAIN; it
+// is sent again until the context ends) instead of failing it half-way.
+// The tests check this with an independent reader of the keyspace after
+// stopping each operation at every step.
+//
 // # Key layout
 //
 // A cache NAME owns every key under "kv:{c:NAME}:"; the braces are a hash
-// tag, so all of one cache's keys live in one Cluster slot and every script
-// is atomic on Standalone, Sentinel and Cluster alike:
+// tag, so all of one cache's keys live in one Cluster slot:
 //
-//	kv:{c:NAME}:d:ID    string  header byte + payload, with the entry's lifetime
-//	kv:{c:NAME}:t:ID    set     the entry's tags, with the entry's lifetime
-//	kv:{c:NAME}:g:TAG   set     ids tagged TAG (no expiry; CollectGarbage
-//	                            removes ids of expired entries)
+//	kv:{c:NAME}:v:ID    string  the value: header, the entry's tags, payload; with the entry's lifetime
+//	kv:{c:NAME}:i:TAG   zset    ids tagged TAG, scored by their entry's expiry (ms, server clock;
+//	                            1e15 without expiry; +2e15 when the entry has several tags); no expiry
 //
-// Caches too large for one Cluster node can use sharded mode
-// (Options.Sharded): entries hash by id, tag sets by tag, under
-// "kv:c:NAME:"; writes then follow a two-step protocol that never
-// under-invalidates (see Options.Sharded and sharded.go).
+// The tags live inside the value, so an entry and the list of its tags are
+// written and deleted together. Writes to an index first drop its members
+// whose entries expired, so indexes stay close to their live members
+// without garbage collection (the tests hold them within 1.2× under churn).
 //
-// # Operations and their cost
+// Caches too large for one Cluster node use sharded mode (Options.Sharded):
+// values hash by id ("kv:c:NAME:{ID}:v") and indexes by tag
+// ("kv:c:NAME:i:{TAG}", with pending marks "kv:c:NAME:p:{TAG}"); writes
+// then follow a protocol that keeps the same promise across slots (see
+// sharded.go).
 //
-//	Set            one Lua script (EVALSHA): data, id→tags, tag→ids diff, expiry; 1 round trip
-//	Get, Has       GET / EXISTS; 1 round trip
-//	Remove         one script: data, id→tags and the id's tag memberships
-//	FlushByTags    one pipeline of SMEMBERS (one per tag), then one pipeline
-//	               of removal scripts in batches; 2 round trips for any
-//	               number of tags
-//	Flush          SCAN MATCH kv:{c:NAME}:* + UNLINK per batch, on every
-//	               primary; never KEYS, FLUSHDB or another cache's keys
-//	CollectGarbage SCAN over tag sets, SSCAN over each, one check-and-remove
-//	               script per batch
+// # Operations and their cost (standalone layout)
+//
+//	Set            one script (EVALSHA): memberships, then the value; 1 round trip,
+//	               plus 1 when the entry left tags it had (their indexes are only known then)
+//	Get, Has       GET / EXISTS; 1 round trip (Get may be served locally, see below)
+//	Remove         one script deleting the value, then one removing its memberships; 2 round trips
+//	FlushByTags    the tags' indexes (two plain ranges each), one pipeline of removal scripts in
+//	               batches of Options.BatchSize (values, then their memberships in the flushed
+//	               tags), one pipeline cleaning the other tags of multi-tagged entries;
+//	               3 round trips for any number of tags and entries
+//	Flush          SCAN MATCH kv:{c:NAME}:* + UNLINK of every key but the indexes, per batch,
+//	               on every primary (repeated on a Cluster until a pass ran with no slot
+//	               moving), then garbage collection of the indexes; never KEYS or FLUSHDB
+//	CollectGarbage SCAN over the indexes, ZSCAN over each, one check-and-remove script per page
+//
+// Sharded mode: Set 3 round trips (tag, value, commit); Remove and
+// FlushByTags 4–5 (read tags and scores before deleting values).
 //
 // # Payloads
 //
-// Each stored value starts with one header byte naming the codec (raw,
-// JSON, msgpack, gob, or an application codec registered with
-// RegisterCodec) and the compression (none, zstd, s2). Readers decode by
-// the header, so a cache can change codec or compression without a flush.
-// A payload that cannot be decoded is an error matching ErrCorrupt (a miss
-// for Typed.GetOrSet), never a panic; decompression is bounded by
+// Each value starts with one header byte naming the codec (raw, JSON,
+// msgpack, gob, or an application codec registered with RegisterCodec),
+// the compression (none, zstd, s2) and whether tags follow. Readers decode
+// by the header, so a cache can change codec or compression without a
+// flush. A payload that cannot be decoded is an error matching ErrCorrupt
+// (a miss for Typed.GetOrSet), never a panic; decompression is bounded by
 // Options.MaxValueBytes.
+//
+// # Eviction
+//
+// An index must never be evicted while entries it lists stay. Under a
+// maxmemory-policy of allkeys-lru, allkeys-lfu or allkeys-random the server
+// may do exactly that, so Set refuses to write tagged entries there
+// (ErrEvictionPolicy, naming the policy and the fix) unless
+// Options.AllowEvictingPolicy is set. noeviction and the volatile-*
+// policies are safe: indexes have no expiry, so volatile policies never
+// evict them (losing a value is harmless). The policy is read from INFO
+// (which works where CONFIG is disabled) on first use and once a minute;
+// keyvalue doctor reports the same verdict.
+//
+// # Local read cache
+//
+// With Options.LocalCacheTTL, Get is served from valkey-go's client-side
+// cache. The server sends invalidations when an entry changes, but they
+// arrive asynchronously:
+//
+//   - The process that wrote reads its own writes: for LocalCacheTTL after
+//     it changed, removed or flushed an entry (or flushed the cache), Get
+//     reads that entry from the server.
+//   - Other processes may serve the old copy until the invalidation
+//     message reaches them and is applied: keyvalue bench's
+//     cache/local-staleness scenario measures that window (p99 and max;
+//     1.5 ms p99 on the project's 2-core machine over loopback, polling
+//     every 50µs). It grows when the reading process is starved of CPU
+//     (a tight loop of local hits on two cores stretched it to 20 ms), and
+//     LocalCacheTTL bounds it if a message is lost. Use the local cache
+//     where that window is acceptable.
+//
+// # Upgrading from the earlier layout
+//
+// Entries written by versions before this layout ("kv:{c:NAME}:d:ID" with
+// "t:" and "g:" keys) are not read: they are misses, expire on their own,
+// and Flush removes them. Upgrade every process of a fleet together (or
+// flush after), since an older process's flush would not see new entries.
 //
 // # Input rules
 //
@@ -47,14 +110,4 @@
 // control characters; an entry has at most 1000 tags. Cache names are 1 to
 // 64 bytes of ASCII letters, digits, '_', '-' and '.'. Refused input is an
 // *InputError naming the problem, and nothing is written.
-//
-// # Consistency
-//
-// Set and Remove are atomic. FlushByTags removes the entries that carried
-// the tags when it started; entries tagged afterwards survive (they are
-// newer than the flush), and an entry is never left in a tag's set without
-// being found by a later flush of that tag. The scripts touch the tag sets
-// of an entry's previous tags by name derived from the cache prefix (they
-// are only known on the server); those keys carry the same hash tag as the
-// keys passed in KEYS, so they are in the same slot.
 package cache

@@ -31,6 +31,9 @@ func (n *Cache) data(id string) string    { return n.prefix + "identData:" + id 
 func (n *Cache) idTags(id string) string  { return n.prefix + "identTags:" + id }
 func (n *Cache) tagIDs(tag string) string { return n.prefix + "tagIdents:" + tag }
 
+// TagKey names the set of ids tagged tag (for measurements).
+func (n *Cache) TagKey(tag string) string { return n.tagIDs(tag) }
+
 // Set stores data with tags: SETEX, SMEMBERS of the old tags, then a
 // MULTI/EXEC with the tag diff.
 func (n *Cache) Set(ctx context.Context, id string, data []byte, tags []string, lifetime time.Duration) error {

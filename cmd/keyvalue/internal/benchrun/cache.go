@@ -2,7 +2,9 @@ package benchrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -250,4 +252,110 @@ func getLocal(kv bool) Impl {
 		}
 		return Measure{Value: per(time.Since(start), n, "ns")}, nil
 	}
+}
+
+// ---- index growth
+
+// indexGrowth writes short-lived entries under one tag, lets them expire,
+// writes a few long-lived ones under the same tag (no garbage collection
+// runs) and reports index members per live entry: 1.0 means the index
+// holds only live entries.
+func indexGrowth(kv bool) Impl {
+	return func(ctx context.Context, env *Env) (Measure, error) {
+		t, c, done, err := openCache(env, kv, "growth", cache.Options{})
+		if err != nil {
+			return Measure{}, err
+		}
+		defer done()
+		short, long := env.n(5000), env.n(500)
+		for i := range short {
+			if err := t.Set(ctx, "s"+strconv.Itoa(i), []byte("x"), []string{"hot"}, 100*time.Millisecond); err != nil {
+				return Measure{}, err
+			}
+		}
+		time.Sleep(150 * time.Millisecond)
+		for i := range long {
+			if err := t.Set(ctx, "l"+strconv.Itoa(i), []byte("x"), []string{"hot"}, time.Hour); err != nil {
+				return Measure{}, err
+			}
+		}
+		var members int64
+		switch t := t.(type) {
+		case kvCache:
+			members, err = c.Do(ctx, c.B().Zcard().Key(t.Prefix()+"i:hot").Build()).AsInt64()
+		case *naive.Cache:
+			members, err = c.Do(ctx, c.B().Scard().Key(t.TagKey("hot")).Build()).AsInt64()
+		}
+		if err != nil {
+			return Measure{}, err
+		}
+		return Measure{Value: float64(members) / float64(long)}, nil
+	}
+}
+
+// ---- local read cache staleness
+
+// localStaleness measures, in another process's view, how long a flushed
+// entry stays readable from the local read cache: process A flushes the
+// entry's tag, process B (its own client, with LocalCacheTTL) reads every
+// 50µs until it misses. Value is the p99 over the rounds, Extra the max
+// (µs); the polling interval bounds the resolution.
+func localStaleness(ctx context.Context, env *Env) (Measure, error) {
+	ca, err := env.client("")
+	if err != nil {
+		return Measure{}, err
+	}
+	defer ca.Close()
+	cb, err := env.client("")
+	if err != nil {
+		return Measure{}, err
+	}
+	defer cb.Close()
+	name := env.name("stale", strconv.FormatInt(time.Now().UnixNano(), 36))
+	a, err := cache.New(ca, name, cache.Options{Logger: quiet})
+	if err != nil {
+		return Measure{}, err
+	}
+	defer func() { _, _ = a.Flush(context.Background(), nil) }()
+	b, err := cache.New(cb, name, cache.Options{Logger: quiet, LocalCacheTTL: time.Minute})
+	if err != nil {
+		return Measure{}, err
+	}
+	rounds := env.n(200)
+	windows := make([]time.Duration, 0, rounds)
+	for i := range rounds {
+		id, tag := "e"+strconv.Itoa(i), "t"+strconv.Itoa(i)
+		if err := a.Set(ctx, id, []byte("x"), []string{tag}, time.Hour); err != nil {
+			return Measure{}, err
+		}
+		for range 2 { // the second read is served locally
+			if _, err := b.Get(ctx, id); err != nil {
+				return Measure{}, err
+			}
+		}
+		if _, err := a.FlushByTags(ctx, tag); err != nil {
+			return Measure{}, err
+		}
+		flushed := time.Now()
+		for {
+			_, err := b.Get(ctx, id)
+			if errors.Is(err, cache.ErrNotFound) {
+				break
+			}
+			if err != nil {
+				return Measure{}, err
+			}
+			if time.Since(flushed) > 5*time.Second {
+				return Measure{}, fmt.Errorf("entry still served locally 5s after its flush")
+			}
+			// Poll, do not spin: a loop of local hits on two cores starves
+			// the goroutine that reads the invalidation (and the server),
+			// and would measure itself.
+			time.Sleep(50 * time.Microsecond)
+		}
+		windows = append(windows, time.Since(flushed))
+	}
+	slices.Sort(windows)
+	p99 := windows[len(windows)*99/100]
+	return Measure{Value: per(p99, 1, "µs"), Extra: map[string]float64{"max": per(windows[len(windows)-1], 1, "µs")}}, nil
 }

@@ -140,6 +140,9 @@ func cell(st *Stats, unit string) string {
 	if p99, ok := st.Extra["p99"]; ok {
 		s += " (" + format(p99, unit) + ")"
 	}
+	if m, ok := st.Extra["max"]; ok {
+		s += " (max " + format(m, unit) + ")"
+	}
 	return s
 }
 
@@ -186,7 +189,7 @@ func WriteTable(w io.Writer, results []Result, peers []string) {
 			fmt.Fprintln(w, strings.Repeat("-", total-2))
 		}
 	}
-	fmt.Fprintln(w, "ratio: how many times better keyvalue is than the baseline (for ops/s: higher is better; else lower). lock/handoff: p50 (p99).")
+	fmt.Fprintln(w, "ratio: how many times better keyvalue is than the baseline (for ops/s: higher is better; else lower). lock/handoff: p50 (p99); cache/local-staleness: p99 (max).")
 }
 
 // WriteHTML writes a self-contained page with one bar chart per scenario
