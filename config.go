@@ -128,7 +128,7 @@ type SentinelConfig struct {
 	// TLS secures connections to the sentinels; it is separate from the data
 	// nodes' TLS and is not inherited from it.
 	TLS TLSConfig `yaml:"tls,omitempty" json:"tls,omitempty"`
-	// RefreshInterval re-reads the topology from the sentinels periodically in
+	// RefreshInterval asks the sentinels for the primary periodically, in
 	// addition to reacting to +switch-master events; default 5s.
 	RefreshInterval time.Duration `yaml:"refresh_interval,omitempty" json:"refresh_interval,omitempty"`
 }

@@ -29,6 +29,7 @@ type lazy struct {
 	// context of the caller that ran it was done; waiters then dial again.
 	leaderGaveUp bool
 	closed       bool
+	stopWatch    chan struct{} // closed by close: ends the sentinel watcher
 }
 
 // get returns the connected client, dialling if needed.
@@ -82,6 +83,10 @@ func (s *lazy) dial(ctx context.Context) (valkey.Client, error) {
 		}
 		if err == nil {
 			s.client.Store(&c)
+			if s.cfg.Mode == ModeSentinel && s.cfg.Sentinel.RefreshInterval > 0 && s.stopWatch == nil {
+				s.stopWatch = make(chan struct{})
+				go s.watchSentinels(s.stopWatch)
+			}
 		}
 		s.lastErr = err
 		s.leaderGaveUp = err != nil && ctx.Err() != nil
@@ -190,13 +195,35 @@ func newClientCtx(ctx context.Context, opt valkey.ClientOption) (valkey.Client, 
 	}
 }
 
+// closeWait bounds how long Close waits for valkey-go to close its
+// connections; a server that hangs would otherwise hold Close (valkey-go's
+// Close can wait on a command sent to it).
+const closeWait = time.Second
+
 // close closes the valkey-go client, if one was dialled, and makes every
-// later dial fail with ErrClosed.
+// later dial fail with ErrClosed. It returns within closeWait; the rest of
+// the closing goes on in the background.
 func (s *lazy) close() {
 	s.mu.Lock()
 	s.closed = true
+	if s.stopWatch != nil {
+		close(s.stopWatch)
+	}
 	s.mu.Unlock()
-	if c := s.client.Swap(nil); c != nil {
+	c := s.client.Swap(nil)
+	if c == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
 		(*c).Close()
+		close(done)
+	}()
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Warn("keyvalue: a server did not let its connections close within a second; they close in the background", "endpoint", s.cfg.String())
 	}
 }

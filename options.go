@@ -57,7 +57,8 @@ func clientOption(n Config, log *slog.Logger) (valkey.ClientOption, error) {
 			ClientName:              n.ClientName,
 			TLSConfig:               sentTLS,
 			Dialer:                  net.Dialer{Timeout: n.DialTimeout, KeepAlive: 30 * time.Second},
-			TopologyRefreshInterval: n.Sentinel.RefreshInterval,
+			// Never valkey-go's own periodic refresh: see sentinel.go.
+			TopologyRefreshInterval: 0,
 		}
 	case ModeCluster:
 		opt.ClusterOption.ShardsRefreshInterval = 0 // refreshed on MOVED/ASK and node loss

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -152,27 +153,35 @@ func Start(opts Options) (*Server, error) {
 	if opts.ReadyTimeout == 0 {
 		opts.ReadyTimeout = 10 * time.Second
 	}
-	if opts.Port == 0 {
-		p, err := FreePort(opts.Cluster)
+	autoPort := opts.Port == 0
+	for attempt := 1; ; attempt++ {
+		if autoPort {
+			p, err := FreePort(opts.Cluster)
+			if err != nil {
+				return nil, err
+			}
+			opts.Port = p
+		}
+		s := &Server{opts: opts, logFile: filepath.Join(opts.Dir, opts.Name+".log")}
+		var err error
+		if len(opts.Sentinel) > 0 {
+			err = s.prepareSentinel()
+		} else {
+			err = s.prepareServer()
+		}
 		if err != nil {
 			return nil, err
 		}
-		opts.Port = p
+		err = s.launch()
+		if err == nil {
+			return s, nil
+		}
+		// Another test may have taken the free port between the check and
+		// the bind: pick another one.
+		if !autoPort || attempt == 3 || !strings.Contains(err.Error(), "in use") {
+			return nil, err
+		}
 	}
-	s := &Server{opts: opts, logFile: filepath.Join(opts.Dir, opts.Name+".log")}
-	var err error
-	if len(opts.Sentinel) > 0 {
-		err = s.prepareSentinel()
-	} else {
-		err = s.prepareServer()
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := s.launch(); err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 func (s *Server) prepareServer() error {
@@ -313,6 +322,23 @@ func (s *Server) Running() bool {
 // Kill stops the process with SIGKILL (a crash) and waits for it to exit.
 func (s *Server) Kill() { s.signal(true) }
 
+// Freeze suspends the process (SIGSTOP): it keeps its sockets but answers
+// nothing, as a hung or partitioned server does. Thaw resumes it.
+func (s *Server) Freeze() error { return s.sendSignal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen process (SIGCONT).
+func (s *Server) Thaw() error { return s.sendSignal(syscall.SIGCONT) }
+
+func (s *Server) sendSignal(sig os.Signal) error {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return errors.New("localserver: no process")
+	}
+	return cmd.Process.Signal(sig)
+}
+
 // Stop asks the process to exit (SIGTERM), escalating to SIGKILL after 5s.
 func (s *Server) Stop() { s.signal(false) }
 
@@ -331,6 +357,7 @@ func (s *Server) signal(kill bool) {
 	if kill {
 		_ = cmd.Process.Kill()
 	} else {
+		_ = cmd.Process.Signal(syscall.SIGCONT) // a frozen server cannot act on SIGTERM
 		_ = cmd.Process.Signal(os.Interrupt)
 	}
 	select {

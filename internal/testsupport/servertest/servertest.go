@@ -247,6 +247,27 @@ func (s *SentinelSet) KillPrimary(t testing.TB) (string, time.Duration) {
 	return addr, time.Since(start)
 }
 
+// FreezePrimary suspends the current primary (SIGSTOP; it keeps its
+// sockets open but answers nothing) and returns it, with the time the
+// freeze began. The test thaws it (Thaw) when it wants it back; the
+// cleanup does too.
+func (s *SentinelSet) FreezePrimary(t testing.TB) (*Server, time.Time) {
+	t.Helper()
+	old, err := s.MasterAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := s.Primary
+	if s.Replica.Addr() == old {
+		victim = s.Replica
+	}
+	if err := victim.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = victim.Thaw() })
+	return victim, time.Now()
+}
+
 // ClusterSet is a cluster of primaries with slots split evenly.
 type ClusterSet struct {
 	Nodes []*Server

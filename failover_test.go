@@ -1,0 +1,136 @@
+package keyvalue_test
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
+)
+
+// TestSentinelFrozenPrimary freezes the primary (SIGSTOP: its sockets stay
+// open, it answers nothing) under a write load. Writes must succeed on the
+// promoted replica within down-after (1s) + 3s while the old primary is
+// still frozen, as they do after a crash; a write acknowledged by a replica
+// (WAIT 1) is never lost; Close must return promptly whatever the frozen
+// server does; the old primary rejoins as a replica. The sentinel refresh
+// runs every 300ms, which is what pinned valkey-go v1.0.79's own refresh
+// to the frozen primary (see sentinel.go).
+func TestSentinelFrozenPrimary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("failover takes several seconds")
+	}
+	t.Parallel()
+	set := servertest.Sentinel(t)
+	c := open(t, keyvalue.Config{Mode: keyvalue.ModeSentinel, Addrs: set.SentinelAddrs(), Sentinel: keyvalue.SentinelConfig{Master: set.Master, RefreshInterval: 300 * time.Millisecond}})
+	roundTrip(t, c)
+	before, _ := set.MasterAddr()
+
+	var (
+		mu        sync.Mutex
+		firstOK   time.Time
+		frozenAt  time.Time
+		ok, fails int
+		acked     []string // keys whose write a replica acknowledged
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := "w" + strconv.Itoa(w) + ":" + strconv.Itoa(i)
+				ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+				rs := c.DoMulti(ctx, c.B().Set().Key(key).Value("x").Build(), c.B().Wait().Numreplicas(1).Timeout(100).Build())
+				cancel()
+				err := rs[0].Error()
+				n, werr := rs[1].AsInt64()
+				mu.Lock()
+				if err == nil && werr == nil && n >= 1 {
+					acked = append(acked, key)
+				}
+				if err == nil {
+					ok++
+					if !frozenAt.IsZero() && firstOK.IsZero() && time.Since(frozenAt) > 1500*time.Millisecond {
+						firstOK = time.Now()
+					}
+				} else {
+					fails++
+				}
+				mu.Unlock()
+				if err != nil {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	victim, at := set.FreezePrimary(t)
+	mu.Lock()
+	frozenAt = at
+	mu.Unlock()
+	servertest.WaitFor(t, 8*time.Second, "a write succeeding on the promoted replica", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstOK.IsZero() {
+			return context.DeadlineExceeded
+		}
+		return nil
+	})
+	mu.Lock()
+	recovered := firstOK.Sub(frozenAt)
+	mu.Unlock()
+	after, _ := set.MasterAddr()
+	t.Logf("primary %s frozen; sentinels promoted %s; writes succeed again %s after the freeze (%d ok, %d failed)", before, after, recovered.Round(time.Millisecond), ok, fails)
+	if recovered > 4*time.Second {
+		t.Errorf("writes resumed %s after the freeze, want within down-after + 3s", recovered)
+	}
+	close(stop)
+	wg.Wait()
+
+	// Close returns promptly while the old primary is still frozen.
+	closer := open(t, keyvalue.Config{Mode: keyvalue.ModeSentinel, Addrs: set.SentinelAddrs(), Sentinel: keyvalue.SentinelConfig{Master: set.Master}})
+	roundTrip(t, closer)
+	start := time.Now()
+	c.Close()
+	closer.Close()
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Close took %s with a frozen server", took)
+	}
+
+	if err := victim.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	servertest.WaitFor(t, 30*time.Second, "the old primary rejoins as a replica", func() error {
+		r, err := victim.Do("ROLE")
+		if err != nil {
+			return err
+		}
+		if len(r) < 5 || r[:5] != "slave" {
+			return context.DeadlineExceeded
+		}
+		return nil
+	})
+	check := open(t, keyvalue.Config{Mode: keyvalue.ModeSentinel, Addrs: set.SentinelAddrs(), Sentinel: keyvalue.SentinelConfig{Master: set.Master}})
+	missing := 0
+	for _, key := range acked {
+		n, err := check.Do(ctxT(t, 5*time.Second), check.B().Exists().Key(key).Build()).AsInt64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			missing++
+		}
+	}
+	t.Logf("%d writes acknowledged by a replica, %d missing after the old primary rejoined", len(acked), missing)
+	if missing > 0 {
+		t.Errorf("%d acknowledged writes lost", missing)
+	}
+}
