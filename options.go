@@ -51,12 +51,12 @@ func clientOption(n Config, log *slog.Logger) (valkey.ClientOption, error) {
 			return valkey.ClientOption{}, err
 		}
 		opt.Sentinel = valkey.SentinelOption{
-			MasterSet:               n.Sentinel.Master,
-			Username:                n.Sentinel.Username,
-			Password:                n.Sentinel.Password,
-			ClientName:              n.ClientName,
-			TLSConfig:               sentTLS,
-			Dialer:                  net.Dialer{Timeout: n.DialTimeout, KeepAlive: 30 * time.Second},
+			MasterSet:  n.Sentinel.Master,
+			Username:   n.Sentinel.Username,
+			Password:   n.Sentinel.Password,
+			ClientName: n.ClientName,
+			TLSConfig:  sentTLS,
+			Dialer:     net.Dialer{Timeout: n.DialTimeout, KeepAlive: 30 * time.Second},
 			// Never valkey-go's own periodic refresh: see sentinel.go.
 			TopologyRefreshInterval: 0,
 		}
