@@ -53,7 +53,8 @@ func Open(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{s: &lazy{cfg: n, opt: opt, log: log, builder: b}}, nil
+	closing, closingDone := context.WithCancel(context.Background())
+	return &Client{s: &lazy{cfg: n, opt: opt, log: log, builder: b, closing: closing, closingDone: closingDone}}, nil
 }
 
 // OpenURL is Open(ParseURL(url)).
@@ -98,11 +99,21 @@ func (c *Client) conn(ctx context.Context) (valkey.Client, error) {
 // B returns the command builder. It works before the first dial.
 func (c *Client) B() valkey.Builder { return c.s.builder }
 
-// Do sends one command, dialling first if needed.
+// Do sends one command, dialling first if needed. A blocking command
+// (BLPOP and the like) also ends when the client is closed.
 func (c *Client) Do(ctx context.Context, cmd valkey.Completed) valkey.ValkeyResult {
 	vc, err := c.conn(ctx)
 	if err != nil {
 		return valkey.NewErrorResult(err)
+	}
+	if cmd.IsBlock() {
+		bctx, cancel := c.s.blocking(ctx)
+		defer cancel()
+		r := vc.Do(bctx, cmd)
+		if ctx.Err() == nil && bctx.Err() != nil && r.Error() != nil {
+			return valkey.NewErrorResult(ErrClosed)
+		}
+		return r
 	}
 	return vc.Do(ctx, cmd)
 }

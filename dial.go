@@ -30,6 +30,9 @@ type lazy struct {
 	leaderGaveUp bool
 	closed       bool
 	stopWatch    chan struct{} // closed by close: ends the sentinel watcher
+
+	closing     context.Context // done when close starts: ends blocking commands
+	closingDone context.CancelFunc
 }
 
 // get returns the connected client, dialling if needed.
@@ -204,6 +207,7 @@ const closeWait = time.Second
 // later dial fail with ErrClosed. It returns within closeWait; the rest of
 // the closing goes on in the background.
 func (s *lazy) close() {
+	s.closingDone()
 	s.mu.Lock()
 	s.closed = true
 	if s.stopWatch != nil {
@@ -226,4 +230,12 @@ func (s *lazy) close() {
 	case <-t.C:
 		s.log.Warn("keyvalue: a server did not let its connections close within a second; they close in the background", "endpoint", s.cfg.String())
 	}
+}
+
+// blocking returns ctx, also cancelled when the client closes: blocking
+// commands (BLPOP of a lock waiter) would otherwise outlive Close.
+func (s *lazy) blocking(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(s.closing, func() { cancel(ErrClosed) })
+	return ctx, func() { stop(); cancel(nil) }
 }

@@ -10,43 +10,59 @@
 //
 //	kv:{l:NAME}      string  exclusive holder's lease token, with the TTL
 //	kv:{l:NAME}:r    zset    shared holders: lease token -> expiry (ms)
-//	kv:{l:NAME}:f    string  fencing counter (INCR on every acquisition; no TTL)
-//	kv:{l:NAME}:qx   zset    waiting writers: lease token -> deadline (keeps new readers out)
-//	kv:{l:NAME}:qs   zset    waiting readers: lease token -> deadline
+//	kv:{l:NAME}:f    string  fencing counter (no TTL; see Lease.Token)
+//	kv:{l:NAME}:qx   zset    waiting writers: "token|ttl" -> deadline (keeps new readers out)
+//	kv:{l:NAME}:qs   zset    waiting readers: "token|ttl" -> deadline
+//	kv:{l:NAME}:g    hash    grants made but not yet delivered: token -> fencing token
 //	kv:{l:NAME}:w:T  list    waiter T's grant list: its fencing token once granted, with a TTL
+//
+// Every key a script touches is passed to it in KEYS.
 //
 // # How waiting works
 //
 // Acquiring is one script: it takes the lock, or registers the caller as a
 // waiter (writers and readers in separate queues) and returns the holder's
 // remaining TTL. Lock then blocks in BLPOP on its own grant list, on a
-// connection of valkey-go's blocking pool (never the shared pipeline), for
-// at most that TTL or the context's deadline. Release is one script that
-// checks the lease token, deletes it and hands the lock straight to the
-// longest-waiting writer (or to every waiting reader): it makes the waiter
-// the holder and pushes the fencing token onto its grant list, so the
-// woken waiter needs no further round trip. A holder that dies is replaced
-// when its TTL runs out, not before: its waiters' BLPOPs time out then and
-// they try again. Cancelling the context ends the wait promptly, removes
-// the waiter from the queue and gives back a lock granted meanwhile; the
-// blocked connection is freed with CLIENT UNBLOCK (without that ACL
-// permission it is closed and replaced instead). Behind a proxy that may
-// route one connection to different servers, CLIENT UNBLOCK could reach the
-// wrong server: use locks against the servers directly.
+// connection of valkey-go's blocking pool (never the shared pipeline),
+// until a release hands it the lock or the holder's TTL runs out — timed
+// by the client (within a few milliseconds of the expiry), not by the
+// server's timeout sweep, which runs only every 1/hz seconds. Release is
+// one script that checks the lease token, deletes it and makes the
+// longest-waiting writer (or every waiting reader) the holder, recording
+// the grant; a second call pushes the fencing token onto the new holder's
+// grant list (its name is only known after the first), so Unlock costs two
+// round trips when it hands the lock over and the woken waiter none. A
+// waiter that misses the push (the releaser died between the calls) finds
+// the grant when its wait times out. Cancelling the context ends the wait
+// promptly, removes the waiter from the queue and gives back a lock granted
+// meanwhile; closing the client ends it too. The blocked connection is
+// freed with CLIENT UNBLOCK (without that ACL permission it is closed and
+// replaced instead). Behind a proxy that may route one connection to
+// different servers, CLIENT UNBLOCK could reach the wrong server: use locks
+// against the servers directly.
 //
 // # Guarantees and their limits
 //
 //   - Mutual exclusion holds while the server keeps its data. Unlock and
 //     Refresh by anyone but the holder (or after expiry) fail with
 //     ErrNotHeld and change nothing.
-//   - Lease.Context is cancelled no later than the server drops the lease,
-//     so work tied to it stops before another owner can start.
+//   - Lease.Context ends before another owner can start: Unlock cancels it
+//     before it releases; otherwise a local timer cancels it no later than
+//     the server drops the lease (the TTL counts from before the request
+//     was sent).
+//   - A lease taken away on the server (DEL, FLUSHDB, ForceRelease,
+//     PEXPIRE, a failover that lost it) is noticed by a periodic check,
+//     one read every Options.CheckInterval (default a third of the TTL),
+//     or by the watchdog's refresh: Context is cancelled then. Between the
+//     loss and the check, two processes may both believe they hold the
+//     lock; fencing tokens protect the resource in that window.
+//   - Fencing tokens strictly increase per lock name, and never fall below
+//     the server's clock in microseconds: a lost counter (FLUSHDB, a
+//     failover that did not replicate it) does not make them repeat, as
+//     long as the servers' clocks move forward.
 //   - Replication to replicas is asynchronous. If the primary fails right
 //     after granting a lock, a promoted replica may not know the lock and
 //     grant it again: two holders for a while. Options.WaitReplicas (WAIT)
-//     makes this less likely, not impossible. Fencing tokens are the real
-//     protection: the fencing counter only grows, so a resource that rejects
-//     tokens lower than the highest it has seen turns a stale holder away.
-//     (After a failover the counter may repeat values the old primary had
-//     not replicated; use WaitReplicas where that matters.)
+//     makes this less likely, not impossible; fencing tokens are the real
+//     protection.
 package lock

@@ -29,7 +29,22 @@ var (
 	// ErrNotReplicated: Options.WaitReplicas replicas did not acknowledge
 	// the acquisition in time; the lock was released again.
 	ErrNotReplicated = errors.New("acquisition not acknowledged by replicas")
+	// ErrInvalidTTL: a lease TTL under a millisecond (the server's unit).
+	ErrInvalidTTL = errors.New("lock: invalid TTL")
 )
+
+// notAcquiredError is returned by Lock when its context ends before the
+// lock is free: it matches both ErrNotAcquired and the context's error.
+type notAcquiredError struct {
+	name  string
+	cause error
+}
+
+func (e *notAcquiredError) Error() string {
+	return fmt.Sprintf("lock %s: %v: gave up waiting: %v", e.name, ErrNotAcquired, e.cause)
+}
+
+func (e *notAcquiredError) Unwrap() []error { return []error{ErrNotAcquired, e.cause} }
 
 // Defaults for zero Options fields.
 const (
@@ -45,6 +60,13 @@ type Options struct {
 	// Watchdog refreshes every lease at a third of its TTL until it is
 	// unlocked, so work may outlast the TTL while the process is alive.
 	Watchdog bool
+	// CheckInterval is how often a lease without the watchdog checks that
+	// the server still has it (one read), so that a lease deleted or
+	// shortened from outside (DEL, FLUSHDB, ForceRelease, PEXPIRE, a
+	// failover that lost it) cancels Context within this interval instead
+	// of at the end of the TTL; 0 means a third of the TTL, negative turns
+	// the check off. It never extends the lease.
+	CheckInterval time.Duration
 	// WaitReplicas, when positive, makes every acquisition wait (WAIT) until
 	// that many replicas acknowledged it, for up to WaitTimeout (default
 	// 100ms); otherwise the lock is released and ErrNotReplicated returned.
@@ -109,7 +131,7 @@ func New(c valkey.Client, opts Options) *Locker {
 // keys names one lock's keys, all in the slot of {l:NAME}.
 type keys struct {
 	name string
-	all  []string // owner, readers, fence, waiting writers, waiting readers
+	all  []string // owner, readers, fence, waiting writers, waiting readers, undelivered grants
 	wait string   // prefix of the waiters' grant lists: kv:{l:NAME}:w:
 }
 
@@ -118,7 +140,12 @@ func (l *Locker) keysFor(name string) (keys, error) {
 		return keys{}, err
 	}
 	p := "kv:{l:" + name + "}"
-	return keys{name: name, all: []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs"}, wait: p + ":w:"}, nil
+	return keys{name: name, all: []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs", p + ":g"}, wait: p + ":w:"}, nil
+}
+
+// with returns the lock's keys followed by token's grant list.
+func (k keys) with(token string) []string {
+	return append(k.all[:len(k.all):len(k.all)], k.wait+token)
 }
 
 func checkName(name string) error {
@@ -161,16 +188,28 @@ func (l *Locker) Mutex(name string) (*Mutex, error) {
 }
 
 // TryLock takes the lock if it is free, else returns ErrNotAcquired at once.
+// The lease lasts Options.TTL.
 func (m *Mutex) TryLock(ctx context.Context) (*Lease, error) {
-	return m.l.acquire(ctx, m.k, false, false)
+	return m.l.acquire(ctx, m.k, false, false, m.l.opts.TTL)
 }
 
 // Lock takes the lock, waiting until it is free or ctx is done. Waiting
-// blocks on the server (BLPOP on the lock's wake list, on a connection of
-// valkey-go's blocking pool) until the holder releases or its TTL runs
-// out: there is no client-side polling.
+// blocks on the server (BLPOP on the waiter's grant list, on a connection
+// of valkey-go's blocking pool) until the holder releases or its TTL runs
+// out: there is no client-side polling. If ctx ends first, the error
+// matches both ErrNotAcquired and ctx's error. The lease lasts Options.TTL.
 func (m *Mutex) Lock(ctx context.Context) (*Lease, error) {
-	return m.l.acquire(ctx, m.k, false, true)
+	return m.l.acquire(ctx, m.k, false, true, m.l.opts.TTL)
+}
+
+// TryLockFor is TryLock with a lease of ttl (at least a millisecond).
+func (m *Mutex) TryLockFor(ctx context.Context, ttl time.Duration) (*Lease, error) {
+	return m.l.acquire(ctx, m.k, false, false, ttl)
+}
+
+// LockFor is Lock with a lease of ttl (at least a millisecond).
+func (m *Mutex) LockFor(ctx context.Context, ttl time.Duration) (*Lease, error) {
+	return m.l.acquire(ctx, m.k, false, true, ttl)
 }
 
 // RWMutex is a lock called name with shared (read) and exclusive (write)
@@ -193,12 +232,17 @@ func (l *Locker) RWMutex(name string) (*RWMutex, error) {
 
 // TryRLock takes a shared lease if no writer holds or waits for the lock.
 func (m *RWMutex) TryRLock(ctx context.Context) (*Lease, error) {
-	return m.l.acquire(ctx, m.k, true, false)
+	return m.l.acquire(ctx, m.k, true, false, m.l.opts.TTL)
 }
 
 // RLock takes a shared lease, waiting while a writer holds or waits for it.
 func (m *RWMutex) RLock(ctx context.Context) (*Lease, error) {
-	return m.l.acquire(ctx, m.k, true, true)
+	return m.l.acquire(ctx, m.k, true, true, m.l.opts.TTL)
+}
+
+// RLockFor is RLock with a lease of ttl (at least a millisecond).
+func (m *RWMutex) RLockFor(ctx context.Context, ttl time.Duration) (*Lease, error) {
+	return m.l.acquire(ctx, m.k, true, true, ttl)
 }
 
 func newToken() string {
@@ -216,30 +260,39 @@ func mode(shared bool) string {
 
 // acquire runs the acquire script; when wait is true and the lock is
 // taken, it blocks in BLPOP on its own grant list until a release hands it
-// the lock (the release script makes it the holder and pushes its fencing
-// token), the holder's TTL runs out (then it tries again), or ctx ends.
-func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool) (*Lease, error) {
+// the lock (the release makes it the holder, and a second call pushes its
+// fencing token onto the list), the holder's TTL runs out (then it tries
+// again: the acquire script also finds a grant that was not delivered), or
+// ctx ends.
+func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl time.Duration) (*Lease, error) {
+	if ttl < time.Millisecond {
+		return nil, fmt.Errorf("lock %s: %w: %s is under a millisecond", k.name, ErrInvalidTTL, ttl)
+	}
 	token := newToken()
-	ttl := strconv.FormatInt(l.opts.TTL.Milliseconds(), 10)
+	ttlMS := strconv.FormatInt(ttl.Milliseconds(), 10)
+	member := token + "|" + ttlMS
 	start := time.Now()
 	waited := false
 	for {
 		// Register as a waiter for longer than this round may block.
 		waitMS := "0"
 		if wait {
-			waitMS = strconv.FormatInt((l.opts.TTL + time.Second).Milliseconds(), 10)
+			waitMS = strconv.FormatInt((l.maxWait() + time.Second).Milliseconds(), 10)
 		}
 		sent := time.Now()
-		res, err := l.runAcquire(ctx, k, token, ttl, shared, waitMS)
+		res, err := scripts.LockAcquire.Exec(ctx, l.c, k.with(token), []string{token, ttlMS, mode(shared), waitMS}).AsIntSlice()
 		if err != nil {
-			l.leave(k, token)
+			l.leave(k, token, member)
+			if ctx.Err() != nil {
+				return nil, &notAcquiredError{name: k.name, cause: ctx.Err()}
+			}
 			return nil, fmt.Errorf("lock %s: acquire: %w", k.name, err)
+		}
+		if res[0] == 1 && len(res) == 3 {
+			return l.acquired(ctx, k, token, shared, res[1], sent, ttl, time.Duration(res[2])*time.Millisecond, start)
 		}
 		if len(res) != 2 {
 			return nil, fmt.Errorf("lock %s: acquire: unexpected reply %v", k.name, res)
-		}
-		if res[0] == 1 {
-			return l.acquired(ctx, k, token, shared, res[1], sent, start)
 		}
 		if !wait {
 			return nil, fmt.Errorf("lock %s: %w", k.name, ErrNotAcquired)
@@ -248,41 +301,41 @@ func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool) (*Lease
 			l.event(Event{Kind: EventWaiting, Name: k.name, Shared: shared})
 			waited = true
 		}
-		timeout := time.Duration(res[1])*time.Millisecond + 5*time.Millisecond
-		if dl, ok := ctx.Deadline(); ok {
-			timeout = min(timeout, time.Until(dl))
-		}
-		if timeout <= 0 {
-			l.leave(k, token)
-			return nil, fmt.Errorf("lock %s: %w", k.name, context.DeadlineExceeded)
-		}
-		// UnblockOnCancel: when ctx ends, valkey-go sends CLIENT UNBLOCK and
-		// keeps the connection, so cancellation returns at once even for a
-		// context that also has a (later) deadline.
-		blpop := l.c.B().Blpop().Key(k.wait + token).Timeout(max(timeout.Seconds(), 0.001)).Build().UnblockOnCancel()
-		granted, err := l.c.Do(ctx, blpop).AsStrSlice()
+		// Wake when the holder's TTL runs out (a crashed holder), by our own
+		// timer: the server resolves BLPOP timeouts only every 1/hz seconds
+		// (100ms by default), a context deadline within a millisecond.
+		holderLeft := time.Duration(res[1]) * time.Millisecond
+		wctx, cancel := context.WithTimeout(ctx, holderLeft+2*time.Millisecond)
+		// UnblockOnCancel: when wctx ends, valkey-go sends CLIENT UNBLOCK and
+		// keeps the connection, so the wait ends at once.
+		blpop := l.c.B().Blpop().Key(k.wait + token).Timeout((holderLeft + time.Second).Seconds()).Build().UnblockOnCancel()
+		granted, err := l.c.Do(wctx, blpop).AsStrSlice()
+		cancel()
 		switch {
 		case err == nil && len(granted) == 2:
 			fence, perr := strconv.ParseInt(granted[1], 10, 64)
 			if perr != nil {
 				return nil, fmt.Errorf("lock %s: grant list holds %q", k.name, granted[1])
 			}
-			// The lease started when the release script granted it, just
-			// before now; the server keeps it for TTL + slack.
-			return l.acquired(ctx, k, token, shared, fence, time.Now(), start)
-		case err != nil && !valkey.IsValkeyNil(err):
-			l.leave(k, token)
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("lock %s: waiting: %w", k.name, ctx.Err())
-			}
+			// The lease started when the release granted it, just before
+			// now; the server keeps it for its TTL + slack.
+			return l.acquired(ctx, k, token, shared, fence, time.Now(), ttl, ttl, start)
+		case ctx.Err() != nil:
+			l.leave(k, token, member)
+			return nil, &notAcquiredError{name: k.name, cause: ctx.Err()}
+		case err != nil && !valkey.IsValkeyNil(err) && wctx.Err() == nil:
+			l.leave(k, token, member)
 			return nil, fmt.Errorf("lock %s: waiting: %w", k.name, err)
 		}
-		// Timed out: the holder's TTL ran out (it crashed?); try again.
+		// The holder's TTL ran out (it crashed?), or a grant was missed: try again.
 	}
 }
 
-func (l *Locker) acquired(ctx context.Context, k keys, token string, shared bool, fence int64, sent, start time.Time) (*Lease, error) {
-	lease := newLease(l, k, token, shared, fence, sent)
+// maxWait bounds how long a waiter stays registered per round.
+func (l *Locker) maxWait() time.Duration { return max(l.opts.TTL, time.Second) * 2 }
+
+func (l *Locker) acquired(ctx context.Context, k keys, token string, shared bool, fence int64, sent time.Time, ttl, left time.Duration, start time.Time) (*Lease, error) {
+	lease := newLease(l, k, token, shared, fence, sent, ttl, left)
 	if err := l.replicate(ctx, lease); err != nil {
 		return nil, err
 	}
@@ -290,29 +343,47 @@ func (l *Locker) acquired(ctx context.Context, k keys, token string, shared bool
 	return lease, nil
 }
 
-// grantSlack is how much longer than the TTL a lease handed to a waiter
+// grantSlack is how much longer than its TTL a lease handed to a waiter
 // lives on the server (covering the grant's delivery).
 func (l *Locker) grantSlack() time.Duration {
 	return min(time.Second, max(10*time.Millisecond, l.opts.TTL/10))
 }
 
-// release runs the release script in mode x, s, leave or force.
-func (l *Locker) release(ctx context.Context, k keys, token, mode string) (int64, error) {
-	return scripts.LockRelease.Exec(ctx, l.c, k.all, []string{token, mode,
-		strconv.FormatInt(l.opts.TTL.Milliseconds(), 10), strconv.FormatInt(l.grantSlack().Milliseconds(), 10), k.wait}).AsInt64()
-}
-
-func (l *Locker) runAcquire(ctx context.Context, k keys, token, ttl string, shared bool, waitMS string) ([]int64, error) {
-	return scripts.LockAcquire.Exec(ctx, l.c, k.all, []string{token, ttl, mode(shared), waitMS}).AsIntSlice()
+// release runs the release script in mode x, s, leave or force, then
+// delivers the grants it made to the next holders. It reports whether the
+// token held the lock.
+func (l *Locker) release(ctx context.Context, k keys, token, mode, member string) (bool, error) {
+	out, err := scripts.LockRelease.Exec(ctx, l.c, k.with(token), []string{token, mode, member,
+		strconv.FormatInt(l.grantSlack().Milliseconds(), 10)}).ToArray()
+	if err != nil {
+		return false, err
+	}
+	held, _ := out[0].AsInt64()
+	if len(out) > 1 {
+		keys := []string{k.all[5]}
+		args := []string{strconv.FormatInt((l.maxWait() + l.grantSlack()).Milliseconds(), 10)}
+		for i := 1; i+1 < len(out); i += 2 {
+			tok, _ := out[i].ToString()
+			f, _ := out[i+1].AsInt64()
+			keys = append(keys, k.wait+tok)
+			args = append(args, tok, strconv.FormatInt(f, 10))
+		}
+		// A failure here only delays the next holder until its wait times
+		// out (it then finds its grant itself); the release stands.
+		if err := scripts.LockGrant.Exec(context.WithoutCancel(ctx), l.c, keys, args).Error(); err != nil {
+			l.log.Warn("lock: delivering a grant failed; the waiter will find it when its wait times out", "lock", k.name, "error", err)
+		}
+	}
+	return held == 1, nil
 }
 
 // leave takes a waiter out of the queues after it gave up, releasing the
 // lock if a release handed it over meanwhile (best effort: queue entries
 // also expire).
-func (l *Locker) leave(k keys, token string) {
+func (l *Locker) leave(k keys, token, member string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, _ = l.release(ctx, k, token, "leave")
+	_, _ = l.release(ctx, k, token, "leave", member)
 }
 
 // replicate waits for Options.WaitReplicas acknowledgements.

@@ -187,6 +187,8 @@ func (s *Store) Renew(ctx context.Context, oldID string) (string, error) {
 		args := []string{s.seal(newID), strconv.FormatInt(s.o.RenewGrace.Milliseconds(), 10), oldHash, newHash, s.userIndexPrefix}
 		n, err := s.run(ctx, scripts.SessionRenew, keys, args)
 		switch {
+		case n == 1 && errors.Is(err, ErrNotReplicated):
+			return newID, err // renewed: the caller gets the new id with the error
 		case err != nil:
 			return "", fmt.Errorf("session: renew: %w", err)
 		case n == 1:

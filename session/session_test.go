@@ -397,9 +397,20 @@ func TestWaitReplicasSurvivesFailover(t *testing.T) {
 	})
 	t.Logf("all %d sessions acknowledged by a replica survived the failover (promotion %s)", len(ids), took.Round(time.Millisecond))
 
+	// A write that WAIT does not confirm is stored all the same: the caller
+	// gets its id with ErrNotReplicated, never an orphan it cannot name.
 	noReplica := newStore(t, c, session.Options{Prefix: "x", WaitReplicas: 2, WaitTimeout: 50 * time.Millisecond})
-	if _, err := noReplica.Create(ctx(t), session.Record{}); !errors.Is(err, session.ErrNotReplicated) {
-		t.Errorf("WaitReplicas 2 with one replica: %v", err)
+	rec, err := noReplica.Create(ctx(t), session.Record{UserID: "7"})
+	if !errors.Is(err, session.ErrNotReplicated) || rec.ID == "" {
+		t.Fatalf("WaitReplicas 2 with one replica: id %q, %v", rec.ID, err)
+	}
+	t.Logf("Create without enough replicas: %v", err)
+	if got, err := noReplica.GetWith(ctx(t), rec.ID, session.GetOptions{NoTouch: true}); err != nil || got.UserID != "7" {
+		t.Errorf("the unconfirmed session is not readable by its id: %+v, %v", got, err)
+	}
+	newID, err := noReplica.Renew(ctx(t), rec.ID)
+	if !errors.Is(err, session.ErrNotReplicated) || newID == "" {
+		t.Errorf("Renew without enough replicas: id %q, %v", newID, err)
 	}
 }
 

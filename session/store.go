@@ -34,7 +34,11 @@ var (
 	ErrCorrupt = errors.New("session: stored record cannot be read")
 	// ErrTooLarge: the record exceeds Options.MaxRecordBytes.
 	ErrTooLarge = errors.New("session: record too large")
-	// ErrNotReplicated: Options.WaitReplicas replicas did not acknowledge a write in time.
+	// ErrNotReplicated: Options.WaitReplicas replicas did not acknowledge a
+	// write in time. The write is stored on the primary: Create, Set,
+	// Update and Renew return their result (the record, the new id) together
+	// with this error, so the caller can keep or remove it. It may be lost if
+	// the primary fails before a replica has it.
 	ErrNotReplicated = errors.New("session: write not acknowledged by replicas")
 	// ErrInvalidOptions: the Options cannot work.
 	ErrInvalidOptions = errors.New("session: invalid options")

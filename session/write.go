@@ -23,6 +23,9 @@ func (s *Store) Create(ctx context.Context, rec Record) (Record, error) {
 	rec.ReadOnly = false
 	rec = s.withExpiry(rec)
 	if err := s.write(ctx, rec.ID, s.hash(rec.ID), "", rec, ""); err != nil {
+		if errors.Is(err, ErrNotReplicated) {
+			return rec, err // stored: the caller gets the id with the error
+		}
 		return Record{}, err
 	}
 	return rec, nil
@@ -59,6 +62,9 @@ func (s *Store) Set(ctx context.Context, id string, rec Record) (Record, error) 
 		want = old.sha1 // replace exactly what was read
 	}
 	if err := s.write(ctx, id, hash, want, rec, oldUser); err != nil {
+		if errors.Is(err, ErrNotReplicated) {
+			return s.withExpiryIfZero(rec), err // stored, not acknowledged by replicas
+		}
 		return Record{}, err
 	}
 	return s.withExpiryIfZero(rec), nil
@@ -101,6 +107,9 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Record) error) (
 		err = s.write(ctx, id, hash, r.sha1, rec, r.st.UserID)
 		if errors.Is(err, ErrConflict) {
 			continue
+		}
+		if errors.Is(err, ErrNotReplicated) {
+			return s.withExpiryIfZero(rec), err // stored, not acknowledged by replicas
 		}
 		if err != nil {
 			return Record{}, err

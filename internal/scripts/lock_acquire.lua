@@ -1,31 +1,49 @@
 -- Acquire a lock in exclusive ("x") or shared ("s") mode.
 --
--- KEYS[1]  owner (exclusive holder's token)   kv:{l:NAME}
--- KEYS[2]  shared holders: token -> expiry ms kv:{l:NAME}:r
--- KEYS[3]  fencing counter                     kv:{l:NAME}:f
--- KEYS[4]  waiting writers: token -> deadline  kv:{l:NAME}:qx
--- KEYS[5]  waiting readers: token -> deadline  kv:{l:NAME}:qs
+-- KEYS[1]  owner (exclusive holder's token)       kv:{l:NAME}
+-- KEYS[2]  shared holders: token -> expiry ms     kv:{l:NAME}:r
+-- KEYS[3]  fencing counter                        kv:{l:NAME}:f
+-- KEYS[4]  waiting writers: "token|ttl" -> deadline  kv:{l:NAME}:qx
+-- KEYS[5]  waiting readers: "token|ttl" -> deadline  kv:{l:NAME}:qs
+-- KEYS[6]  grants not yet delivered: token -> fencing token  kv:{l:NAME}:g
+-- KEYS[7]  this caller's grant list              kv:{l:NAME}:w:TOKEN
 -- ARGV[1]  token (unique per lease)
 -- ARGV[2]  lease TTL in milliseconds
 -- ARGV[3]  mode: "x" or "s"
 -- ARGV[4]  if > 0: on failure, register as a waiter until now + ARGV[4] ms
 --
--- Writers are not starved: while a writer waits, new readers do not get in.
--- Returns {1, fencing token} on success, or {0, ms until the holder's TTL
--- runs out} (the longest a waiter needs to block before trying again).
+-- A waiter may already have been made the holder by a release whose
+-- grant message (KEYS[7]) it did not see: it is the holder when its token
+-- is the owner (or a shared holder), with the fencing token from KEYS[6]
+-- or KEYS[7]. Writers are not starved: while a writer waits, new readers
+-- do not get in. Returns {1, fencing token, ms the lease has left} on
+-- success, or {0, ms until the holder's TTL runs out} (the longest a
+-- waiter needs to block before trying again).
 
 local token, ttl, mode, wait = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local member = token .. '|' .. ARGV[2]
 
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
 
-local function expire_at_max(key)
-  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  if #last == 2 then
-    redis.call('PEXPIREAT', key, math.floor(tonumber(last[2])) + 1)
+-- Granted by a release already?
+local granted = redis.call('HGET', KEYS[6], token) or redis.call('LPOP', KEYS[7])
+if granted then
+  redis.call('HDEL', KEYS[6], token)
+  local left = 0
+  if mode == 'x' then
+    if redis.call('GET', KEYS[1]) == token then
+      left = redis.call('PTTL', KEYS[1])
+    end
+  else
+    local s = redis.call('ZSCORE', KEYS[2], token)
+    if s then
+      left = math.floor(tonumber(s)) - now
+    end
+  end
+  if left > 0 then
+    return {1, tonumber(granted), left}
   end
 end
 
@@ -61,12 +79,12 @@ if free then
     redis.call('ZADD', KEYS[2], now + ttl, token)
     expire_at_max(KEYS[2])
   end
-  redis.call('ZREM', queue, token)
-  return {1, redis.call('INCR', KEYS[3])}
+  redis.call('ZREM', queue, member)
+  return {1, next_fence(KEYS[3]), ttl}
 end
 
 if wait > 0 then
-  redis.call('ZADD', queue, now + wait, token)
+  redis.call('ZADD', queue, now + wait, member)
   expire_at_max(queue)
 end
 return {0, remaining()}
