@@ -180,25 +180,34 @@ func (s *Store) Renew(ctx context.Context, oldID string) (string, error) {
 		return "", ErrNotFound
 	}
 	oldHash := s.hash(oldID)
-	for range 3 {
+	user := "" // the user the record is expected to have; the script corrects a wrong guess
+	for range 4 {
 		newID := NewID()
 		newHash := s.hash(newID)
-		keys := []string{s.key(oldHash), s.key(newHash), s.idx}
-		args := []string{s.seal(newID), strconv.FormatInt(s.o.RenewGrace.Milliseconds(), 10), oldHash, newHash, s.userIndexPrefix}
-		n, err := s.run(ctx, scripts.SessionRenew, keys, args)
+		keys := []string{s.key(oldHash), s.key(newHash), s.idx, s.userKey(user)}
+		args := []string{s.seal(newID), strconv.FormatInt(s.o.RenewGrace.Milliseconds(), 10), oldHash, newHash, user}
+		out, err := s.runArray(ctx, scripts.SessionRenew, keys, args)
+		if len(out) == 0 {
+			return "", fmt.Errorf("session: renew: %w", err)
+		}
+		code, _ := out[0].AsInt64()
 		switch {
-		case n == 1 && errors.Is(err, ErrNotReplicated):
+		case code == 1 && errors.Is(err, ErrNotReplicated):
 			return newID, err // renewed: the caller gets the new id with the error
 		case err != nil:
 			return "", fmt.Errorf("session: renew: %w", err)
-		case n == 1:
+		case code == 1:
 			return newID, nil
-		case n == 0:
+		case code == 0:
 			return "", ErrNotFound
-		case n == -2:
+		case code == -2:
 			return "", fmt.Errorf("session: renew: %w", ErrCorrupt)
-		case n == -3:
+		case code == -3:
 			return "", ErrReadOnly
+		case code == -4 && len(out) == 2:
+			// The record has another user than expected: call again with
+			// that user's index declared (its name is only known now).
+			user, _ = out[1].ToString()
 		}
 		// -1: the new id is taken (never in practice): draw another.
 	}

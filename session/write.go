@@ -178,28 +178,62 @@ func (s *Store) writeStored(ctx context.Context, hash, want string, st stored, t
 	return nil
 }
 
-// run executes a writing script; with Options.WaitReplicas it pipelines a
-// WAIT after it on the same connection and reports a shortfall as
-// ErrNotReplicated (the write itself stands).
+// run executes a writing script that returns a number; see exec.
 func (s *Store) run(ctx context.Context, l *scripts.Script, keys, args []string) (int64, error) {
+	r, err := s.exec(ctx, l, keys, args)
+	if err != nil && !errors.Is(err, ErrNotReplicated) {
+		return 0, err
+	}
+	v, rerr := r.AsInt64()
+	if rerr != nil {
+		return 0, rerr
+	}
+	return v, err
+}
+
+// runArray executes a writing script that returns an array whose first
+// element is its status; see exec.
+func (s *Store) runArray(ctx context.Context, l *scripts.Script, keys, args []string) ([]valkey.ValkeyMessage, error) {
+	r, err := s.exec(ctx, l, keys, args)
+	if err != nil && !errors.Is(err, ErrNotReplicated) {
+		return nil, err
+	}
+	out, rerr := r.ToArray()
+	if rerr != nil {
+		return nil, rerr
+	}
+	return out, err
+}
+
+// exec executes a writing script; with Options.WaitReplicas it pipelines a
+// WAIT after it on the same connection and reports a shortfall as
+// ErrNotReplicated (the write itself stands) when the script wrote (its
+// status, a number or an array's first element, is not 0 or negative).
+func (s *Store) exec(ctx context.Context, l *scripts.Script, keys, args []string) (valkey.ValkeyResult, error) {
 	if s.o.WaitReplicas <= 0 {
-		return l.Exec(ctx, s.c, keys, args).AsInt64()
+		r := l.Exec(ctx, s.c, keys, args)
+		return r, r.Error()
 	}
 	rs := l.Pipelined(ctx, s.c, keys, args, func() valkey.Commands {
 		return valkey.Commands{s.c.B().Wait().Numreplicas(int64(s.o.WaitReplicas)).Timeout(s.o.WaitTimeout.Milliseconds()).Build()}
 	})
-	n, err := rs[0].AsInt64()
+	if err := rs[0].Error(); err != nil {
+		return rs[0], err
+	}
+	status, err := rs[0].AsInt64()
 	if err != nil {
-		return 0, err
+		if arr, aerr := rs[0].ToArray(); aerr == nil && len(arr) > 0 {
+			status, _ = arr[0].AsInt64()
+		}
 	}
 	acked, err := rs[1].AsInt64()
 	if err != nil {
-		return n, fmt.Errorf("WAIT: %w", err)
+		return rs[0], fmt.Errorf("WAIT: %w", err)
 	}
-	if n != 0 && acked < int64(s.o.WaitReplicas) {
-		return n, fmt.Errorf("%w: %d of %d replicas within %s", ErrNotReplicated, acked, s.o.WaitReplicas, s.o.WaitTimeout)
+	if status > 0 && acked < int64(s.o.WaitReplicas) {
+		return rs[0], fmt.Errorf("%w: %d of %d replicas within %s", ErrNotReplicated, acked, s.o.WaitReplicas, s.o.WaitTimeout)
 	}
-	return n, nil
+	return rs[0], nil
 }
 
 func flag(b bool) string {

@@ -7,26 +7,36 @@
 -- ARGV[1]  the new id, sealed (goes into the record's "sid")
 -- ARGV[2]  grace period in milliseconds
 -- ARGV[3]  old member (OLDHASH), ARGV[4] new member (NEWHASH)
--- ARGV[5]  user index prefix     kv:{s:PREFIX}:u:
+-- KEYS[4]  the index of the user the caller expects the record to have
+--          (kv:{s:PREFIX}:u:USER; for no user, any key of the store)
+-- ARGV[5]  that user id ("" for none)
 --
 -- The record is copied byte for byte except its "sid", which Go always
 -- writes first after "v". The old id keeps a read-only stub (the record
 -- plus "renewed":true) for the grace period, capped by the remaining
--- lifetime. The user index named by the record's user_id is only known
--- here; it shares the hash tag of KEYS[1], so it is in the same slot.
--- Returns 1 on success, 0 if the old record is gone, -1 if the new id is
--- taken, -2 if the old record does not parse, -3 if it is itself a stub.
+-- lifetime. The record's user index is only known once the record is
+-- read: when it is not the one the caller declared, nothing is written and
+-- the script returns the record's user, for the caller to call again with
+-- that index declared. Returns {1} on success, {0} if the old record is
+-- gone, {-1} if the new id is taken, {-2} if the old record does not
+-- parse, {-3} if it is itself a stub, {-4, user id} for another user.
 
 local cur = redis.call('GET', KEYS[1])
-if not cur then return 0 end
+if not cur then return {0} end
 local ok, rec = pcall(cjson.decode, cur)
-if not ok or type(rec) ~= 'table' then return -2 end
-if rec.renewed then return -3 end
+if not ok or type(rec) ~= 'table' then return {-2} end
+if rec.renewed then return {-3} end
+local user = rec.user_id
+if user == nil or user == cjson.null then
+  user = ''
+end
+if type(user) ~= 'string' then return {-2} end
+if user ~= ARGV[5] then return {-4, user} end
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl <= 0 then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+if ttl <= 0 then return {0} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {-1} end
 local moved, n = string.gsub(cur, '^{"v":1,"sid":"[^"]*"', '{"v":1,"sid":"' .. ARGV[1] .. '"', 1)
-if n ~= 1 then return -2 end
+if n ~= 1 then return {-2} end
 
 local t = redis.call('TIME')
 local score = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl
@@ -35,9 +45,8 @@ redis.call('SET', KEYS[2], moved, 'PX', ttl)
 redis.call('SET', KEYS[1], string.sub(cur, 1, -2) .. ',"renewed":true}', 'PX', math.min(tonumber(ARGV[2]), ttl))
 redis.call('ZREM', KEYS[3], ARGV[3])
 redis.call('ZADD', KEYS[3], score, ARGV[4])
-if type(rec.user_id) == 'string' and rec.user_id ~= '' then
-  local users = ARGV[5] .. rec.user_id
-  redis.call('ZREM', users, ARGV[3])
-  redis.call('ZADD', users, score, ARGV[4])
+if user ~= '' then
+  redis.call('ZREM', KEYS[4], ARGV[3])
+  redis.call('ZADD', KEYS[4], score, ARGV[4])
 end
-return 1
+return {1}
