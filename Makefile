@@ -12,7 +12,9 @@ BIN       := bin/keyvalue
 MODULES   := . cmd/keyvalue session/gorillastore
 TESTFLAGS ?= -race -count=1 -timeout 9m
 
-.PHONY: all deps build test test-short vet demo bench-cache bench-lock bench-peers clean
+VALKEY_BIN ?= ../shared/valkey/bin
+
+.PHONY: all deps build test test-valkey test-short vet demo bench-cache bench-lock bench-peers clean
 
 all: test
 
@@ -36,6 +38,14 @@ vet:
 test: deps vet
 	@set -e; for m in $(MODULES); do echo "go test ($$m)"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
 	$(GO) test -count=1 -timeout 5m -run 'Fault|Property|Interrupted|WhileSlotsMove|SlotMigration' ./cache
+
+## test-valkey: the whole suite again with Valkey's binaries first on PATH
+## (the test harness prefers valkey-server/valkey-sentinel); skips with one
+## line where $(VALKEY_BIN) does not exist
+test-valkey: vet
+	@if [ ! -x "$(VALKEY_BIN)/valkey-server" ]; then echo "test-valkey: skipped: no Valkey binaries in $(VALKEY_BIN)"; exit 0; fi; \
+	bin="$$(cd $(VALKEY_BIN) && pwd)"; echo "test-valkey: $$("$$bin/valkey-server" --version)"; \
+	set -e; for m in $(MODULES); do echo "go test ($$m, valkey)"; (cd $$m && PATH="$$bin:$$PATH" $(GO) test $(TESTFLAGS) ./...); done
 
 ## test-short: skip the slow tests (Sentinel failover)
 test-short: deps

@@ -116,7 +116,14 @@ func doctor(ctx context.Context, w io.Writer, e *endpoint, pings int) error {
 	} else if f["server_name"] == "valkey" {
 		product = "valkey"
 	}
-	r.line("server", "%s %s (server mode %s)", product, version, f["redis_mode"])
+	mode := f["redis_mode"]
+	if mode == "" {
+		mode = f["server_mode"] // Valkey 8 says server_mode unless extended-redis-compatibility is on
+	}
+	if mode == "" {
+		mode = "unknown (INFO server names none)"
+	}
+	r.line("server", "%s %s (server mode %s)", product, version, mode)
 	r.line("client mode", "%s", cfg.Mode)
 
 	if role, err := client.Do(ctx, client.B().Role().Build()).ToArray(); err == nil && len(role) > 0 {

@@ -71,7 +71,7 @@ func TestDoctorTopologies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantLines(t, out, "client mode     standalone", "role            master", "tls             off", "latency         20 PINGs", "client cache    available", "eviction        maxmemory-policy noeviction: safe for tagged caches", "result          ok")
+		wantLines(t, out, "(server mode standalone)", "client mode     standalone", "role            master", "tls             off", "latency         20 PINGs", "client cache    available", "eviction        maxmemory-policy noeviction: safe for tagged caches", "result          ok")
 	})
 	t.Run("mtls", func(t *testing.T) {
 		t.Parallel()
