@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -44,7 +45,7 @@ func (a *SCS) Commit(token string, data []byte, expiry time.Time) error {
 // CommitCtx is Commit with a context.
 func (a *SCS) CommitCtx(ctx context.Context, token string, data []byte, expiry time.Time) error {
 	if !validID(token) {
-		return ErrNotFound
+		return fmt.Errorf("%w (got %d characters)", ErrInvalidID, len(token))
 	}
 	now := time.Now()
 	rec := Record{Created: now, Updated: now, Touched: now, Expires: expiry, Bytes: data}

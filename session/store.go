@@ -42,6 +42,9 @@ var (
 	ErrNotReplicated = errors.New("session: write not acknowledged by replicas")
 	// ErrInvalidOptions: the Options cannot work.
 	ErrInvalidOptions = errors.New("session: invalid options")
+	// ErrInvalidID: an id (an scs token) that no session can have: ids are
+	// 16 to 256 printable ASCII characters (NewID and scs make 43).
+	ErrInvalidID = errors.New("session: invalid token: ids are 16 to 256 printable ASCII characters")
 )
 
 // Defaults for zero Options fields.
@@ -127,6 +130,11 @@ func New(c valkey.Client, o Options) (*Store, error) {
 	}
 	if o.MaxLifetime < 0 {
 		return nil, fmt.Errorf("%w: MaxLifetime must not be negative", ErrInvalidOptions)
+	}
+	for name, d := range map[string]time.Duration{"Lifetime": o.Lifetime, "PermanentLifetime": o.PermanentLifetime, "MaxLifetime": o.MaxLifetime, "RenewGrace": o.RenewGrace} {
+		if d > 0 && d < time.Millisecond {
+			return nil, fmt.Errorf("%w: %s is %s; the server counts in milliseconds: use at least 1ms", ErrInvalidOptions, name, d)
+		}
 	}
 	log := o.Logger
 	if log == nil {
@@ -236,10 +244,16 @@ func (s *Store) read(ctx context.Context, id, hash string) (raw, error) {
 
 func (s *Store) parse(b []byte) (stored, error) {
 	var st stored
+	if len(b) == 0 || b[len(b)-1] != '}' {
+		return stored{}, fmt.Errorf("%w: not a JSON object ending in '}' (trailing bytes?)", ErrCorrupt)
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&st); err != nil {
 		return stored{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if dec.More() {
+		return stored{}, fmt.Errorf("%w: bytes after the record", ErrCorrupt)
 	}
 	if st.V != SchemaVersion {
 		return stored{}, fmt.Errorf("%w: schema version %d, this code reads %d", ErrCorrupt, st.V, SchemaVersion)

@@ -23,8 +23,10 @@
 
 local cur = redis.call('GET', KEYS[1])
 if not cur then return {0} end
+-- Only records this package wrote: one JSON object, nothing after it.
+if string.sub(cur, -1) ~= '}' or string.sub(cur, 1, 13) ~= '{"v":1,"sid":' then return {-2} end
 local ok, rec = pcall(cjson.decode, cur)
-if not ok or type(rec) ~= 'table' then return {-2} end
+if not ok or type(rec) ~= 'table' or type(rec.sid) ~= 'string' then return {-2} end
 if rec.renewed then return {-3} end
 local user = rec.user_id
 if user == nil or user == cjson.null then

@@ -65,9 +65,13 @@ func (st *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	return sess, nil
 }
 
-// Save writes the session and sets its cookie; MaxAge <= 0 deletes it.
+// Save writes the session and sets its cookie. As gorilla/sessions
+// documents: MaxAge < 0 deletes the session; MaxAge == 0 makes a browser
+// session cookie (no Max-Age), and the server keeps the session for the
+// session.Store's lifetime (Options.Lifetime, sliding); MaxAge > 0 keeps it
+// that many seconds.
 func (st *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
-	if sess.Options.MaxAge <= 0 {
+	if sess.Options.MaxAge < 0 {
 		if sess.ID != "" {
 			if _, err := st.s.Remove(r.Context(), sess.ID); err != nil {
 				return err
@@ -83,7 +87,10 @@ func (st *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Ses
 	if sess.ID == "" {
 		sess.ID = session.NewID()
 	}
-	expires := time.Now().Add(time.Duration(sess.Options.MaxAge) * time.Second)
+	var expires time.Time // MaxAge 0: the store's own lifetime
+	if sess.Options.MaxAge > 0 {
+		expires = time.Now().Add(time.Duration(sess.Options.MaxAge) * time.Second)
+	}
 	if err := st.s.SCS().CommitCtx(r.Context(), sess.ID, buf.Bytes(), expires); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/keyvalue-go/keyvalue"
@@ -44,6 +45,17 @@ func TestGorillaHandlers(t *testing.T) {
 		}
 		io.WriteString(w, u)
 	})
+	var cookieMaxAge string
+	mux.HandleFunc("/browser-session", func(w http.ResponseWriter, r *http.Request) {
+		// MaxAge 0: a browser-session cookie; the session stays on the server.
+		sess, _ := store.Get(r, "sid")
+		sess.Values["user"] = "bob"
+		sess.Options.MaxAge = 0
+		if err := sess.Save(r, w); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+		cookieMaxAge = w.Header().Get("Set-Cookie")
+	})
 	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
 		sess, _ := store.Get(r, "sid")
 		sess.Options.MaxAge = -1
@@ -65,6 +77,13 @@ func TestGorillaHandlers(t *testing.T) {
 	get("/set?u=alice")
 	if got := get("/get"); got != "alice" {
 		t.Fatalf("session value = %q", got)
+	}
+	get("/browser-session")
+	if got := get("/get"); got != "bob" {
+		t.Fatalf("MaxAge 0 must keep the session (gorilla/sessions: a browser-session cookie), got %q", got)
+	}
+	if strings.Contains(cookieMaxAge, "Max-Age") || strings.Contains(cookieMaxAge, "Expires") {
+		t.Errorf("MaxAge 0 cookie carries an age: %s", cookieMaxAge)
 	}
 	get("/logout")
 	if got := get("/get"); got != "" {

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/session"
@@ -49,10 +52,19 @@ needed to find sessions by id and to tell ids apart.`,
 					return err
 				}
 				fmt.Fprintf(out, "%-12s %-16s %-20s %-20s %s\n", "ID", "USER", "CREATED", "EXPIRES", "PERMANENT")
+				unreadable := 0
 				for _, r := range recs {
-					fmt.Fprintf(out, "%-12s %-16s %-20s %-20s %v\n", short(r.ID), r.UserID, r.Created.Format(time.DateTime), r.Expires.Format(time.DateTime), r.Permanent)
+					id := short(r.ID)
+					if r.ID == "" {
+						id = "(unreadable)"
+						unreadable++
+					}
+					fmt.Fprintf(out, "%-12s %-16s %-20s %-20s %v\n", id, cell(r.UserID), r.Created.Format(time.DateTime), r.Expires.Format(time.DateTime), r.Permanent)
 				}
 				fmt.Fprintf(out, "%d sessions\n", len(recs))
+				if unreadable > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: the ids of %d of %d sessions cannot be read with this key: is --key-file the store's key?\n", unreadable, len(recs))
+				}
 				return nil
 			})
 		},
@@ -134,4 +146,13 @@ func withStore(cmd *cobra.Command, ep *endpointFlags, sf sessionFlags, fn func(c
 		}
 		return fn(ctx, st, cmd.OutOrStdout())
 	})
+}
+
+// cell prints a value in a table cell: quoted when it holds spaces or
+// control characters (a user id with a newline must not break the table).
+func cell(s string) string {
+	if s == "" || strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '"' }) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
 }

@@ -39,6 +39,17 @@ func TestSessionCommands(t *testing.T) {
 	if strings.Contains(out, one) {
 		t.Error("list prints full session ids")
 	}
+	// With another key the records still list, but their ids cannot be
+	// read: a warning says so. A user id with a newline stays on one line.
+	if _, err := st.Create(ctx, session.Record{UserID: "eve\nmallory"}); err != nil {
+		t.Fatal(err)
+	}
+	wrong := []string{"--url=redis://" + s.Addr(), "--prefix=be", "--key-file=" + writeFile(t, "fedcba9876543210fedcba9876543210")}
+	out, err = run(t, append([]string{"session", "list"}, wrong...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, out, "(unreadable)", `"eve\nmallory"`, "warning: the ids of 4 of 4 sessions cannot be read with this key")
 	out, err = run(t, append([]string{"session", "list", "--user", "alice"}, flags...)...)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,90 @@
+package session_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/session"
+)
+
+// TestStrictRecords: a record with bytes after it, or a field of the wrong
+// JSON type, is ErrCorrupt for every reader, Renew included, and nothing
+// is written over it.
+func TestStrictRecords(t *testing.T) {
+	t.Parallel()
+	_, c, st := setup(t, session.Options{Prefix: "strict"})
+	for name, mutate := range map[string]func(string) string{
+		"trailing newline": func(v string) string { return v + "\n" },
+		"trailing object":  func(v string) string { return v + `{}` },
+		"numeric user":     func(v string) string { return strings.Replace(v, `"user_id":"42"`, `"user_id":42`, 1) },
+	} {
+		rec, err := st.Create(ctx(t), session.Record{UserID: "42"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := onlyRecordKey(t, c, "kv:{s:strict}:", rec.ID, st)
+		raw, err := c.Do(ctx(t), c.B().Get().Key(key).Build()).ToString()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := mutate(raw)
+		if bad == raw {
+			t.Fatalf("%s: mutation changed nothing in %s", name, raw)
+		}
+		if err := c.Do(ctx(t), c.B().Set().Key(key).Value(bad).Keepttl().Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		_, gerr := st.Get(ctx(t), rec.ID)
+		_, rerr := st.Renew(ctx(t), rec.ID)
+		t.Logf("%s: Get: %v; Renew: %v", name, gerr, rerr)
+		if !errors.Is(gerr, session.ErrCorrupt) || !errors.Is(rerr, session.ErrCorrupt) {
+			t.Errorf("%s: Get = %v, Renew = %v; want ErrCorrupt from both", name, gerr, rerr)
+		}
+		if v, _ := c.Do(ctx(t), c.B().Get().Key(key).Build()).ToString(); v != bad {
+			t.Errorf("%s: the record was changed", name)
+		}
+		if err := c.Do(ctx(t), c.B().Del().Key(key).Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Lifetimes under a millisecond cannot be stored: refused up front.
+	if _, err := session.New(c, session.Options{Prefix: "x", Key: key, Lifetime: time.Microsecond}); !errors.Is(err, session.ErrInvalidOptions) {
+		t.Errorf("1µs lifetime: %v", err)
+	} else {
+		t.Logf("1µs lifetime: %v", err)
+	}
+	// A short scs token is an invalid token, not "not found".
+	err := st.SCS().Commit("short", []byte("x"), time.Now().Add(time.Hour))
+	t.Logf("short scs token: %v", err)
+	if !errors.Is(err, session.ErrInvalidID) || !strings.Contains(err.Error(), "invalid token") {
+		t.Errorf("short scs token: %v", err)
+	}
+}
+
+// onlyRecordKey finds the record key of the session id (the only record
+// key under prefix that Get of id reads).
+func onlyRecordKey(t *testing.T, c *keyvalue.Client, prefix, id string, st *session.Store) string {
+	t.Helper()
+	for _, line := range strings.Split(dump(t, c), "\n") {
+		if !strings.HasPrefix(line, prefix) || len(line) != len(prefix)+64 {
+			continue
+		}
+		v, _ := c.Do(ctx(t), c.B().Get().Key(line).Build()).ToString()
+		saved := v
+		if err := c.Do(ctx(t), c.B().Set().Key(line).Value("x").Keepttl().Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := st.GetWith(ctx(t), id, session.GetOptions{NoTouch: true})
+		if err := c.Do(ctx(t), c.B().Set().Key(line).Value(saved).Keepttl().Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		if errors.Is(err, session.ErrCorrupt) {
+			return line
+		}
+	}
+	t.Fatalf("no record key for %s", id)
+	return ""
+}
