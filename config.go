@@ -42,6 +42,13 @@ const (
 	DefaultTLSMinVersion           = "1.2"
 )
 
+// Limits on the retry delays: a first retry after more than MaxRetryBase,
+// or a delay over MaxRetryCap, leaves a caller without a deadline stuck.
+const (
+	MaxRetryBase = time.Minute
+	MaxRetryCap  = 10 * time.Minute
+)
+
 // Config is the one place a connection is configured. The zero value
 // connects to a standalone server at 127.0.0.1:6379 without TLS.
 //
@@ -62,6 +69,10 @@ type Config struct {
 	// Username and Password are ACL credentials (Password alone uses the default user).
 	Username string `yaml:"username,omitempty" json:"username,omitempty"`
 	Password string `yaml:"password,omitempty" json:"password,omitempty"`
+	// PasswordFile names a file holding the password (Docker and Kubernetes
+	// secrets: KEYVALUE_PASSWORD_FILE=/run/secrets/valkey); one trailing
+	// newline is ignored. It is read by Normalize (Open), and excludes Password.
+	PasswordFile string `yaml:"password_file,omitempty" json:"password_file,omitempty"`
 	// ClientName is set with CLIENT SETNAME on every connection (no spaces).
 	ClientName string `yaml:"client_name,omitempty" json:"client_name,omitempty"`
 

@@ -110,6 +110,13 @@ func (s *lazy) connect(ctx context.Context) (valkey.Client, error) {
 		opt := s.opt
 		s.mu.Unlock()
 		c, err := newClientCtx(ctx, opt)
+		if err == nil && s.cfg.Mode == ModeCluster && c.Mode() != valkey.ClientModeCluster {
+			// valkey-go quietly falls back to a single-node client when its
+			// one seed is not a cluster node: a redis+cluster:// URL must not
+			// work against a standalone server by accident.
+			go c.Close()
+			c, err = nil, errNotCluster
+		}
 		if err == nil {
 			return c, nil
 		}
@@ -197,6 +204,9 @@ func newClientCtx(ctx context.Context, opt valkey.ClientOption) (valkey.Client, 
 		return nil, ctx.Err()
 	}
 }
+
+// errNotCluster: mode cluster, but the server is not a cluster node.
+var errNotCluster = errors.New("the server is not in cluster mode (CLUSTER SLOTS refused)")
 
 // closeWait bounds how long Close waits for valkey-go to close its
 // connections; a server that hangs would otherwise hold Close (valkey-go's

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/valkey-io/valkey-go"
 )
@@ -29,9 +30,15 @@ var (
 	ErrAuth = errors.New("authentication failed")
 	// ErrUnknownMaster: the sentinels do not monitor the configured master name.
 	ErrUnknownMaster = errors.New("sentinel does not know the master name")
+	// ErrRejected: the server answered but refused the connection's set-up
+	// (a database number it does not have, a sentinel URL pointed at a
+	// data node, a cluster URL pointed at a server without cluster mode).
+	ErrRejected = errors.New("server rejected the connection's set-up")
 )
 
-// ConnectError reports a connection that could not be established.
+// ConnectError reports a connection that could not be established. Its
+// Kind is one of ErrUnreachable, ErrTLS, ErrAuth, ErrUnknownMaster or
+// ErrRejected.
 type ConnectError struct {
 	Mode     Mode
 	Addrs    []string
@@ -80,6 +87,12 @@ func classify(cfg *Config, err error) *ConnectError {
 	switch {
 	case errors.As(err, &vkErr) && (strings.HasPrefix(msg, "WRONGPASS") || strings.HasPrefix(msg, "NOAUTH") || strings.Contains(msg, "invalid username-password")):
 		ce.Kind, ce.Hint = ErrAuth, "check username and password (an ACL user needs both; password alone authenticates the default user)"
+	case strings.Contains(msg, "DB index is out of range"), strings.Contains(msg, "invalid DB index"):
+		ce.Kind, ce.Hint = ErrRejected, fmt.Sprintf("the server has no database %d: its 'databases' setting (default 16) limits db to 0..databases-1", cfg.DB)
+	case cfg.Mode == ModeSentinel && containsAny(strings.ToLower(msg), "unknown command 'sentinel'", "unknown command `sentinel`", "unknown subcommand"):
+		ce.Kind, ce.Hint = ErrRejected, "addrs answers but is not a sentinel: sentinel mode takes the sentinels' addresses (port 26379 by default), not the data nodes'"
+	case errors.Is(err, errNotCluster):
+		ce.Kind, ce.Hint = ErrRejected, "the server is not in cluster mode: use redis:// (mode standalone) or point addrs at cluster nodes"
 	case cfg.Mode == ModeSentinel && (valkey.IsValkeyNil(err) || strings.Contains(msg, "No such master")):
 		ce.Kind, ce.Hint = ErrUnknownMaster, fmt.Sprintf("the sentinels do not monitor a master named %q: check sentinel.master against 'SENTINEL MASTERS'", cfg.Sentinel.Master)
 	case errors.Is(err, errServerPlaintext):
@@ -88,6 +101,10 @@ func classify(cfg *Config, err error) *ConnectError {
 		ce.Kind, ce.Hint = ErrTLS, "use rediss:// (tls.enabled: true) with tls.ca_file set to the CA that signed the server certificate"
 	case errors.As(err, &hostErr):
 		ce.Kind, ce.Hint = ErrTLS, "the server certificate does not name the host dialled: set tls.server_name to a name in the certificate"
+	case errors.As(err, &invalid) && (invalid.Reason == x509.Expired), strings.Contains(msg, "certificate has expired"):
+		ce.Kind, ce.Hint = ErrTLS, "the server certificate has expired or is not valid yet: renew it on the server (and check the clocks)"
+	case strings.Contains(msg, "protocol version"):
+		ce.Kind, ce.Hint = ErrTLS, "client and server share no TLS version: check tls.min_version against the server's tls-protocols"
 	case errors.As(err, &unknown), errors.As(err, &verr), errors.As(err, &invalid), strings.Contains(msg, "x509:"):
 		ce.Kind, ce.Hint = ErrTLS, "the server certificate is not trusted: set tls.ca_file to the CA that signed it"
 	case errors.As(err, &recErr), strings.Contains(msg, "first record does not look like a TLS handshake"):
@@ -96,6 +113,8 @@ func classify(cfg *Config, err error) *ConnectError {
 		ce.Kind, ce.Hint = ErrTLS, "the server rejected the TLS handshake, usually the client certificate: set tls.cert_file and tls.key_file to a certificate signed by a CA the server trusts"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		ce.Hint = "nothing listens there: is the server running, and are host and port right?"
+	case isTimeout(err) && cfg.IOTimeout < cfg.DialTimeout && cfg.IOTimeout < 100*time.Millisecond:
+		ce.Hint = fmt.Sprintf("no answer within io_timeout (%s), which is shorter than a round trip may take: raise io_timeout", cfg.IOTimeout)
 	case isTimeout(err):
 		ce.Hint = "no answer within dial_timeout: check the address, firewalls, and that the server is up"
 	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, net.ErrClosed):

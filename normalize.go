@@ -3,6 +3,7 @@ package keyvalue
 import (
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,19 @@ func (c Config) Normalize() (Config, error) {
 	}
 	if c.Retry.MaxAttempts == 0 {
 		c.Retry.MaxAttempts = DefaultRetryMaxAttempts
+	}
+	if c.PasswordFile != "" {
+		if c.Password != "" {
+			return c, cfgErr("password_file", "is set together with password: use one of them")
+		}
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return c, cfgErr("password_file", "cannot be read: %v", err)
+		}
+		c.Password = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if c.Password == "" {
+			return c, cfgErr("password_file", "%s is empty", c.PasswordFile)
+		}
 	}
 	return c, c.validate()
 }
@@ -95,6 +109,11 @@ func (c *Config) validate() error {
 			return cfgErr(key, "must not be negative, got %s", d)
 		}
 	}
+	for key, d := range map[string]time.Duration{"dial_timeout": c.DialTimeout, "io_timeout": c.IOTimeout} {
+		if d < time.Millisecond {
+			return cfgErr(key, "is %s: use at least 1ms (a dial or a reply takes longer than that)", d)
+		}
+	}
 	if c.ReadFromReplicas && c.Mode == ModeStandalone {
 		return cfgErr("read_from_replicas", "needs mode sentinel or cluster (a standalone address is one server)")
 	}
@@ -136,6 +155,12 @@ func (r RetryConfig) validate() error {
 	}
 	if r.Base < 0 {
 		return cfgErr("retry.base", "must be positive, got %s", r.Base)
+	}
+	if r.Base > MaxRetryBase {
+		return cfgErr("retry.base", "is %s: use at most %s (a first retry later than that looks like a typo)", r.Base, MaxRetryBase)
+	}
+	if r.Cap > MaxRetryCap {
+		return cfgErr("retry.cap", "is %s: use at most %s", r.Cap, MaxRetryCap)
 	}
 	if r.Cap < r.Base {
 		return cfgErr("retry.cap", "must be at least retry.base (%s), got %s", r.Base, r.Cap)

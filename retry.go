@@ -23,6 +23,10 @@ func (r RetryConfig) Delay(attempt int, prev time.Duration, rng *rand.Rand) time
 	attempt = max(attempt, 1)
 	exp := base
 	for i := 1; i < attempt && exp < capd; i++ {
+		if exp > capd/2 {
+			exp = capd // doubling would pass the cap (or overflow)
+			break
+		}
 		exp *= 2
 	}
 	exp = min(exp, capd)
@@ -35,7 +39,10 @@ func (r RetryConfig) Delay(attempt int, prev time.Duration, rng *rand.Rand) time
 		if prev <= 0 {
 			prev = exp / 2
 		}
-		hi := min(capd, 3*max(prev, base))
+		hi := capd
+		if p := max(prev, base); p < capd/3 {
+			hi = 3 * p
+		}
 		if hi <= base {
 			return base
 		}

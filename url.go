@@ -72,7 +72,14 @@ func ParseURL(raw string) (Config, error) {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(h); err != nil {
-			h = net.JoinHostPort(strings.Trim(h, "[]"), defaultPort)
+			switch {
+			case len(h) > 2 && h[0] == '[' && h[len(h)-1] == ']' && !strings.ContainsAny(h[1:len(h)-1], "[]"):
+				h = net.JoinHostPort(h[1:len(h)-1], defaultPort) // an IPv6 literal without a port
+			case strings.ContainsAny(h, ":[]"):
+				return cfg, cfgErr("url", "%q is not a host or host:port (write IPv6 addresses in brackets: [::1]:6379)", h)
+			default:
+				h = net.JoinHostPort(h, defaultPort)
+			}
 		}
 		cfg.Addrs = append(cfg.Addrs, h)
 	}

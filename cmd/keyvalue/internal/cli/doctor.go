@@ -41,6 +41,9 @@ Without --url, --config or KEYVALUE_* variables it checks a throwaway local serv
   KEYVALUE_URL=redis+cluster://10.0.1.1:7000 keyvalue doctor`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if pings < 1 || pings > maxPings {
+				return fmt.Errorf("--pings %d: use 1 to %d", pings, maxPings)
+			}
 			e, err := ep.resolve(cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -48,7 +51,7 @@ Without --url, --config or KEYVALUE_* variables it checks a throwaway local serv
 			defer e.close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return doctor(ctx, cmd.OutOrStdout(), e, max(pings, 1))
+			return doctor(ctx, cmd.OutOrStdout(), e, pings)
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Second, "give up after this long")
@@ -62,6 +65,9 @@ type report struct{ w io.Writer }
 func (r report) line(name, format string, args ...any) {
 	fmt.Fprintf(r.w, "%-15s %s\n", name, fmt.Sprintf(format, args...))
 }
+
+// maxPings bounds doctor's latency sample (each PING's latency is kept).
+const maxPings = 100000
 
 func doctor(ctx context.Context, w io.Writer, e *endpoint, pings int) error {
 	r := report{w}

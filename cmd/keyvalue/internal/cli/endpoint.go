@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
@@ -18,6 +19,7 @@ import (
 type endpointFlags struct {
 	url, config string
 	verbose     bool
+	timeout     time.Duration
 }
 
 func (f *endpointFlags) register(cmd *cobra.Command) {
@@ -25,6 +27,7 @@ func (f *endpointFlags) register(cmd *cobra.Command) {
 	pf.StringVar(&f.url, "url", "", "connection URL: redis://, rediss://, redis+sentinel://host/MASTER, redis+cluster://... (default $KEYVALUE_URL)")
 	pf.StringVar(&f.config, "config", "", "YAML or JSON configuration file (default $KEYVALUE_CONFIG)")
 	pf.BoolVarP(&f.verbose, "verbose", "v", false, "log connection events (retries, fallbacks) to stderr")
+	pf.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up after this long (cache, lock and session commands)")
 }
 
 // endpoint is a resolved configuration, possibly backed by a throwaway
@@ -132,5 +135,11 @@ func withClient(cmd *cobra.Command, ep *endpointFlags, adjust func(*cache.Config
 		return err
 	}
 	defer client.Close()
-	return fn(cmd.Context(), client, cfg.Config)
+	ctx := cmd.Context()
+	if ep.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ep.timeout)
+		defer cancel()
+	}
+	return fn(ctx, client, cfg.Config)
 }

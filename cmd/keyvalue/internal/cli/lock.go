@@ -31,12 +31,19 @@ func newLockCmd(ep *endpointFlags) *cobra.Command {
 					return nil
 				}
 				fmt.Fprintf(out, "%-30s %-10s %8s %8s %8s %8s\n", "NAME", "STATE", "TTL", "READERS", "WAITING", "FENCE")
+				bad := 0
 				for _, n := range names {
 					i, err := l.Inspect(ctx, n)
 					if err != nil {
-						return err
+						// One broken lock (a key of the wrong type) must not hide the others.
+						bad++
+						fmt.Fprintf(out, "%-30s %-10s %v\n", cell(n), "UNREADABLE", err)
+						continue
 					}
-					fmt.Fprintf(out, "%-30s %-10s %8s %8d %8d %8d\n", n, state(i), i.TTL.Round(1e6), i.Readers, i.WaitingWriters+i.WaitingReaders, i.Fence)
+					fmt.Fprintf(out, "%-30s %-10s %8s %8d %8d %8d\n", cell(n), state(i), i.TTL.Round(1e6), i.Readers, i.WaitingWriters+i.WaitingReaders, i.Fence)
+				}
+				if bad > 0 {
+					return fmt.Errorf("%d of %d locks could not be read (see UNREADABLE above)", bad, len(names))
 				}
 				return nil
 			})
