@@ -12,6 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/keyvalue-go/keyvalue"
+
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/valkey-io/valkey-go"
 )
@@ -196,8 +198,9 @@ func (m *Mutex) TryLock(ctx context.Context) (*Lease, error) {
 // Lock takes the lock, waiting until it is free or ctx is done. Waiting
 // blocks on the server (BLPOP on the waiter's grant list, on a connection
 // of valkey-go's blocking pool) until the holder releases or its TTL runs
-// out: there is no client-side polling. If ctx ends first, the error
-// matches both ErrNotAcquired and ctx's error. The lease lasts Options.TTL.
+// out: there is no client-side polling. A lost connection does not end the
+// wait: it resumes on a new one. If ctx ends first, the error matches both
+// ErrNotAcquired and ctx's error. The lease lasts Options.TTL.
 func (m *Mutex) Lock(ctx context.Context) (*Lease, error) {
 	return m.l.acquire(ctx, m.k, false, true, m.l.opts.TTL)
 }
@@ -273,6 +276,7 @@ func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl tim
 	member := token + "|" + ttlMS
 	start := time.Now()
 	waited := false
+	var backoff time.Duration
 	for {
 		// Register as a waiter for longer than this round may block.
 		waitMS := "0"
@@ -281,6 +285,10 @@ func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl tim
 		}
 		sent := time.Now()
 		res, err := scripts.LockAcquire.Exec(ctx, l.c, k.with(token), []string{token, ttlMS, mode(shared), waitMS}).AsIntSlice()
+		if err != nil && wait && retryable(ctx, err) {
+			pause(ctx, &backoff) // a lost connection: the same token tries again
+			continue
+		}
 		if err != nil {
 			l.leave(k, token, member)
 			if ctx.Err() != nil {
@@ -288,6 +296,7 @@ func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl tim
 			}
 			return nil, fmt.Errorf("lock %s: acquire: %w", k.name, err)
 		}
+		backoff = 0
 		if res[0] == 1 && len(res) == 3 {
 			return l.acquired(ctx, k, token, shared, res[1], sent, ttl, time.Duration(res[2])*time.Millisecond, start)
 		}
@@ -323,11 +332,34 @@ func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl tim
 		case ctx.Err() != nil:
 			l.leave(k, token, member)
 			return nil, &notAcquiredError{name: k.name, cause: ctx.Err()}
+		case err != nil && !valkey.IsValkeyNil(err) && wctx.Err() == nil && retryable(ctx, err):
+			pause(ctx, &backoff) // the wait's connection was lost: wait again
 		case err != nil && !valkey.IsValkeyNil(err) && wctx.Err() == nil:
 			l.leave(k, token, member)
 			return nil, fmt.Errorf("lock %s: waiting: %w", k.name, err)
 		}
 		// The holder's TTL ran out (it crashed?), or a grant was missed: try again.
+	}
+}
+
+// retryable reports whether a failed wait may try again: a lost
+// connection (not a server's error reply, a closed client or ctx's end).
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, keyvalue.ErrClosed) || errors.Is(err, valkey.ErrClosing) {
+		return false
+	}
+	_, isReply := valkey.IsValkeyErr(err)
+	return !isReply
+}
+
+// pause sleeps a growing backoff (10ms doubling to 200ms), or until ctx ends.
+func pause(ctx context.Context, backoff *time.Duration) {
+	*backoff = min(max(*backoff*2, 10*time.Millisecond), 200*time.Millisecond)
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 

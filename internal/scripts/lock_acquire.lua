@@ -12,10 +12,7 @@
 -- ARGV[3]  mode: "x" or "s"
 -- ARGV[4]  if > 0: on failure, register as a waiter until now + ARGV[4] ms
 --
--- A waiter may already have been made the holder by a release whose
--- grant message (KEYS[7]) it did not see: it is the holder when its token
--- is the owner (or a shared holder), with the fencing token from KEYS[6]
--- or KEYS[7]. Writers are not starved: while a writer waits, new readers
+-- The caller may already hold the lock (see below). Writers are not starved: while a writer waits, new readers
 -- do not get in. Returns {1, fencing token, ms the lease has left} on
 -- success, or {0, ms until the holder's TTL runs out} (the longest a
 -- waiter needs to block before trying again).
@@ -27,24 +24,26 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
 
--- Granted by a release already?
+-- Held already? A release may have made this waiter the holder without
+-- it seeing the grant message (KEYS[7]), or the reply to an earlier
+-- acquisition may have been lost with its connection: the fencing token
+-- is then the grant's, or the counter's (nobody else can have taken one
+-- while this token holds the lock exclusively).
+local left = 0
+if mode == 'x' then
+  if redis.call('GET', KEYS[1]) == token then
+    left = redis.call('PTTL', KEYS[1])
+  end
+else
+  local s = redis.call('ZSCORE', KEYS[2], token)
+  if s then
+    left = math.floor(tonumber(s)) - now
+  end
+end
 local granted = redis.call('HGET', KEYS[6], token) or redis.call('LPOP', KEYS[7])
-if granted then
-  redis.call('HDEL', KEYS[6], token)
-  local left = 0
-  if mode == 'x' then
-    if redis.call('GET', KEYS[1]) == token then
-      left = redis.call('PTTL', KEYS[1])
-    end
-  else
-    local s = redis.call('ZSCORE', KEYS[2], token)
-    if s then
-      left = math.floor(tonumber(s)) - now
-    end
-  end
-  if left > 0 then
-    return {1, tonumber(granted), left}
-  end
+redis.call('HDEL', KEYS[6], token)
+if left > 0 then
+  return {1, tonumber(granted or redis.call('GET', KEYS[3]) or 0), left}
 end
 
 local function remaining()
