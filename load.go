@@ -12,14 +12,13 @@ import (
 // LoadConfigFile reads a YAML or JSON configuration file (JSON is read as
 // YAML). Unknown keys are errors that name the key and line. A file that
 // also declares named caches is read with cache.LoadConfigFile.
-func LoadConfigFile(path string) (Config, error) {
-	b, err := os.ReadFile(path)
+func LoadConfigFile(path string) (cfg Config, err error) {
+	err = conf.ReadFile("keyvalue", path, func(b []byte) error {
+		cfg, err = DecodeConfig(b)
+		return err
+	})
 	if err != nil {
-		return Config{}, fmt.Errorf("keyvalue: read config: %w", err)
-	}
-	cfg, err := DecodeConfig(b)
-	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+		return Config{}, err
 	}
 	return cfg, nil
 }
@@ -54,30 +53,24 @@ func ConfigFromEnviron(environ []string) (cfg Config, found bool, err error) {
 	if !env.Found {
 		return Config{}, false, nil
 	}
-	switch {
-	case env.File != "" && env.URL != "":
-		return Config{}, true, cfgErr("KEYVALUE_URL", "set together with KEYVALUE_CONFIG: use one of them")
-	case env.File != "":
-		if cfg, err = LoadConfigFile(env.File); err != nil {
-			return Config{}, true, err
-		}
-	case env.URL != "":
-		if cfg, err = ParseURL(env.URL); err != nil {
-			return Config{}, true, err
-		}
-	}
-	for _, v := range env.Vars {
-		if err := cfg.SetKey(v.Flat, v.Value); err != nil {
-			return Config{}, true, renameKey(err, v.Name)
-		}
+	err = env.Apply(ErrBothBases,
+		func(path string) (err error) { cfg, err = LoadConfigFile(path); return err },
+		func(url string) (err error) { cfg, err = ParseURL(url); return err },
+		func(v conf.Var) error { return RenameKey(cfg.SetKey(v.Flat, v.Value), v.Name) })
+	if err != nil {
+		return Config{}, true, err
 	}
 	return cfg, true, nil
 }
 
-// renameKey returns err with the key of a *ConfigError replaced by key
-// (for example the environment variable the value came from); other errors
-// are returned as they are.
-func renameKey(err error, key string) error {
+// ErrBothBases is the error for KEYVALUE_CONFIG and KEYVALUE_URL set
+// together.
+var ErrBothBases error = &ConfigError{Key: "KEYVALUE_URL", Msg: "set together with KEYVALUE_CONFIG: use one of them"}
+
+// RenameKey returns err with the key of a *ConfigError replaced by key
+// (the environment variable the value came from, say); other errors, and
+// nil, are returned as they are.
+func RenameKey(err error, key string) error {
 	if ce, ok := err.(*ConfigError); ok {
 		return &ConfigError{Key: key, Msg: ce.Msg}
 	}

@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net/url"
@@ -50,14 +49,13 @@ type Config struct {
 
 // LoadConfigFile reads a YAML or JSON file holding a connection and its
 // caches. Unknown keys are errors that name the key and line.
-func LoadConfigFile(path string) (Config, error) {
-	b, err := os.ReadFile(path)
+func LoadConfigFile(path string) (cfg Config, err error) {
+	err = conf.ReadFile("cache", path, func(b []byte) error {
+		cfg, err = DecodeConfig(b)
+		return err
+	})
 	if err != nil {
-		return Config{}, fmt.Errorf("cache: read config: %w", err)
-	}
-	cfg, err := DecodeConfig(b)
-	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+		return Config{}, err
 	}
 	return cfg, nil
 }
@@ -116,26 +114,12 @@ func ConfigFromEnviron(environ []string) (cfg Config, found bool, err error) {
 	if !env.Found {
 		return Config{}, false, nil
 	}
-	switch {
-	case env.File != "" && env.URL != "":
-		return Config{}, true, &keyvalue.ConfigError{Key: "KEYVALUE_URL", Msg: "set together with KEYVALUE_CONFIG: use one of them"}
-	case env.File != "":
-		if cfg, err = LoadConfigFile(env.File); err != nil {
-			return Config{}, true, err
-		}
-	case env.URL != "":
-		if cfg, err = ParseURL(env.URL); err != nil {
-			return Config{}, true, err
-		}
-	}
-	for _, v := range env.Vars {
-		if err := cfg.SetKey(v.Flat, v.Value); err != nil {
-			var ce *keyvalue.ConfigError
-			if errors.As(err, &ce) {
-				return Config{}, true, &keyvalue.ConfigError{Key: v.Name, Msg: ce.Msg}
-			}
-			return Config{}, true, err
-		}
+	err = env.Apply(keyvalue.ErrBothBases,
+		func(path string) (err error) { cfg, err = LoadConfigFile(path); return err },
+		func(url string) (err error) { cfg, err = ParseURL(url); return err },
+		func(v conf.Var) error { return keyvalue.RenameKey(cfg.SetKey(v.Flat, v.Value), v.Name) })
+	if err != nil {
+		return Config{}, true, err
 	}
 	return cfg, true, nil
 }

@@ -63,6 +63,36 @@ func (tp topo) heal(t *testing.T) {
 	}
 }
 
+// inject makes the operation run on b with the returned context fail at
+// its step-th server-side step: stop (as if the process died there),
+// cancel (the context), kill (every client connection); "none" injects
+// nothing. done ends the injection and heals killed connections.
+func (tp topo) inject(t *testing.T, b *cache.Backend, kind string, step int) (context.Context, func()) {
+	opCtx, cancel := context.WithCancel(ctx(t))
+	n := 0
+	cache.SetStepHook(b, func(string, string) error {
+		if n++; kind == "none" || n != step {
+			return nil
+		}
+		switch kind {
+		case "stop":
+			return errStopped
+		case "cancel":
+			cancel()
+		case "kill":
+			tp.killClients(t)
+		}
+		return nil
+	})
+	return opCtx, func() {
+		cancel()
+		cache.SetStepHook(b, nil)
+		if kind == "kill" {
+			tp.heal(t)
+		}
+	}
+}
+
 func topologies(t *testing.T) []topo {
 	s := servertest.Standalone(t)
 	cl := servertest.Cluster(t, 3)
@@ -187,28 +217,9 @@ func TestInvariantUnderFaultsAtEveryStep(t *testing.T) {
 					b := newBackend(t, tp.c, name, cache.Options{Sharded: tp.sharded, BatchSize: 4})
 					cache.SetSlack(b, 300*time.Millisecond)
 					fillFault(t, b)
-					opCtx, cancel := context.WithCancel(ctx(t))
-					n := 0
-					cache.SetStepHook(b, func(op, s string) error {
-						if n++; n != step {
-							return nil
-						}
-						switch kind {
-						case "stop":
-							return errStopped
-						case "cancel":
-							cancel()
-						case "kill":
-							tp.killClients(t)
-						}
-						return nil
-					})
+					opCtx, done := tp.inject(t, b, kind, step)
 					err := op.run(opCtx, b)
-					cancel()
-					cache.SetStepHook(b, nil)
-					if kind == "kill" {
-						tp.heal(t)
-					}
+					done()
 					when := fmt.Sprintf("%s/%s %s at step %d (err %v)", tp.name, op.name, kind, step, err)
 					checkInvariant(t, tp.c, tp.layout(name), when)
 					// Running it again finishes the job.
@@ -625,22 +636,7 @@ func TestInvariantProperty(t *testing.T) {
 					}
 					fault := rapid.SampledFrom(faults).Draw(rt, "fault")
 					at := rapid.IntRange(1, 4).Draw(rt, "step")
-					opCtx, cancel := context.WithCancel(ctx(t))
-					n := 0
-					cache.SetStepHook(b, func(string, string) error {
-						if n++; fault == "none" || n != at {
-							return nil
-						}
-						switch fault {
-						case "stop":
-							return errStopped
-						case "cancel":
-							cancel()
-						case "kill":
-							tp.killClients(t)
-						}
-						return nil
-					})
+					opCtx, done := tp.inject(t, b, fault, at)
 					var err error
 					switch op {
 					case "set":
@@ -655,11 +651,7 @@ func TestInvariantProperty(t *testing.T) {
 					case "gc":
 						_, err = b.CollectGarbage(opCtx, nil)
 					}
-					cancel()
-					cache.SetStepHook(b, nil)
-					if fault == "kill" {
-						tp.heal(t)
-					}
+					done()
 					if v := violations(t, tp.c, tp.layout(name)); len(v) > 0 {
 						rt.Fatalf("op %d (%s, fault %s at step %d, err %v) broke the invariant: %v", i, op, fault, at, err, v)
 					}

@@ -1,8 +1,11 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/internal/glob"
@@ -156,31 +159,38 @@ type pruneResult struct {
 	err     error
 }
 
-// pruneEach is prune with a result per tag.
+// pruneEach removes, from each tag's index, the listed ids unless their
+// entry is live with that tag: one script per tag and batch of
+// Options.BatchSize, pipelined. It returns a result per tag.
 func (b *Backend) pruneEach(ctx context.Context, groups map[string][]string) map[string]pruneResult {
 	var execs []valkey.LuaExec
 	var tagOf []string
-	for tag, ids := range groups {
-		e := valkey.LuaExec{Keys: make([]string, 1, 1+len(ids)), Args: make([]string, 1, 1+len(ids))}
-		e.Keys[0], e.Args[0] = b.indexKey(tag), tag
-		for _, id := range ids {
-			e.Keys = append(e.Keys, b.valueKey(id))
-			e.Args = append(e.Args, id)
+	for _, tag := range slices.Sorted(maps.Keys(groups)) {
+		for batch := range slices.Chunk(groups[tag], b.opts.BatchSize) {
+			e := valkey.LuaExec{Keys: make([]string, 1, 1+len(batch)), Args: make([]string, 1, 1+len(batch))}
+			e.Keys[0], e.Args[0] = b.indexKey(tag), tag
+			for _, id := range batch {
+				e.Keys = append(e.Keys, b.valueKey(id))
+				e.Args = append(e.Args, id)
+			}
+			execs = append(execs, e)
+			tagOf = append(tagOf, tag)
 		}
-		execs = append(execs, e)
-		tagOf = append(tagOf, tag)
 	}
-	out := make(map[string]pruneResult, len(execs))
+	out := make(map[string]pruneResult, len(groups))
 	for i, r := range scripts.CachePrune.ExecMulti(ctx, b.c, execs...) {
+		res := out[tagOf[i]]
 		n, err := r.AsIntSlice()
 		if err == nil && len(n) != 2 {
 			err = fmt.Errorf("unexpected reply %v", n)
 		}
 		if err != nil {
-			out[tagOf[i]] = pruneResult{err: err}
-			continue
+			res.err = cmp.Or(res.err, err)
+		} else {
+			res.removed += int(n[0])
+			res.gone = n[1] == 1 // the last batch's answer is the index's state
 		}
-		out[tagOf[i]] = pruneResult{removed: int(n[0]), gone: n[1] == 1}
+		out[tagOf[i]] = res
 	}
 	return out
 }

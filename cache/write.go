@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,30 +82,16 @@ func (b *Backend) setPayload(ctx context.Context, id string, codecID byte, body 
 }
 
 // prune removes, from each tag's index, the listed ids unless their entry
-// is live with that tag (one script per tag and batch, pipelined). It
-// returns the number of members removed.
+// is live with that tag (see pruneEach). It returns the number of members
+// removed.
 func (b *Backend) prune(ctx context.Context, groups map[string][]string) (int, error) {
-	var execs []valkey.LuaExec
-	for _, tag := range slices.Sorted(maps.Keys(groups)) {
-		for batch := range slices.Chunk(groups[tag], b.opts.BatchSize) {
-			e := valkey.LuaExec{Keys: make([]string, 1, 1+len(batch)), Args: make([]string, 1, 1+len(batch))}
-			e.Keys[0], e.Args[0] = b.indexKey(tag), tag
-			for _, id := range batch {
-				e.Keys = append(e.Keys, b.valueKey(id))
-				e.Args = append(e.Args, id)
-			}
-			execs = append(execs, e)
-		}
-	}
 	removed := 0
 	var errs []error
-	for i, r := range scripts.CachePrune.ExecMulti(ctx, b.c, execs...) {
-		n, err := r.AsIntSlice()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", execs[i].Keys[0], err))
-			continue
+	for tag, r := range b.pruneEach(ctx, groups) {
+		removed += r.removed
+		if r.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", b.indexKey(tag), r.err))
 		}
-		removed += int(n[0])
 	}
 	return removed, errors.Join(errs...)
 }

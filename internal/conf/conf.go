@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -198,4 +199,41 @@ func ReadEnv(environ []string, prefix string) Env {
 	}
 	slices.SortFunc(e.Vars, func(a, b Var) int { return strings.Compare(a.Name, b.Name) })
 	return e
+}
+
+// ReadFile reads path and decodes it with decode; errors name the file
+// (and start with pkg, e.g. "keyvalue", when reading fails).
+func ReadFile(pkg, path string, decode func([]byte) error) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%s: read config: %w", pkg, err)
+	}
+	if err := decode(b); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// Apply loads the environment: its base, the file (PREFIX+CONFIG) or the
+// URL (PREFIX+URL) through file or url, then every other variable through
+// set. both is the error for a file and a URL set together.
+func (e Env) Apply(both error, file, url func(string) error, set func(Var) error) error {
+	switch {
+	case e.File != "" && e.URL != "":
+		return both
+	case e.File != "":
+		if err := file(e.File); err != nil {
+			return err
+		}
+	case e.URL != "":
+		if err := url(e.URL); err != nil {
+			return err
+		}
+	}
+	for _, v := range e.Vars {
+		if err := set(v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
