@@ -52,7 +52,8 @@
 //	Flush          SCAN MATCH kv:{c:NAME}:* + UNLINK of every key but the indexes, per batch,
 //	               on every primary (repeated on a Cluster until a pass ran with no slot
 //	               moving), then garbage collection of the indexes; never KEYS or FLUSHDB
-//	CollectGarbage SCAN over the indexes, ZSCAN over each, one check-and-remove script per page
+//	CollectGarbage SCAN over the indexes, each read in pages by rank, one check-and-remove script per
+//	               page, a few indexes pipelined at a time
 //
 // Sharded mode: Set 3 round trips (tag, value, commit); Remove and
 // FlushByTags 4–5 (read tags and scores before deleting values).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/internal/glob"
@@ -26,9 +27,9 @@ type GCStats struct {
 // disappear. Writes prune expired members of the indexes they touch, so
 // indexes stay bounded without it; it is for indexes nobody writes to and
 // for entries without expiry. It walks the indexes with SCAN and each
-// index with ZSCAN in pages, checking and removing members with one script
-// per page (standalone) so no call blocks the server for long and an entry
-// written again meanwhile keeps its membership. A key that cannot be read
+// index in pages (ZRANGE by rank; ZSCAN in sharded mode), checking and
+// removing members with one script per page, so no call blocks the server
+// for long and an entry written again meanwhile keeps its membership. A key that cannot be read
 // is skipped and logged, never the end of the run. progress, if not nil,
 // gets the indexes visited.
 func (b *Backend) CollectGarbage(ctx context.Context, progress Progress) (GCStats, error) {
@@ -97,13 +98,26 @@ func (st *GCStats) add(b *Backend, tag string, removed int, gone bool, err error
 	}
 }
 
-// gcIndexes checks the members of several indexes (standalone layout),
-// ZSCAN page by page, with two pipelined round trips per page: the pages,
-// then one prune script per page.
+// gcGroup is how many indexes gcIndexes works on at once: enough to
+// pipeline, few enough that the server answers other clients in between
+// (a pipeline of a hundred prune scripts of a thousand keys each held
+// another client's PING for 70ms).
+const gcGroup = 8
+
+// gcIndexes checks the members of several indexes (standalone layout), a
+// few at a time, page by page, with two pipelined round trips per page:
+// the pages, then one prune script per page.
 func (b *Backend) gcIndexes(ctx context.Context, tags []string, st *GCStats) {
+	for group := range slices.Chunk(tags, gcGroup) {
+		b.gcIndexGroup(ctx, group, st)
+	}
+}
+
+func (b *Backend) gcIndexGroup(ctx context.Context, tags []string, st *GCStats) {
 	type state struct {
 		tag     string
-		cursor  uint64
+		offset  int // rank of the next page: members before it were kept
+		page    int // members read in the last page
 		removed int
 		gone    bool
 		err     error
@@ -112,41 +126,44 @@ func (b *Backend) gcIndexes(ctx context.Context, tags []string, st *GCStats) {
 	for i, t := range tags {
 		all[i] = &state{tag: t}
 	}
+	// Pages by rank, without scores (formatting scores costs the server more
+	// than the ranges): removed members free their ranks, so the next page
+	// starts after the ones kept. A member others remove meanwhile may shift
+	// one past a page; the next run finds it.
 	open := all
 	for len(open) > 0 && ctx.Err() == nil {
 		rs := scripts.DoMulti(ctx, b.c, len(open), func(i int) valkey.Completed {
-			return b.c.B().Zscan().Key(b.indexKey(open[i].tag)).Cursor(open[i].cursor).Count(int64(b.opts.BatchSize)).Build()
+			return b.c.B().Zrange().Key(b.indexKey(open[i].tag)).Min(strconv.Itoa(open[i].offset)).Max(strconv.Itoa(open[i].offset + b.opts.BatchSize - 1)).Build()
 		})
 		groups := map[string][]string{}
 		var next []*state
 		for i, r := range rs {
 			s := open[i]
-			e, err := r.AsScanEntry()
+			ids, err := r.AsStrSlice()
 			if err != nil {
 				s.err = err
 				continue
 			}
-			for j := 0; j < len(e.Elements); j += 2 {
-				groups[s.tag] = append(groups[s.tag], e.Elements[j])
+			s.page = len(ids)
+			if len(ids) > 0 {
+				groups[s.tag] = ids
 			}
-			if s.cursor = e.Cursor; s.cursor != 0 {
+			if len(ids) == b.opts.BatchSize {
 				next = append(next, s)
 			}
 		}
-		open = next
-		if len(groups) == 0 {
-			continue
-		}
 		res := b.pruneEach(ctx, groups)
-		for _, s := range all {
+		for _, s := range open {
 			if r, ok := res[s.tag]; ok {
 				s.removed += r.removed
+				s.offset += s.page - r.removed
 				s.gone = s.gone || r.gone
 				if r.err != nil && s.err == nil {
 					s.err = r.err
 				}
 			}
 		}
+		open = next
 	}
 	for _, s := range all {
 		st.add(b, s.tag, s.removed, s.gone, s.err)
