@@ -180,7 +180,9 @@ func (s *Store) Renew(ctx context.Context, oldID string) (string, error) {
 		return "", ErrNotFound
 	}
 	oldHash := s.hash(oldID)
-	user := "" // the user the record is expected to have; the script corrects a wrong guess
+	// The user the record is expected to have: the one this process last
+	// saw it with. The script refuses a wrong guess and names the user.
+	user := s.users.guess(oldHash)
 	for range 4 {
 		newID := NewID()
 		newHash := s.hash(newID)
@@ -197,6 +199,7 @@ func (s *Store) Renew(ctx context.Context, oldID string) (string, error) {
 		case err != nil:
 			return "", fmt.Errorf("session: renew: %w", err)
 		case code == 1:
+			s.users.remember(newHash, user)
 			return newID, nil
 		case code == 0:
 			return "", ErrNotFound

@@ -102,6 +102,7 @@ type Store struct {
 	mac             []byte
 	aead            cipher.AEAD
 	log             *slog.Logger
+	users           *userGuesses // the users of recently read or written sessions, for Renew
 }
 
 // New returns a store on c. It does no I/O.
@@ -149,7 +150,8 @@ func New(c valkey.Client, o Options) (*Store, error) {
 	block, _ := aes.NewCipher(derive("seal"))
 	aead, _ := cipher.NewGCM(block)
 	p := "kv:{s:" + o.Prefix + "}:"
-	return &Store{c: c, o: o, p: p, idx: p + "idx", userIndexPrefix: p + "u:", mac: derive("id"), aead: aead, log: log}, nil
+	return &Store{c: c, o: o, p: p, idx: p + "idx", userIndexPrefix: p + "u:", mac: derive("id"), aead: aead, log: log,
+		users: &userGuesses{m: map[string]string{}}}, nil
 }
 
 func checkPrefix(p string) error {
@@ -237,6 +239,7 @@ func (s *Store) read(ctx context.Context, id, hash string) (raw, error) {
 		return raw{}, err
 	}
 	st.ID = id
+	s.users.remember(hash, st.UserID)
 	// The SHA1 is what a later compare-and-set checks; listing needs none.
 	sum := sha1.Sum(b) //nolint:gosec // see import
 	return raw{st: st, sha1: hex.EncodeToString(sum[:])}, nil

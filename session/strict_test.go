@@ -88,3 +88,24 @@ func onlyRecordKey(t *testing.T, c *keyvalue.Client, prefix, id string, st *sess
 	t.Fatalf("no record key for %s", id)
 	return ""
 }
+
+// TestRenewWithoutGuess: a process that has not seen the session (no
+// guess of its user) renews it all the same, in two calls, and the user's
+// index follows the new id.
+func TestRenewWithoutGuess(t *testing.T) {
+	t.Parallel()
+	_, c, a := setup(t, session.Options{Prefix: "guess"})
+	b := newStore(t, c, session.Options{Prefix: "guess"})
+	rec, err := a.Create(ctx(t), session.Record{UserID: "7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newID, err := b.Renew(ctx(t), rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := a.GetAllByUser(ctx(t), "7")
+	if err != nil || len(recs) != 1 || recs[0].ID != newID {
+		t.Fatalf("user 7's sessions after a renew by another process: %v, %v", recs, err)
+	}
+}

@@ -152,6 +152,7 @@ func (s *Store) write(ctx context.Context, id, hash, want string, rec Record, ol
 }
 
 func (s *Store) writeStored(ctx context.Context, hash, want string, st stored, ttl time.Duration, oldUser string) error {
+	s.users.remember(hash, st.UserID)
 	if ttl < time.Millisecond {
 		_, err := s.removeHashes(ctx, []string{hash}, oldUser, false)
 		return err
