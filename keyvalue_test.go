@@ -93,6 +93,8 @@ func TestTLSFailuresAreExplained(t *testing.T) {
 	certs := servertest.NewCerts(t)
 	mtls := servertest.Standalone(t, servertest.WithTLS(certs, true))
 	plain := servertest.Standalone(t)
+	expired := servertest.Standalone(t, servertest.WithExpiredTLS(certs))
+	tls12 := servertest.Standalone(t, servertest.WithTLS(certs, false), servertest.WithArgs("--tls-protocols", "TLSv1.2"))
 	cases := []struct {
 		name string
 		cfg  keyvalue.Config
@@ -113,6 +115,12 @@ func TestTLSFailuresAreExplained(t *testing.T) {
 			keyvalue.Config{Addrs: []string{mtls.Addr()}, TLS: keyvalue.TLSConfig{Enabled: true, CAFile: certs.CAFile,
 				CertFile: certs.ClientCertFile, KeyFile: certs.ClientKeyFile, ServerName: "cache.example.com"}},
 			"set tls.server_name"},
+		{"server certificate expired",
+			keyvalue.Config{Addrs: []string{expired.Addr()}, TLS: keyvalue.TLSConfig{Enabled: true, CAFile: certs.CAFile}},
+			"has expired or is not valid yet"},
+		{"no TLS version in common",
+			keyvalue.Config{Addrs: []string{tls12.Addr()}, TLS: keyvalue.TLSConfig{Enabled: true, CAFile: certs.CAFile, MinVersion: "1.3"}},
+			"share no TLS version"},
 		{"tls to a plaintext port",
 			keyvalue.Config{Addrs: []string{plain.Addr()}, TLS: keyvalue.TLSConfig{Enabled: true, CAFile: certs.CAFile}},
 			"does not speak TLS"},

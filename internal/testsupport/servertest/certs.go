@@ -25,6 +25,9 @@ type Certs struct {
 	ServerCertFile, ServerKeyFile,
 	ClientCertFile, ClientKeyFile,
 	OtherCAFile, OtherClientCertFile, OtherClientKeyFile string
+	// ExpiredServerCertFile is a server certificate from the CA that
+	// expired a day ago (with ExpiredServerKeyFile).
+	ExpiredServerCertFile, ExpiredServerKeyFile string
 }
 
 // ClientTLS returns a client TLS configuration trusting the CA and presenting
@@ -60,6 +63,8 @@ func NewCerts(t testing.TB) *Certs {
 	caKey, caCert := mustCA(t, "keyvalue test CA")
 	c.CAFile = writePEM(t, dir, "ca.crt", "CERTIFICATE", caCert.Raw)
 	c.ServerCertFile, c.ServerKeyFile = mustLeaf(t, dir, "server", caCert, caKey, x509.ExtKeyUsageServerAuth)
+	c.ExpiredServerCertFile, c.ExpiredServerKeyFile = mustLeafValid(t, dir, "expired-server", caCert, caKey, x509.ExtKeyUsageServerAuth,
+		time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
 	c.ClientCertFile, c.ClientKeyFile = mustLeaf(t, dir, "client", caCert, caKey, x509.ExtKeyUsageClientAuth)
 	otherKey, otherCert := mustCA(t, "unrelated CA")
 	c.OtherCAFile = writePEM(t, dir, "other-ca.crt", "CERTIFICATE", otherCert.Raw)
@@ -95,6 +100,11 @@ func mustCA(t testing.TB, cn string) (*ecdsa.PrivateKey, *x509.Certificate) {
 
 func mustLeaf(t testing.TB, dir, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, usage x509.ExtKeyUsage) (certFile, keyFile string) {
 	t.Helper()
+	return mustLeafValid(t, dir, name, ca, caKey, usage, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+}
+
+func mustLeafValid(t testing.TB, dir, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, usage x509.ExtKeyUsage, notBefore, notAfter time.Time) (certFile, keyFile string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -102,8 +112,8 @@ func mustLeaf(t testing.TB, dir, name string, ca *x509.Certificate, caKey *ecdsa
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(t),
 		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 		DNSNames:     []string{"localhost"},

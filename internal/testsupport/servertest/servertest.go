@@ -7,6 +7,7 @@
 package servertest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,6 +32,16 @@ func WithTLS(c *Certs, mutual bool) Option {
 		var err error
 		o.PingTLS, err = c.clientTLS()
 		return err
+	}
+}
+
+// WithExpiredTLS makes the server accept TLS only, presenting a
+// certificate from c's CA that has expired.
+func WithExpiredTLS(c *Certs) Option {
+	return func(o *localserver.Options) error {
+		o.TLS = &localserver.TLSFiles{CertFile: c.ExpiredServerCertFile, KeyFile: c.ExpiredServerKeyFile, CAFile: c.CAFile}
+		o.PingTLS = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // readiness check of a test server with an expired certificate
+		return nil
 	}
 }
 
