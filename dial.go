@@ -132,7 +132,7 @@ func (s *lazy) connect(ctx context.Context) (valkey.Client, error) {
 			attempt-- // not a failed attempt
 			continue
 		}
-		if s.cfg.Mode != ModeSentinel {
+		if s.cfg.Mode != ModeSentinel && !isSocketPath(s.cfg.Addrs[0]) {
 			err = diagnose(ctx, s.cfg.Addrs[0], s.cfg.DialTimeout, opt.TLSConfig, err)
 		}
 		last = classify(&s.cfg, err)

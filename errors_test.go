@@ -96,3 +96,30 @@ func TestPasswordFile(t *testing.T) {
 		t.Errorf("missing password file: %v", err)
 	}
 }
+
+func TestUnixSocket(t *testing.T) {
+	t.Parallel()
+	sock := t.TempDir() + "/valkey.sock"
+	servertest.Standalone(t, servertest.WithArgs("--unixsocket", sock, "--unixsocketperm", "700"))
+	cfg, err := keyvalue.ParseURL("unix://" + sock + "?db=3&client_name=sock")
+	if err != nil || cfg.Addrs[0] != sock || cfg.DB != 3 {
+		t.Fatalf("ParseURL = %+v, %v", cfg, err)
+	}
+	roundTrip(t, open(t, cfg))
+	for raw, want := range map[string]string{
+		"unix://":                              "names no socket",
+		"redis+cluster://x:1?tls_enabled=true": "", // not a socket: unaffected
+		"unix://" + sock + "?tls_enabled=true": "sockets serve standalone mode without TLS",
+	} {
+		cfg, err := keyvalue.ParseURL(raw)
+		if err == nil {
+			_, err = cfg.Normalize()
+		}
+		if want == "" {
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", raw, err, want)
+		}
+	}
+}

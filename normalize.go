@@ -76,6 +76,12 @@ func (c *Config) validate() error {
 		return cfgErr("addrs", "standalone mode takes exactly one address, got %d (use mode sentinel or cluster for several)", len(c.Addrs))
 	}
 	for i, a := range c.Addrs {
+		if isSocketPath(a) {
+			if c.Mode != ModeStandalone || c.TLS.Enabled {
+				return cfgErr(fmt.Sprintf("addrs[%d]", i), "%q is a Unix socket: sockets serve standalone mode without TLS", a)
+			}
+			continue
+		}
 		if err := checkAddr(a); err != nil {
 			return cfgErr(fmt.Sprintf("addrs[%d]", i), "%v", err)
 		}

@@ -1,6 +1,8 @@
 package keyvalue
 
 import (
+	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"time"
@@ -45,6 +47,11 @@ func clientOption(n Config, log *slog.Logger) (valkey.ClientOption, error) {
 	switch n.Mode {
 	case ModeStandalone:
 		opt.ForceSingleClient = true
+		if isSocketPath(n.Addrs[0]) {
+			opt.DialCtxFn = func(ctx context.Context, path string, d *net.Dialer, _ *tls.Config) (net.Conn, error) {
+				return d.DialContext(ctx, "unix", path)
+			}
+		}
 	case ModeSentinel:
 		sentTLS, err := n.Sentinel.TLS.build("sentinel.tls", log)
 		if err != nil {

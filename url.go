@@ -14,6 +14,7 @@ import (
 //	rediss://...                      TLS (valkey:// and valkeys:// are the same)
 //	redis+sentinel://[[user]:password@]s1[:26379],s2,s3/MASTER[/db][?...]
 //	redis+cluster://[[user]:password@]seed1[:6379],seed2[?...]
+//	unix://[[user]:password@]/run/valkey.sock[?db=N&...]   a Unix socket (standalone, no TLS)
 //
 // rediss+sentinel and rediss+cluster (and the valkey spellings) enable TLS
 // to the data nodes. Credentials in the URL are the data nodes'; the
@@ -28,6 +29,9 @@ func ParseURL(raw string) (Config, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		return cfg, cfgErr("url", "%q has no scheme: start it with redis://, rediss://, redis+sentinel:// or redis+cluster://", redactURL(raw))
+	}
+	if strings.EqualFold(scheme, "unix") {
+		return parseUnixURL(raw, rest)
 	}
 	base, topo, _ := strings.Cut(strings.ToLower(scheme), "+")
 	switch base {
@@ -183,3 +187,44 @@ func (c Config) String() string {
 	}
 	return b.String()
 }
+
+// parseUnixURL parses unix://[user:password@]/path/to.sock[?query]: the
+// path is the socket; the database, like every other key, is a query
+// parameter (db=2).
+func parseUnixURL(raw, rest string) (Config, error) {
+	cfg := Config{Mode: ModeStandalone}
+	rest, query, _ := strings.Cut(rest, "?")
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 && !strings.Contains(rest[:at], "/") {
+		user, pass, hasPass := strings.Cut(rest[:at], ":")
+		var err error
+		if cfg.Username, err = url.PathUnescape(user); err != nil {
+			return cfg, cfgErr("url", "username is not valid percent-encoding")
+		}
+		if hasPass {
+			if cfg.Password, err = url.PathUnescape(pass); err != nil {
+				return cfg, cfgErr("url", "password is not valid percent-encoding")
+			}
+		}
+		rest = rest[at+1:]
+	}
+	if !strings.HasPrefix(rest, "/") || len(rest) < 2 {
+		return cfg, cfgErr("url", "%q names no socket: write unix:///path/to/valkey.sock", redactURL(raw))
+	}
+	cfg.Addrs = []string{rest}
+	values, err := url.ParseQuery(query)
+	if err != nil {
+		return cfg, cfgErr("url", "query is not valid: %v", err)
+	}
+	for k, vs := range values {
+		if len(vs) != 1 {
+			return cfg, cfgErr(k, "given %d times in the URL query", len(vs))
+		}
+		if err := cfg.SetKey(k, vs[0]); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
+}
+
+// isSocketPath reports whether an address is a Unix socket's path.
+func isSocketPath(addr string) bool { return strings.HasPrefix(addr, "/") }

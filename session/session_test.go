@@ -37,7 +37,7 @@ func newStore(t *testing.T, c valkey.Client, o session.Options) *session.Store {
 	if o.Prefix == "" {
 		o.Prefix = "fe"
 	}
-	if o.Key == nil {
+	if o.Key == nil && o.KeyFile == "" {
 		o.Key = key
 	}
 	o.Logger = quiet

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
@@ -67,6 +68,9 @@ type Options struct {
 	// Key is the secret (at least 32 bytes) for HMAC-SHA256 of session ids
 	// and for sealing them. Changing it invalidates every session.
 	Key []byte
+	// KeyFile names a file holding the key instead (Docker and Kubernetes
+	// secrets); one trailing newline is ignored. New reads it; it excludes Key.
+	KeyFile string
 	// Lifetime is the idle lifetime, extended on use (sliding expiration);
 	// default 24h. PermanentLifetime applies to Permanent ("remember me")
 	// sessions; default 30 days.
@@ -109,6 +113,16 @@ type Store struct {
 func New(c valkey.Client, o Options) (*Store, error) {
 	if err := checkPrefix(o.Prefix); err != nil {
 		return nil, err
+	}
+	if o.KeyFile != "" {
+		if len(o.Key) > 0 {
+			return nil, fmt.Errorf("%w: Key and KeyFile are both set: use one", ErrInvalidOptions)
+		}
+		b, err := os.ReadFile(o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: KeyFile: %v", ErrInvalidOptions, err)
+		}
+		o.Key = bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r"))
 	}
 	if len(o.Key) < MinKeyBytes {
 		return nil, fmt.Errorf("%w: Key has %d bytes; use at least %d random bytes (e.g. openssl rand -hex 32)", ErrInvalidOptions, len(o.Key), MinKeyBytes)

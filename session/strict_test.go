@@ -2,6 +2,8 @@ package session_test
 
 import (
 	"errors"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +109,25 @@ func TestRenewWithoutGuess(t *testing.T) {
 	recs, err := a.GetAllByUser(ctx(t), "7")
 	if err != nil || len(recs) != 1 || recs[0].ID != newID {
 		t.Fatalf("user 7's sessions after a renew by another process: %v, %v", recs, err)
+	}
+}
+
+func TestKeyFile(t *testing.T) {
+	t.Parallel()
+	_, c, st := setup(t, session.Options{Prefix: "kf"})
+	file := t.TempDir() + "/key"
+	if err := os.WriteFile(file, append(slices.Clone(key), '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fromFile := newStore(t, c, session.Options{Prefix: "kf", KeyFile: file})
+	rec, err := st.Create(ctx(t), session.Record{UserID: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fromFile.Get(ctx(t), rec.ID); err != nil || got.UserID != "1" {
+		t.Errorf("a store with the same key from a file cannot read the session: %v", err)
+	}
+	if _, err := session.New(c, session.Options{Prefix: "kf", KeyFile: file + ".missing"}); !errors.Is(err, session.ErrInvalidOptions) {
+		t.Errorf("missing key file: %v", err)
 	}
 }
