@@ -504,9 +504,9 @@ func TestIndexBoundedUnderChurn(t *testing.T) {
 			mustSet(t, b, "warm-up", "warm")
 			// Sharded members outlive their entries by the slack: keep it small
 			// against the lifetime, as a minute is against real lifetimes.
-			cache.SetSlack(b, 30*time.Millisecond)
-			const life = 500 * time.Millisecond
-			deadline := time.Now().Add(3 * life)
+			cache.SetSlack(b, 20*time.Millisecond)
+			const life = time.Second
+			deadline := time.Now().Add(2 * life)
 			i := 0
 			for time.Now().Before(deadline) && i < 200000 {
 				if err := b.Set(ctx(t), "e"+strconv.Itoa(i), []byte("x"), []string{"hot"}, life); err != nil {
@@ -536,7 +536,7 @@ func TestIndexBoundedUnderChurn(t *testing.T) {
 				}
 			}
 			ratio := float64(members) / float64(max(live, 1))
-			t.Logf("%d writes over %s: index holds %d members for %d live entries (%.2f×), no GC", i, 3*life, members, live, ratio)
+			t.Logf("%d writes over %s: index holds %d members for %d live entries (%.2f×), no GC", i, 2*life, members, live, ratio)
 			if ratio > 1.2 {
 				t.Errorf("index holds %.2f× its live members, want at most 1.2×", ratio)
 			}
