@@ -96,6 +96,14 @@ type Config struct {
 	// MaxFlushDelay lets the pipeline collect more commands per write, trading latency for CPU; 0 = off.
 	MaxFlushDelay time.Duration `yaml:"max_flush_delay,omitempty" json:"max_flush_delay,omitempty"`
 
+	// FollowRedirects (standalone mode, Valkey 8 and later) declares CLIENT
+	// CAPA redirect: when the server it talks to is demoted to a replica, it
+	// answers writes with a redirect to the new primary, and the client
+	// follows it instead of failing with READONLY. A server without the
+	// capability (Redis) is detected at connect time and the client carries
+	// on without it (logged once).
+	FollowRedirects bool `yaml:"follow_redirects,omitempty" json:"follow_redirects,omitempty"`
+
 	// ReadFromReplicas sends read-only commands to replicas (Sentinel and
 	// Cluster modes), trading read-your-writes for load on the primary.
 	// Off by default: reads go to the primary.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,6 +123,15 @@ func (s *lazy) connect(ctx context.Context) (valkey.Client, error) {
 		}
 		if ctx.Err() != nil {
 			return nil, &gaveUpError{cfg: s.cfg.String(), ctxErr: ctx.Err(), last: last}
+		}
+		if opt.Standalone.EnableRedirect && strings.Contains(strings.ToUpper(err.Error()), "CAPA") {
+			s.log.Warn("keyvalue: server has no CLIENT CAPA redirect (Valkey 8+); continuing without following redirects",
+				"endpoint", s.cfg.String(), "error", err)
+			s.mu.Lock()
+			s.opt.Standalone.EnableRedirect = false
+			s.mu.Unlock()
+			attempt-- // not a failed attempt
+			continue
 		}
 		if errors.Is(err, valkey.ErrNoCache) && !opt.DisableCache {
 			s.log.Warn("keyvalue: server refuses client-side caching (CLIENT TRACKING / RESP3); continuing without it",

@@ -3,6 +3,7 @@ package keyvalue_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,5 +150,41 @@ func TestSentinelFrozenPrimary(t *testing.T) {
 	t.Logf("%d writes acknowledged by a replica, %d missing after the old primary rejoined", len(acked), missing)
 	if missing > 0 {
 		t.Errorf("%d acknowledged writes lost", missing)
+	}
+}
+
+// TestFollowRedirects: with follow_redirects, a client whose server is
+// demoted to a replica follows the server's redirect to the new primary
+// (Valkey 8+); on a server without CLIENT CAPA redirect it connects and
+// works without it.
+func TestFollowRedirects(t *testing.T) {
+	t.Parallel()
+	a, b := servertest.Standalone(t, servertest.WithName("a")), servertest.Standalone(t, servertest.WithName("b"))
+	info, err := a.Do("INFO", "server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := open(t, keyvalue.Config{Addrs: []string{a.Addr()}, FollowRedirects: true})
+	roundTrip(t, c)
+	if !strings.Contains(info, "valkey_version:") {
+		t.Log("the server is not Valkey: it has no CLIENT CAPA redirect; the client connected without it")
+		return
+	}
+	host, port, _ := strings.Cut(b.Addr(), ":")
+	if _, err := a.Do("REPLICAOF", host, port); err != nil {
+		t.Fatal(err)
+	}
+	servertest.WaitFor(t, 10*time.Second, "a replicates b", func() error {
+		r, err := a.Do("INFO", "replication")
+		if err != nil || !strings.Contains(r, "master_link_status:up") {
+			return context.DeadlineExceeded
+		}
+		return nil
+	})
+	if err := c.Do(ctxT(t, 5*time.Second), c.B().Set().Key("redirected").Value("yes").Build()).Error(); err != nil {
+		t.Fatalf("write after the demotion: %v", err)
+	}
+	if v, err := b.Do("GET", "redirected"); err != nil || v != "yes" {
+		t.Fatalf("the write did not reach the new primary: %q, %v", v, err)
 	}
 }

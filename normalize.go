@@ -120,6 +120,9 @@ func (c *Config) validate() error {
 			return cfgErr(key, "is %s: use at least 1ms (a dial or a reply takes longer than that)", d)
 		}
 	}
+	if c.FollowRedirects && c.Mode != ModeStandalone {
+		return cfgErr("follow_redirects", "needs mode standalone (Sentinel and Cluster clients follow failovers themselves)")
+	}
 	if c.ReadFromReplicas && c.Mode == ModeStandalone {
 		return cfgErr("read_from_replicas", "needs mode sentinel or cluster (a standalone address is one server)")
 	}

@@ -47,6 +47,7 @@ func clientOption(n Config, log *slog.Logger) (valkey.ClientOption, error) {
 	switch n.Mode {
 	case ModeStandalone:
 		opt.ForceSingleClient = true
+		opt.Standalone.EnableRedirect = n.FollowRedirects
 		if isSocketPath(n.Addrs[0]) {
 			opt.DialCtxFn = func(ctx context.Context, path string, d *net.Dialer, _ *tls.Config) (net.Conn, error) {
 				return d.DialContext(ctx, "unix", path)
