@@ -226,13 +226,18 @@ func (b *Backend) getPayload(ctx context.Context, id string) (Codec, []byte, err
 		return nil, nil, err
 	}
 	key := b.valueKey(id)
-	var res valkey.ValkeyResult
-	if b.recent != nil && !b.recent.dirty(key) {
-		res = b.c.DoCache(ctx, b.c.B().Get().Key(key).Cache(), b.opts.LocalCacheTTL)
+	var raw []byte
+	var err error
+	if b.recent != nil {
+		raw, err = b.c.DoCache(ctx, b.c.B().Get().Key(key).Cache(), b.opts.LocalCacheTTL).AsBytes()
+		found := err == nil
+		if (found || valkey.IsValkeyNil(err)) && !b.recent.check(key, found, raw) {
+			// Maybe older than this process's own write: ask the server.
+			raw, err = b.c.Do(ctx, b.c.B().Get().Key(key).Build()).AsBytes()
+		}
 	} else {
-		res = b.c.Do(ctx, b.c.B().Get().Key(key).Build())
+		raw, err = b.c.Do(ctx, b.c.B().Get().Key(key).Build()).AsBytes()
 	}
-	raw, err := res.AsBytes()
 	if valkey.IsValkeyNil(err) {
 		return nil, nil, fmt.Errorf("cache %s: %q: %w", b.name, id, ErrNotFound)
 	}

@@ -86,9 +86,11 @@
 // cache. The server sends invalidations when an entry changes, but they
 // arrive asynchronously:
 //
-//   - The process that wrote reads its own writes: for LocalCacheTTL after
-//     it changed, removed or flushed an entry (or flushed the cache), Get
-//     reads that entry from the server.
+//   - The process that wrote reads its own writes: after it changed,
+//     removed or flushed an entry (or flushed the cache), Get serves the
+//     local copy only if it is what the process wrote (compared by a hash,
+//     or "no value"), else reads the server, for up to LocalCacheTTL. Once
+//     the local copy matches, local hits resume.
 //   - Other processes may serve the old copy until the invalidation
 //     message reaches them and is applied: keyvalue bench's
 //     cache/local-staleness scenario measures that window (p99 and max;

@@ -49,8 +49,8 @@ func (b *Backend) Flush(ctx context.Context, progress Progress) (int, error) {
 	start := time.Now()
 	removed := 0
 	if b.recent != nil {
-		b.recent.markAll()
-		defer b.recent.markAll()
+		b.recent.removedAll()
+		defer b.recent.removedAll()
 	}
 	report := func(n int) {
 		removed += n

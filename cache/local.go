@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"hash/maphash"
 	"sync"
 	"time"
 )
@@ -8,77 +9,112 @@ import (
 // recentWrites makes a process read its own writes through the local read
 // cache. valkey-go's client-side cache drops a copy when the server's
 // invalidation message arrives, which is asynchronous: right after this
-// process changed or removed an entry, its local copy may still be the
-// old one. So keys this Backend wrote in the last LocalCacheTTL (the
-// longest a local copy lives) are read from the server instead.
+// process changed or removed an entry, its local copy may still be the old
+// one. So for a key this Backend wrote, Get compares the local copy with
+// what it wrote (a hash of the value, or "no value"): a match is served
+// and ends the check for that key; anything else is read from the server,
+// until LocalCacheTTL (the longest a local copy lives) has passed.
 type recentWrites struct {
 	window time.Duration
+	seed   maphash.Seed
 
 	mu   sync.Mutex
-	keys map[string]time.Time // key -> until when to bypass the local cache
-	all  time.Time            // bypass for every key until then (after Flush)
+	keys map[string]expectation
+	all  time.Time // until then, every key expects no value (after Flush)
 }
 
-// maxRecent bounds the keys remembered one by one; beyond it, every key
-// bypasses the local cache for the window.
+// expectation is what this process last wrote to a key.
+type expectation struct {
+	until  time.Time
+	absent bool   // removed
+	sum    uint64 // the value's hash, when not absent
+}
+
+// maxRecent bounds the keys remembered one by one; beyond it, the oldest
+// expectations are dropped and every key is checked for the window.
 const maxRecent = 10000
 
 func newRecentWrites(window time.Duration) *recentWrites {
-	return &recentWrites{window: window, keys: map[string]time.Time{}}
+	return &recentWrites{window: window, seed: maphash.MakeSeed(), keys: map[string]expectation{}}
 }
 
-// mark records writes to keys.
-func (r *recentWrites) mark(keys ...string) {
+func (r *recentWrites) hash(value []byte) uint64 { return maphash.Bytes(r.seed, value) }
+
+// wrote records that key now holds value.
+func (r *recentWrites) wrote(key string, value []byte) {
+	r.set(map[string]expectation{key: {until: time.Now().Add(r.window), sum: r.hash(value)}})
+}
+
+// removed records that keys hold no value now.
+func (r *recentWrites) removed(keys ...string) {
 	until := time.Now().Add(r.window)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.keys)+len(keys) > maxRecent {
-		now := time.Now()
-		for k, t := range r.keys {
-			if t.Before(now) {
-				delete(r.keys, k)
-			}
-		}
-	}
-	if len(r.keys)+len(keys) > maxRecent {
-		r.all = until
-		clear(r.keys)
-		return
-	}
+	m := make(map[string]expectation, len(keys))
 	for _, k := range keys {
-		r.keys[k] = until
+		m[k] = expectation{until: until, absent: true}
 	}
+	r.set(m)
 }
 
-// markIDs records writes to the values of ids.
-func (r *recentWrites) markIDs(b *Backend, ids []string) {
+// removedIDs records that the values of ids are gone.
+func (r *recentWrites) removedIDs(b *Backend, ids []string) {
 	keys := make([]string, len(ids))
 	for i, id := range ids {
 		keys[i] = b.valueKey(id)
 	}
-	r.mark(keys...)
+	r.removed(keys...)
 }
 
-// markAll records a write to every key (Flush).
-func (r *recentWrites) markAll() {
+// removedAll records that every value is gone (Flush).
+func (r *recentWrites) removedAll() {
 	r.mu.Lock()
 	r.all = time.Now().Add(r.window)
 	clear(r.keys)
 	r.mu.Unlock()
 }
 
-// dirty reports whether key was written within the window.
-func (r *recentWrites) dirty(key string) bool {
+func (r *recentWrites) set(m map[string]expectation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.keys)+len(m) > maxRecent {
+		now := time.Now()
+		for k, e := range r.keys {
+			if e.until.Before(now) {
+				delete(r.keys, k)
+			}
+		}
+	}
+	if len(r.keys)+len(m) > maxRecent {
+		// Too many to follow one by one: check every key for the window.
+		r.all = time.Now().Add(r.window)
+		clear(r.keys)
+		return
+	}
+	for k, e := range m {
+		r.keys[k] = e
+	}
+}
+
+// check reports whether a local read of key may be served: found and
+// value are what the local cache returned. A copy that matches this
+// process's last write ends the check for the key.
+func (r *recentWrites) check(key string, found bool, value []byte) bool {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if now.Before(r.all) {
+	e, ok := r.keys[key]
+	if ok && !now.Before(e.until) {
+		delete(r.keys, key)
+		ok = false
+	}
+	if !ok {
+		if now.Before(r.all) {
+			return !found // after a flush: a local miss is right, a local value may be stale
+		}
 		return true
 	}
-	until, ok := r.keys[key]
-	if ok && !now.Before(until) {
+	if e.absent && !found || !e.absent && found && r.hash(value) == e.sum {
 		delete(r.keys, key)
-		return false
+		return true
 	}
-	return ok
+	return false
 }

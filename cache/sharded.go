@@ -125,7 +125,7 @@ func (b *Backend) removeSharded(ctx context.Context, ids []string, known []membe
 		return 0, nil
 	}
 	if b.recent != nil {
-		defer b.recent.markIDs(b, ids)
+		defer b.recent.removedIDs(b, ids)
 	}
 	tagsOf, err := b.readTags(ctx, ids)
 	if err != nil {

@@ -47,7 +47,7 @@ func (b *Backend) setPayload(ctx context.Context, id string, codecID byte, body 
 		}
 	}
 	if b.recent != nil {
-		defer b.recent.mark(b.valueKey(id))
+		defer b.recent.wrote(b.valueKey(id), value)
 	}
 	if b.opts.Sharded {
 		return b.setSharded(ctx, id, value, tags, ms)
@@ -212,7 +212,7 @@ func (b *Backend) removeEntries(ctx context.Context, ids, tags []string, tagsOf 
 		return 0, nil
 	}
 	if b.recent != nil {
-		defer b.recent.markIDs(b, ids)
+		defer b.recent.removedIDs(b, ids)
 	}
 	var execs []valkey.LuaExec
 	var batches [][]string
