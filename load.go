@@ -12,15 +12,8 @@ import (
 // LoadConfigFile reads a YAML or JSON configuration file (JSON is read as
 // YAML). Unknown keys are errors that name the key and line. A file that
 // also declares named caches is read with cache.LoadConfigFile.
-func LoadConfigFile(path string) (cfg Config, err error) {
-	err = conf.ReadFile("keyvalue", path, func(b []byte) error {
-		cfg, err = DecodeConfig(b)
-		return err
-	})
-	if err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
+func LoadConfigFile(path string) (Config, error) {
+	return conf.LoadFile("keyvalue", path, DecodeConfig)
 }
 
 // DecodeConfig decodes a YAML or JSON document into a Config, rejecting

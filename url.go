@@ -59,15 +59,8 @@ func ParseURL(raw string) (Config, error) {
 	}
 	authority, path, _ := strings.Cut(rest, "/")
 	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
-		user, pass, hasPass := strings.Cut(authority[:at], ":")
-		var err error
-		if cfg.Username, err = url.PathUnescape(user); err != nil {
-			return cfg, cfgErr("url", "username is not valid percent-encoding")
-		}
-		if hasPass {
-			if cfg.Password, err = url.PathUnescape(pass); err != nil {
-				return cfg, cfgErr("url", "password is not valid percent-encoding")
-			}
+		if err := cfg.setUserinfo(authority[:at]); err != nil {
+			return cfg, err
 		}
 		authority = authority[at+1:]
 	}
@@ -119,22 +112,42 @@ func ParseURL(raw string) (Config, error) {
 		return cfg, cfgErr("url", "path %q has too many parts", path)
 	}
 
+	return cfg, cfg.setQuery(query)
+}
+
+// setUserinfo sets the credentials from a URL's "user:password" part.
+func (c *Config) setUserinfo(info string) error {
+	user, pass, hasPass := strings.Cut(info, ":")
+	var err error
+	if c.Username, err = url.PathUnescape(user); err != nil {
+		return cfgErr("url", "username is not valid percent-encoding")
+	}
+	if hasPass {
+		if c.Password, err = url.PathUnescape(pass); err != nil {
+			return cfgErr("url", "password is not valid percent-encoding")
+		}
+	}
+	return nil
+}
+
+// setQuery sets the keys given as a URL's query parameters.
+func (c *Config) setQuery(query string) error {
 	values, err := url.ParseQuery(query)
 	if err != nil {
-		return cfg, cfgErr("url", "query is not valid: %v", err)
+		return cfgErr("url", "query is not valid: %v", err)
 	}
 	for k, vs := range values {
 		if len(vs) != 1 {
-			return cfg, cfgErr(k, "given %d times in the URL query", len(vs))
+			return cfgErr(k, "given %d times in the URL query", len(vs))
 		}
 		if k == "mode" || k == "addrs" {
-			return cfg, cfgErr(k, "is set by the URL's scheme and hosts, not a query parameter")
+			return cfgErr(k, "is set by the URL's scheme and hosts, not a query parameter")
 		}
-		if err := cfg.SetKey(k, vs[0]); err != nil {
-			return cfg, err
+		if err := c.SetKey(k, vs[0]); err != nil {
+			return err
 		}
 	}
-	return cfg, nil
+	return nil
 }
 
 // redactURL hides the password in a URL for error messages.
@@ -195,15 +208,8 @@ func parseUnixURL(raw, rest string) (Config, error) {
 	cfg := Config{Mode: ModeStandalone}
 	rest, query, _ := strings.Cut(rest, "?")
 	if at := strings.LastIndexByte(rest, '@'); at >= 0 && !strings.Contains(rest[:at], "/") {
-		user, pass, hasPass := strings.Cut(rest[:at], ":")
-		var err error
-		if cfg.Username, err = url.PathUnescape(user); err != nil {
-			return cfg, cfgErr("url", "username is not valid percent-encoding")
-		}
-		if hasPass {
-			if cfg.Password, err = url.PathUnescape(pass); err != nil {
-				return cfg, cfgErr("url", "password is not valid percent-encoding")
-			}
+		if err := cfg.setUserinfo(rest[:at]); err != nil {
+			return cfg, err
 		}
 		rest = rest[at+1:]
 	}
@@ -211,19 +217,7 @@ func parseUnixURL(raw, rest string) (Config, error) {
 		return cfg, cfgErr("url", "%q names no socket: write unix:///path/to/valkey.sock", redactURL(raw))
 	}
 	cfg.Addrs = []string{rest}
-	values, err := url.ParseQuery(query)
-	if err != nil {
-		return cfg, cfgErr("url", "query is not valid: %v", err)
-	}
-	for k, vs := range values {
-		if len(vs) != 1 {
-			return cfg, cfgErr(k, "given %d times in the URL query", len(vs))
-		}
-		if err := cfg.SetKey(k, vs[0]); err != nil {
-			return cfg, err
-		}
-	}
-	return cfg, nil
+	return cfg, cfg.setQuery(query)
 }
 
 // isSocketPath reports whether an address is a Unix socket's path.

@@ -49,15 +49,8 @@ type Config struct {
 
 // LoadConfigFile reads a YAML or JSON file holding a connection and its
 // caches. Unknown keys are errors that name the key and line.
-func LoadConfigFile(path string) (cfg Config, err error) {
-	err = conf.ReadFile("cache", path, func(b []byte) error {
-		cfg, err = DecodeConfig(b)
-		return err
-	})
-	if err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
+func LoadConfigFile(path string) (Config, error) {
+	return conf.LoadFile("cache", path, DecodeConfig)
 }
 
 // DecodeConfig decodes a YAML or JSON document into a Config, rejecting

@@ -201,17 +201,19 @@ func ReadEnv(environ []string, prefix string) Env {
 	return e
 }
 
-// ReadFile reads path and decodes it with decode; errors name the file
+// LoadFile reads path and decodes it with decode; errors name the file
 // (and start with pkg, e.g. "keyvalue", when reading fails).
-func ReadFile(pkg, path string, decode func([]byte) error) error {
+func LoadFile[T any](pkg, path string, decode func([]byte) (T, error)) (T, error) {
+	var zero T
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("%s: read config: %w", pkg, err)
+		return zero, fmt.Errorf("%s: read config: %w", pkg, err)
 	}
-	if err := decode(b); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	v, err := decode(b)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", path, err)
 	}
-	return nil
+	return v, nil
 }
 
 // Apply loads the environment: its base, the file (PREFIX+CONFIG) or the
