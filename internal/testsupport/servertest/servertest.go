@@ -449,6 +449,37 @@ func (c *ClusterSet) FinishMigration(t testing.TB, slot int, from, to *Server) {
 			t.Fatalf("servertest: SETSLOT NODE on %s: %v", n.Addr(), err)
 		}
 	}
+	// Every node must see the new owner, with nothing left migrating, before
+	// a client can rely on the slot map it reads from any of them.
+	for _, n := range c.Nodes {
+		WaitFor(t, 10*time.Second, fmt.Sprintf("node %s sees slot %d on its new owner", n.Addr(), slot), func() error {
+			nodes, err := n.Do("CLUSTER", "NODES")
+			if err != nil {
+				return err
+			}
+			if strings.Contains(nodes, "["+strconv.Itoa(slot)+"-") {
+				return fmt.Errorf("slot %d still migrating or importing", slot)
+			}
+			for line := range strings.SplitSeq(nodes, "\n") {
+				f := strings.Fields(line)
+				if len(f) < 9 || f[0] != id {
+					continue
+				}
+				for _, r := range f[8:] {
+					lo, hi, found := strings.Cut(r, "-")
+					if !found {
+						hi = lo
+					}
+					l, err1 := strconv.Atoi(lo)
+					h, err2 := strconv.Atoi(hi)
+					if err1 == nil && err2 == nil && l <= slot && slot <= h {
+						return nil
+					}
+				}
+			}
+			return fmt.Errorf("slot %d not yet on %s", slot, to.Addr())
+		})
+	}
 }
 
 // MoveSlot migrates a whole slot with its keys.
