@@ -130,9 +130,12 @@ type SentinelSet struct {
 }
 
 // SentinelAddrs returns the sentinels' host:port addresses.
-func (s *SentinelSet) SentinelAddrs() []string {
-	out := make([]string, len(s.Sentinels))
-	for i, x := range s.Sentinels {
+func (s *SentinelSet) SentinelAddrs() []string { return addrs(s.Sentinels) }
+
+// addrs returns the servers' host:port addresses.
+func addrs(servers []*Server) []string {
+	out := make([]string, len(servers))
+	for i, x := range servers {
 		out[i] = x.Addr()
 	}
 	return out
@@ -285,13 +288,7 @@ type ClusterSet struct {
 }
 
 // Addrs returns the nodes' host:port addresses (seed addresses for a client).
-func (c *ClusterSet) Addrs() []string {
-	out := make([]string, len(c.Nodes))
-	for i, n := range c.Nodes {
-		out[i] = n.Addr()
-	}
-	return out
-}
+func (c *ClusterSet) Addrs() []string { return addrs(c.Nodes) }
 
 // Cluster starts n primaries (n >= 3 for a real cluster), splits the 16384
 // slots among them, joins them and waits until every node reports
@@ -383,6 +380,16 @@ func (c *ClusterSet) Owner(t testing.TB, slot int) *Server {
 	if err != nil {
 		t.Fatalf("servertest: CLUSTER NODES: %v", err)
 	}
+	if s := byID[slotOwner(nodes, slot)]; s != nil {
+		return s
+	}
+	t.Fatalf("servertest: no owner found for slot %d", slot)
+	return nil
+}
+
+// slotOwner returns the id of the primary that serves slot in a CLUSTER
+// NODES reply, "" if none.
+func slotOwner(nodes string, slot int) string {
 	for line := range strings.SplitSeq(nodes, "\n") {
 		f := strings.Fields(line)
 		if len(f) < 9 || !strings.Contains(f[2], "master") {
@@ -396,12 +403,11 @@ func (c *ClusterSet) Owner(t testing.TB, slot int) *Server {
 			l, err1 := strconv.Atoi(lo)
 			h, err2 := strconv.Atoi(hi)
 			if err1 == nil && err2 == nil && l <= slot && slot <= h {
-				return byID[f[0]]
+				return f[0]
 			}
 		}
 	}
-	t.Fatalf("servertest: no owner found for slot %d", slot)
-	return nil
+	return ""
 }
 
 // BeginMigration puts slot in the migrating state on from and the
@@ -460,24 +466,10 @@ func (c *ClusterSet) FinishMigration(t testing.TB, slot int, from, to *Server) {
 			if strings.Contains(nodes, "["+strconv.Itoa(slot)+"-") {
 				return fmt.Errorf("slot %d still migrating or importing", slot)
 			}
-			for line := range strings.SplitSeq(nodes, "\n") {
-				f := strings.Fields(line)
-				if len(f) < 9 || f[0] != id {
-					continue
-				}
-				for _, r := range f[8:] {
-					lo, hi, found := strings.Cut(r, "-")
-					if !found {
-						hi = lo
-					}
-					l, err1 := strconv.Atoi(lo)
-					h, err2 := strconv.Atoi(hi)
-					if err1 == nil && err2 == nil && l <= slot && slot <= h {
-						return nil
-					}
-				}
+			if slotOwner(nodes, slot) != id {
+				return fmt.Errorf("slot %d not yet on %s", slot, to.Addr())
 			}
-			return fmt.Errorf("slot %d not yet on %s", slot, to.Addr())
+			return nil
 		})
 	}
 }
