@@ -30,7 +30,25 @@
 //	Get          1 round trip (plus a write when sliding expiration is due)
 //	Create, Set  1-2 round trips (Set reads first, to keep the user index right)
 //	Update       2 round trips per attempt (read, then a compare-and-set script)
-//	Renew        1 round trip (one atomic script)
+//	Renew        1 round trip (one atomic script) when this process knows the
+//	             session's user (it read or wrote the session), else 2: the
+//	             script must declare the user's index, which it learns from
+//	             the record
+//
+// Every key a script touches is passed to it (KEYS), so a Cluster migrating
+// the store's slot refuses a call before it runs instead of failing it
+// half-way.
+//
+// # Guarantees
+//
+//   - A write reported as successful is stored. One reported as failed is
+//     not stored, except ErrNotReplicated: the write is stored (on the
+//     primary) but too few replicas confirmed it, and the record or new id
+//     is returned with the error, so the caller is never left with an
+//     orphan it cannot name.
+//   - A stored record that does not parse exactly (trailing bytes, a field
+//     of the wrong type, an unknown field) is ErrCorrupt for every reader,
+//     Renew included, and is never overwritten silently.
 //	GetAll       2 round trips for any number of sessions (index script, MGET)
 //	RemoveByUser 2 round trips (index script, then one removal script)
 //

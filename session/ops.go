@@ -171,8 +171,9 @@ func (s *Store) parseListed(v valkey.ValkeyMessage, key string) (*Record, error)
 }
 
 // Renew moves the session to a fresh id and returns it (call it on login
-// and privilege changes: session-fixation protection). One atomic script,
-// one round trip, writes the record under the new id, updates the indexes
+// and privilege changes: session-fixation protection). One atomic script
+// (one round trip when this process knows the session's user, else two)
+// writes the record under the new id, updates the indexes
 // and leaves the old id readable but not writable for Options.RenewGrace,
 // so requests in flight with the old cookie still find the session.
 func (s *Store) Renew(ctx context.Context, oldID string) (string, error) {
