@@ -49,8 +49,8 @@
 //   - A stored record that does not parse exactly (trailing bytes, a field
 //     of the wrong type, an unknown field) is ErrCorrupt for every reader,
 //     Renew included, and is never overwritten silently.
-//	GetAll       2 round trips for any number of sessions (index script, MGET)
-//	RemoveByUser 2 round trips (index script, then one removal script)
+//     GetAll       2 round trips for any number of sessions (index script, MGET)
+//     RemoveByUser 2 round trips (index script, then one removal script)
 //
 // # Drop-in adapters
 //
