@@ -34,6 +34,8 @@
 //	             session's user (it read or wrote the session), else 2: the
 //	             script must declare the user's index, which it learns from
 //	             the record
+//	GetAll       2 round trips for any number of sessions (index script, MGET)
+//	RemoveByUser 2 round trips (index script, then one removal script)
 //
 // Every key a script touches is passed to it (KEYS), so a Cluster migrating
 // the store's slot refuses a call before it runs instead of failing it
@@ -49,8 +51,6 @@
 //   - A stored record that does not parse exactly (trailing bytes, a field
 //     of the wrong type, an unknown field) is ErrCorrupt for every reader,
 //     Renew included, and is never overwritten silently.
-//     GetAll       2 round trips for any number of sessions (index script, MGET)
-//     RemoveByUser 2 round trips (index script, then one removal script)
 //
 // # Drop-in adapters
 //
