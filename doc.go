@@ -1,6 +1,6 @@
-// Package keyvalue is the connection factory of keyvalue: one Config, one
-// lazy and shared valkey-go client per endpoint, used by the cache, session
-// and lock packages.
+// Package keyvalue is the connection factory of keyvalue: one Config and
+// a lazily connected valkey-go client, which the cache, session and lock
+// packages take.
 //
 // # Configuring
 //
@@ -12,6 +12,7 @@
 //	rediss://...                                   TLS (valkey://, valkeys:// alike)
 //	redis+sentinel://s1:26379,s2,s3/MASTER[/db]    Sentinel discovery
 //	redis+cluster://seed1:6379,seed2               Cluster
+//	unix:///run/valkey.sock[?db=N]                 a Unix socket
 //
 //	KEYVALUE_URL=rediss://app:pw@cache:6380 KEYVALUE_TLS_CA_FILE=/run/tls/ca.crt
 //
@@ -20,9 +21,11 @@
 // Open does no network I/O. The first command dials; concurrent first
 // commands share that dial; a failed dial is retried with exponential
 // backoff and jitter (Config.Retry), bounded by the command's context.
-// Handles opened with an equal Config share one underlying valkey-go
-// client, so eleven caches on one server cost one client; the client closes
-// with the last handle.
+// There is no process-wide state: every Open returns an independent
+// client, and Close closes that one (within a second, whatever the servers
+// do; blocking commands in flight end with ErrClosed). Share a connection
+// by passing the client: eleven caches built on one client cost one
+// client's connections (cache.Open groups declared caches that way).
 //
 // A Client implements valkey.Client: pass it wherever valkey-go clients are
 // accepted, and build commands with B() as usual.
@@ -30,14 +33,16 @@
 // # Guarantees
 //
 //   - Failures to connect are *ConnectError values that match ErrUnreachable,
-//     ErrTLS, ErrAuth or ErrUnknownMaster with errors.Is, and carry a hint
-//     saying what to change. TLS, authentication and unknown-master errors
-//     are not retried: only a configuration change helps.
+//     ErrTLS, ErrAuth, ErrUnknownMaster or ErrRejected with errors.Is, and
+//     carry a hint saying what to change. Only ErrUnreachable is retried:
+//     the others need a configuration change.
 //   - Certificate verification is on unless tls.insecure_skip_verify is set,
 //     which is logged as a warning on every Open. TLS 1.2 is the minimum.
-//   - In Sentinel mode the client follows +switch-master events and
-//     re-checks the topology every sentinel.refresh_interval (5s), so a missed
-//     event cannot pin it to a demoted primary.
+//   - In Sentinel mode the client follows +switch-master events, and a
+//     watcher asks the sentinels for the primary every
+//     sentinel.refresh_interval (5s, with a deadline) and replaces a client
+//     left on the old one, so neither a missed event nor a primary that
+//     hangs instead of dying pins it (see sentinel.go).
 //   - Servers that refuse CLIENT TRACKING (some managed services and
 //     proxies) are detected at connect time; the client continues without
 //     client-side caching and logs it once.
