@@ -122,9 +122,10 @@ func (b *Backend) FlushByTag(ctx context.Context, tag string) (int, error) {
 }
 
 // FlushByTags removes every entry carrying any of tags and returns how
-// many existed. When it returns without error, no entry that had one of
-// the tags when it started is live; entries tagged after it read a tag's
-// index survive (they are newer than the flush). With an error, the
+// many it removed. When it returns without error, no entry that had one
+// of the tags when it started is live; an entry written while it runs may
+// survive it or not (it is newer than the flush), and is found by a later
+// flush of its tags either way. With an error, the
 // returned count is what was removed so far, and the cache's invariant
 // holds all the same (see the package doc): calling it again finishes the
 // job.
