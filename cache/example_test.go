@@ -90,3 +90,38 @@ func ExampleTyped_GetOrSet() {
 	// [1 7 42]
 	// [1 7 42]
 }
+
+func ExampleOpen() {
+	// The connection comes from the environment (KEYVALUE_URL, or a file
+	// in KEYVALUE_CONFIG with a caches: section); the caches are declared
+	// here in code, as a file or KEYVALUE_CACHES_NAME_KEY variables would.
+	cfg, _, err := cache.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg.Caches = map[string]cache.Spec{
+		"pages":    {DefaultLifetime: "720h", Compression: "zstd"},
+		"rootline": {Codec: "msgpack", DefaultLifetime: "unlimited"},
+	}
+	group, err := cache.Open(cfg) // one client for both: they use the same database
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer group.Close()
+
+	pages, err := group.Backend("pages")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := pages.Set(ctx, "page-7", []byte("<html>seven</html>"), []string{"pageId_7"}, cache.DefaultLifetime); err != nil {
+		log.Fatal(err)
+	}
+	html, err := pages.Get(ctx, "page-7")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(group.Names(), string(html))
+	// Output:
+	// [pages rootline] <html>seven</html>
+}
