@@ -1,18 +1,10 @@
--- Shared by the lock scripts (prepended when they are loaded).
+-- Shared by the lock scripts (prepended when they are loaded, after
+-- lib_expire.lua).
 
 -- now_ms and now_us are this server's clock.
 local T = redis.call('TIME')
 local now = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
 local now_us = tonumber(T[1]) * 1000000 + tonumber(T[2])
-
--- expire_at_max gives a sorted set scored by deadlines (ms) the expiry of
--- its last deadline.
-local function expire_at_max(key)
-  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  if #last == 2 then
-    redis.call('PEXPIREAT', key, math.floor(tonumber(last[2])) + 1)
-  end
-end
 
 -- next_fence takes the next fencing token from the counter at key. It is
 -- never below this server's clock in microseconds, so tokens keep rising

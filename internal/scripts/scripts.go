@@ -241,16 +241,16 @@ var (
 	CacheTagGC = load("cache_tag_gc.lua", "lib_cache_tags.lua")
 
 	// LockAcquire takes a lock (exclusive or shared) or registers a waiter.
-	LockAcquire = load("lock_acquire.lua", "lib_lock.lua")
+	LockAcquire = load("lock_acquire.lua", "lib_expire.lua", "lib_lock.lua")
 	// LockRelease releases a lease and makes the next waiter the holder.
-	LockRelease = load("lock_release.lua", "lib_lock.lua")
+	LockRelease = load("lock_release.lua", "lib_expire.lua", "lib_lock.lua")
 	// LockGrant delivers grants to the waiters' lists.
 	LockGrant = load("lock_grant.lua")
 	// LockRefresh extends a lease still held, or checks it.
-	LockRefresh = load("lock_refresh.lua", "lib_lock.lua")
+	LockRefresh = load("lock_refresh.lua", "lib_expire.lua", "lib_lock.lua")
 
 	// SessionWrite writes a session record with an optimistic check.
-	SessionWrite = load("session_write.lua")
+	SessionWrite = load("session_write.lua", "lib_expire.lua")
 	// SessionRenew moves a session to a new id, leaving a read-only stub.
 	SessionRenew = load("session_renew.lua")
 	// SessionRemove removes session records and their index entries.

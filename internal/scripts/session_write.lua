@@ -33,13 +33,6 @@ local ttl = tonumber(ARGV[3])
 local score = now + ttl
 local member = ARGV[4]
 
-local function expire_at_max(key)
-  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  if #last == 2 then
-    redis.call('PEXPIREAT', key, math.floor(tonumber(last[2])) + 1)
-  end
-end
-
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
 redis.call('ZADD', KEYS[2], score, member)
 expire_at_max(KEYS[2])

@@ -231,19 +231,25 @@ func sentinelSet(t testing.TB, certs *Certs) *SentinelSet {
 	return set
 }
 
+// currentPrimary returns the server the sentinels name as primary, and its address.
+func (s *SentinelSet) currentPrimary(t testing.TB) (*Server, string) {
+	t.Helper()
+	addr, err := s.MasterAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Replica.Addr() == addr {
+		return s.Replica, addr
+	}
+	return s.Primary, addr
+}
+
 // KillPrimary kills the current primary (SIGKILL) and waits until the
 // sentinels name a different master; it returns the new master's address
 // and how long promotion took.
 func (s *SentinelSet) KillPrimary(t testing.TB) (string, time.Duration) {
 	t.Helper()
-	old, err := s.MasterAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	victim := s.Primary
-	if s.Replica.Addr() == old {
-		victim = s.Replica
-	}
+	victim, old := s.currentPrimary(t)
 	start := time.Now()
 	victim.Kill()
 	var addr string
@@ -267,14 +273,7 @@ func (s *SentinelSet) KillPrimary(t testing.TB) (string, time.Duration) {
 // cleanup does too.
 func (s *SentinelSet) FreezePrimary(t testing.TB) (*Server, time.Time) {
 	t.Helper()
-	old, err := s.MasterAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	victim := s.Primary
-	if s.Replica.Addr() == old {
-		victim = s.Replica
-	}
+	victim, _ := s.currentPrimary(t)
 	if err := victim.Freeze(); err != nil {
 		t.Fatal(err)
 	}
