@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/internal/scan"
@@ -25,8 +26,15 @@ var ErrEvictionPolicy = errors.New("cache: the server's eviction policy can evic
 const policyRecheck = time.Minute
 
 // policyCheck remembers the last reading of the servers' eviction policy.
+// Sets read it without locking; the reading that expires is renewed by one
+// caller under mu while the others keep using the previous one.
 type policyCheck struct {
-	mu     sync.Mutex
+	mu   sync.Mutex
+	last atomic.Pointer[policyReading]
+}
+
+// policyReading is one reading of the policy.
+type policyReading struct {
 	until  time.Time
 	policy string // an unsafe policy, "" if all are safe
 }
@@ -40,19 +48,30 @@ func (b *Backend) checkPolicy(ctx context.Context) error {
 	if b.opts.AllowEvictingPolicy {
 		return nil
 	}
-	b.policy.mu.Lock()
-	defer b.policy.mu.Unlock()
-	if time.Now().After(b.policy.until) {
-		unsafe, err := UnsafeEvictionPolicy(ctx, b.c)
-		if err != nil {
-			b.log.Warn("cache: cannot read the server's maxmemory-policy; not checking it", "cache", b.name, "error", err)
-		}
-		b.policy.policy, b.policy.until = unsafe, time.Now().Add(policyRecheck)
+	r := b.policy.last.Load()
+	if r == nil || time.Now().After(r.until) {
+		r = b.readPolicy(ctx)
 	}
-	if b.policy.policy != "" {
-		return fmt.Errorf("cache %s: %w: maxmemory-policy is %s, which may evict a tag index while its entries stay; set maxmemory-policy to noeviction or a volatile-* policy, or set Options.AllowEvictingPolicy to accept this", b.name, ErrEvictionPolicy, b.policy.policy)
+	if r.policy != "" {
+		return fmt.Errorf("cache %s: %w: maxmemory-policy is %s, which may evict a tag index while its entries stay; set maxmemory-policy to noeviction or a volatile-* policy, or set Options.AllowEvictingPolicy to accept this", b.name, ErrEvictionPolicy, r.policy)
 	}
 	return nil
+}
+
+// readPolicy renews the reading, once for all callers that found it expired.
+func (b *Backend) readPolicy(ctx context.Context) *policyReading {
+	b.policy.mu.Lock()
+	defer b.policy.mu.Unlock()
+	if r := b.policy.last.Load(); r != nil && !time.Now().After(r.until) {
+		return r // another caller renewed it meanwhile
+	}
+	unsafe, err := UnsafeEvictionPolicy(ctx, b.c)
+	if err != nil {
+		b.log.Warn("cache: cannot read the server's maxmemory-policy; not checking it", "cache", b.name, "error", err)
+	}
+	r := &policyReading{until: time.Now().Add(policyRecheck), policy: unsafe}
+	b.policy.last.Store(r)
+	return r
 }
 
 // EvictionPolicies returns the maxmemory-policy of each primary c writes

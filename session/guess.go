@@ -16,13 +16,19 @@ type userGuesses struct {
 	m  map[string]string // record hash -> user id
 }
 
+// remember records a session's user ("" for none: the default guess, so
+// it is not stored and anonymous sessions do not fill the map).
 func (g *userGuesses) remember(hash, user string) {
 	g.mu.Lock()
+	defer g.mu.Unlock()
+	if user == "" {
+		delete(g.m, hash)
+		return
+	}
 	if len(g.m) >= maxGuesses {
 		clear(g.m)
 	}
 	g.m[hash] = user
-	g.mu.Unlock()
 }
 
 func (g *userGuesses) guess(hash string) string {
