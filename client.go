@@ -3,7 +3,6 @@ package keyvalue
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
@@ -27,8 +26,7 @@ import (
 // fail with a *ConnectError (as the result's error); after Close they fail
 // with ErrClosed.
 type Client struct {
-	s      *lazy
-	closed atomic.Bool
+	s *lazy
 }
 
 var _ valkey.Client = (*Client)(nil)
@@ -77,7 +75,7 @@ func (c *Client) Connect(ctx context.Context) error {
 func (c *Client) Config() Config { return c.s.cfg }
 
 // Connected reports whether the client has been dialled (and not closed).
-func (c *Client) Connected() bool { return !c.closed.Load() && c.s.client.Load() != nil }
+func (c *Client) Connected() bool { return c.s.closing.Err() == nil && c.s.client.Load() != nil }
 
 // ClientSideCaching reports whether server-assisted client-side caching is
 // in use: it is true unless client_cache.disable is set or the server
@@ -90,7 +88,7 @@ func (c *Client) ClientSideCaching() bool {
 }
 
 func (c *Client) conn(ctx context.Context) (valkey.Client, error) {
-	if c.closed.Load() {
+	if c.s.closing.Err() != nil {
 		return nil, ErrClosed
 	}
 	return c.s.get(ctx)
@@ -219,9 +217,7 @@ func (c *Client) Mode() valkey.ClientMode {
 // Close closes the client's connections; commands sent afterwards fail
 // with ErrClosed. Close is idempotent.
 func (c *Client) Close() {
-	if c.closed.CompareAndSwap(false, true) {
-		c.s.close()
-	}
+	c.s.close()
 }
 
 func fillErr(n int, err error) []valkey.ValkeyResult {

@@ -29,10 +29,11 @@ type lazy struct {
 	// leaderGaveUp is true when the last dial ended only because the
 	// context of the caller that ran it was done; waiters then dial again.
 	leaderGaveUp bool
-	closed       bool
 	stopWatch    chan struct{} // closed by close: ends the sentinel watcher
 
-	closing     context.Context // done when close starts: ends blocking commands
+	// closing is done once close starts: the client is closed, blocking
+	// commands end, dials fail with ErrClosed.
+	closing     context.Context
 	closingDone context.CancelFunc
 }
 
@@ -47,7 +48,7 @@ func (s *lazy) get(ctx context.Context) (valkey.Client, error) {
 func (s *lazy) dial(ctx context.Context) (valkey.Client, error) {
 	for {
 		s.mu.Lock()
-		if s.closed {
+		if s.closing.Err() != nil {
 			s.mu.Unlock()
 			return nil, ErrClosed
 		}
@@ -81,7 +82,7 @@ func (s *lazy) dial(ctx context.Context) (valkey.Client, error) {
 		c, err := s.connect(ctx)
 
 		s.mu.Lock()
-		if err == nil && s.closed {
+		if err == nil && s.closing.Err() != nil {
 			c.Close()
 			c, err = nil, ErrClosed
 		}
@@ -227,9 +228,12 @@ const closeWait = time.Second
 // later dial fail with ErrClosed. It returns within closeWait; the rest of
 // the closing goes on in the background.
 func (s *lazy) close() {
-	s.closingDone()
 	s.mu.Lock()
-	s.closed = true
+	if s.closing.Err() != nil {
+		s.mu.Unlock()
+		return // closed before
+	}
+	s.closingDone()
 	if s.stopWatch != nil {
 		close(s.stopWatch)
 	}

@@ -65,7 +65,7 @@ func (s *lazy) watchSentinels(stop <-chan struct{}) {
 			continue
 		}
 		s.mu.Lock()
-		if s.closed {
+		if s.closing.Err() != nil {
 			s.mu.Unlock()
 			go fresh.Close()
 			return
