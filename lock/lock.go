@@ -277,6 +277,14 @@ func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl tim
 	start := time.Now()
 	waited := false
 	var backoff time.Duration
+	// giveUp leaves the queues and reports why the acquisition ended.
+	giveUp := func(what string, err error) (*Lease, error) {
+		l.leave(k, token, member)
+		if ctx.Err() != nil {
+			return nil, &notAcquiredError{name: k.name, cause: ctx.Err()}
+		}
+		return nil, fmt.Errorf("lock %s: %s: %w", k.name, what, err)
+	}
 	for {
 		// Register as a waiter for longer than this round may block.
 		waitMS := "0"
@@ -290,11 +298,7 @@ func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl tim
 			continue
 		}
 		if err != nil {
-			l.leave(k, token, member)
-			if ctx.Err() != nil {
-				return nil, &notAcquiredError{name: k.name, cause: ctx.Err()}
-			}
-			return nil, fmt.Errorf("lock %s: acquire: %w", k.name, err)
+			return giveUp("acquire", err)
 		}
 		backoff = 0
 		if res[0] == 1 && len(res) == 3 {
@@ -330,13 +334,11 @@ func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl tim
 			// now; the server keeps it for its TTL + slack.
 			return l.acquired(ctx, k, token, shared, fence, time.Now(), ttl, ttl, start)
 		case ctx.Err() != nil:
-			l.leave(k, token, member)
-			return nil, &notAcquiredError{name: k.name, cause: ctx.Err()}
+			return giveUp("waiting", ctx.Err())
 		case err != nil && !valkey.IsValkeyNil(err) && wctx.Err() == nil && retryable(ctx, err):
 			pause(ctx, &backoff) // the wait's connection was lost: wait again
 		case err != nil && !valkey.IsValkeyNil(err) && wctx.Err() == nil:
-			l.leave(k, token, member)
-			return nil, fmt.Errorf("lock %s: waiting: %w", k.name, err)
+			return giveUp("waiting", err)
 		}
 		// The holder's TTL ran out (it crashed?), or a grant was missed: try again.
 	}
