@@ -73,8 +73,10 @@ needed to find sessions by id and to tell ids apart.`,
 
 	var revokeUser string
 	revoke := &cobra.Command{
-		Use:   "revoke [ID] [--user U]",
+		Use:   "revoke [--user U | [--] ID]",
 		Short: "Remove one session by id, or every session of a user",
+		Long: `Remove one session by id, or every session of a user. Session ids may start with '-':
+put -- before such an id (keyvalue session revoke -- -AbC...), as with any command.`,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (len(args) == 1) == (revokeUser != "") {

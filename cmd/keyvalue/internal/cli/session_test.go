@@ -60,7 +60,8 @@ func TestSessionCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantLines(t, out, "revoked 2 sessions of user alice")
-	out, err = run(t, append([]string{"session", "revoke", one}, flags...)...)
+	// Ids may start with '-' (base64url): "--" ends the flags.
+	out, err = run(t, append(append([]string{"session", "revoke"}, flags...), "--", one)...)
 	if err != nil {
 		t.Fatal(err)
 	}
