@@ -77,7 +77,7 @@ needed to find sessions by id and to tell ids apart.`,
 		Short: "Remove one session by id, or every session of a user",
 		Long: `Remove one session by id, or every session of a user. Session ids may start with '-':
 put -- before such an id (keyvalue session revoke -- -AbC...), as with any command.`,
-		Args:  cobra.MaximumNArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (len(args) == 1) == (revokeUser != "") {
 				return errors.New("give either a session ID or --user")
