@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -345,7 +346,57 @@ func Cluster(t testing.TB, n int) *ClusterSet {
 			return nil
 		})
 	}
+	c.waitEpochsSettled(t)
 	return c
+}
+
+// waitEpochsSettled waits until every node reports the same, distinct
+// config epochs for all primaries. Nodes started together begin with
+// colliding epochs that gossip resolves a moment later; a slot handed over
+// before that can be claimed back by its old owner with an equal or newer
+// epoch, and the new owner then deletes the slot's keys as "dirty" (seen
+// with Valkey 8.0).
+func (c *ClusterSet) waitEpochsSettled(t testing.TB) {
+	t.Helper()
+	WaitFor(t, 30*time.Second, "cluster config epochs settled", func() error {
+		var first string
+		for _, n := range c.Nodes {
+			nodes, err := n.Do("CLUSTER", "NODES")
+			if err != nil {
+				return err
+			}
+			view, err := primaryEpochs(nodes)
+			if err != nil {
+				return fmt.Errorf("%s: %w", n.Addr(), err)
+			}
+			if first == "" {
+				first = view
+			} else if view != first {
+				return fmt.Errorf("%s sees epochs %s, another node %s", n.Addr(), view, first)
+			}
+		}
+		return nil
+	})
+}
+
+// primaryEpochs returns the primaries' "id=epoch" pairs of a CLUSTER NODES
+// reply, sorted, or an error while two primaries share an epoch.
+func primaryEpochs(nodes string) (string, error) {
+	var pairs []string
+	seen := map[string]string{}
+	for line := range strings.SplitSeq(nodes, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || !strings.Contains(f[2], "master") {
+			continue
+		}
+		if other, dup := seen[f[6]]; dup {
+			return "", fmt.Errorf("primaries %.8s and %.8s share config epoch %s", other, f[0], f[6])
+		}
+		seen[f[6]] = f[0]
+		pairs = append(pairs, f[0]+"="+f[6])
+	}
+	slices.Sort(pairs)
+	return strings.Join(pairs, ","), nil
 }
 
 // fields turns a flattened "k\nv\nk\nv" or "k\r\nv" reply into a map.
@@ -448,6 +499,9 @@ func (c *ClusterSet) FinishMigration(t testing.TB, slot int, from, to *Server) {
 		}
 		c.MigrateKeys(t, from, to, keys...)
 	}
+	// The new owner takes a new, highest epoch when it is given the slot;
+	// that only wins over the old owner's claim once epochs agree.
+	c.waitEpochsSettled(t)
 	id := NodeID(t, to)
 	for _, n := range append([]*Server{to, from}, c.Nodes...) {
 		if _, err := n.Do("CLUSTER", "SETSLOT", strconv.Itoa(slot), "NODE", id); err != nil {
