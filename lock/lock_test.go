@@ -459,7 +459,10 @@ func TestManyWaitersDoNotStarveOtherTraffic(t *testing.T) {
 		}
 		worst = max(worst, time.Since(start))
 	}
-	if worst > 200*time.Millisecond {
+	// A PING queued behind a blocked BLPOP would wait until the waiters
+	// are cancelled (below, after this loop): it would never return here.
+	// The bound only separates that from a loaded machine's noise.
+	if worst > 2*time.Second {
 		t.Errorf("with 50 lock waiters blocked, a PING on the same client took %s", worst)
 	}
 	t.Logf("50 blocked waiters; slowest of 50 PINGs on the same client: %s", worst)
