@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
@@ -26,6 +27,7 @@ const (
 	DefaultCompressionThreshold = 1024
 	DefaultMaxValueBytes        = 16 << 20
 	DefaultBatchSize            = 1000
+	DefaultMaxLoadTime          = 5 * time.Minute
 	// MaxBatchSize caps Options.BatchSize: a batch is unpacked into one Lua
 	// call, and Lua's C stack holds about 8000 values.
 	MaxBatchSize = 5000
@@ -66,6 +68,13 @@ type Options struct {
 	// stay, and a flush by that tag then misses them. Without it, Set
 	// refuses to write on such a server (ErrEvictionPolicy).
 	AllowEvictingPolicy bool
+	// MaxLoadTime is the longest a Typed.GetOrSet computation may take and
+	// still be stored; default 5 minutes. Flushes leave a stamp for this
+	// long so that a value computed from data read before a flush of one
+	// of its tags is not stored after it (see "Computing missing entries"
+	// in the package doc); a longer computation's result is returned but
+	// not stored.
+	MaxLoadTime time.Duration
 	// Logger receives flush and GC summaries and skipped bad keys; nil uses
 	// slog.Default().
 	Logger *slog.Logger
@@ -82,6 +91,8 @@ type Backend struct {
 	log      *slog.Logger
 	policy   *policyCheck
 	recent   *recentWrites // nil without a local read cache
+	// refreshing holds the ids this process refreshes in the background.
+	refreshing sync.Map
 
 	// slack is added to sharded tag memberships' expiry (see sharded.go).
 	slack time.Duration
@@ -119,6 +130,9 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 		opts.BatchSize = DefaultBatchSize
 	}
 	opts.BatchSize = min(opts.BatchSize, MaxBatchSize)
+	if opts.MaxLoadTime <= 0 {
+		opts.MaxLoadTime = DefaultMaxLoadTime
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -161,6 +175,26 @@ func (b *Backend) indexKey(tag string) string {
 
 func (b *Backend) pendingKey(tag string) string { return b.prefix + "p:{" + tag + "}" }
 
+// leaseKey names an entry's computing lease and wakeKey its waiters'
+// wake-up list (Typed.GetOrSet); both live in the value's slot.
+func (b *Backend) leaseKey(id string) string {
+	if b.opts.Sharded {
+		return b.prefix + "{" + id + "}:l"
+	}
+	return b.prefix + "l:" + id
+}
+
+func (b *Backend) wakeKey(id string) string {
+	if b.opts.Sharded {
+		return b.prefix + "{" + id + "}:n"
+	}
+	return b.prefix + "n:" + id
+}
+
+// stampsKey names the flush stamps (standalone layout only): tag -> when
+// it was last flushed, "" for the whole cache.
+func (b *Backend) stampsKey() string { return b.prefix + "f" }
+
 // keyKind tells what a key of this cache is.
 type keyKind int
 
@@ -169,6 +203,7 @@ const (
 	valueKey                  // an entry's value
 	indexKey                  // a tag's index
 	pendingKey                // a tag's pending marks (sharded)
+	stampsKey                 // the flush stamps (kept by Flush, expire on their own)
 )
 
 // kindOf classifies a key of this cache's namespace.
@@ -179,6 +214,8 @@ func (b *Backend) kindOf(key string) keyKind {
 		return valueKey
 	case !b.opts.Sharded && len(rest) > 2 && rest[:2] == "i:":
 		return indexKey
+	case !b.opts.Sharded && rest == "f":
+		return stampsKey
 	case b.opts.Sharded && len(rest) > 3 && rest[:3] == "i:{":
 		return indexKey
 	case b.opts.Sharded && len(rest) > 3 && rest[:3] == "p:{":
@@ -222,8 +259,14 @@ func (b *Backend) Get(ctx context.Context, id string) ([]byte, error) {
 }
 
 func (b *Backend) getPayload(ctx context.Context, id string) (Codec, []byte, error) {
+	e, err := b.readEntry(ctx, id)
+	return e.codec, e.body, err
+}
+
+// readEntry reads and decodes the entry under id.
+func (b *Backend) readEntry(ctx context.Context, id string) (entry, error) {
 	if err := b.checkID(id); err != nil {
-		return nil, nil, err
+		return entry{}, err
 	}
 	key := b.valueKey(id)
 	var raw []byte
@@ -239,16 +282,21 @@ func (b *Backend) getPayload(ctx context.Context, id string) (Codec, []byte, err
 		raw, err = b.c.Do(ctx, b.c.B().Get().Key(key).Build()).AsBytes()
 	}
 	if valkey.IsValkeyNil(err) {
-		return nil, nil, fmt.Errorf("cache %s: %q: %w", b.name, id, ErrNotFound)
+		return entry{}, fmt.Errorf("cache %s: %q: %w", b.name, id, ErrNotFound)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("cache %s: get %q: %w", b.name, id, err)
+		return entry{}, fmt.Errorf("cache %s: get %q: %w", b.name, id, err)
 	}
-	codec, body, err := b.payloads.decode(id, raw)
+	return b.decode(id, raw)
+}
+
+// decode decodes a value read for id.
+func (b *Backend) decode(id string, raw []byte) (entry, error) {
+	e, err := b.payloads.decode(id, raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cache %s: %w", b.name, err)
+		return entry{}, fmt.Errorf("cache %s: %w", b.name, err)
 	}
-	return codec, body, nil
+	return e, nil
 }
 
 // Has reports whether an entry exists under id.

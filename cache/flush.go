@@ -58,12 +58,22 @@ func (b *Backend) Flush(ctx context.Context, progress Progress) (int, error) {
 			progress(removed)
 		}
 	}
+	if !b.opts.Sharded {
+		// Before anything is removed: a computation that began earlier must
+		// not store its result after the flush (see guard).
+		if err := scripts.CacheFlushStamp.Exec(ctx, b.c, []string{b.stampsKey()}, []string{b.stampKeep(), ""}).Error(); err != nil {
+			return 0, fmt.Errorf("cache %s: flush: stamp: %w", b.name, err)
+		}
+	}
 	for pass := 1; ; pass++ {
 		before, err := b.topology(ctx)
 		if err != nil {
 			return removed, fmt.Errorf("cache %s: flush: %w", b.name, err)
 		}
-		if err := b.unlinkAll(ctx, func(k string) bool { return b.kindOf(k) != indexKey && b.kindOf(k) != pendingKey }, report); err != nil {
+		if err := b.unlinkAll(ctx, func(k string) bool {
+			kind := b.kindOf(k)
+			return kind != indexKey && kind != pendingKey && kind != stampsKey
+		}, report); err != nil {
 			return removed, fmt.Errorf("cache %s: flush: %w", b.name, err)
 		}
 		after, err := b.topology(ctx)

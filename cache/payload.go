@@ -20,10 +20,13 @@ import (
 // body.
 //
 //	byte 0, bit 0-3  codec id        0 raw, 1 json, 2 msgpack, 3 gob, 8-15 registered by the application
-//	byte 0, bit 4-6  compression     0 none, 1 zstd, 2 s2
+//	byte 0, bit 4-5  compression     0 none, 1 zstd, 2 s2
+//	byte 0, bit 6    freshness follows (entries stored by Typed.GetOrSet with Grace or Beta)
 //	byte 0, bit 7    tags follow
 //	if bit 7: 4 bytes, big-endian: n; n bytes: the tags joined by "\n"
-//	the body (compressed as bit 4-6 say)
+//	if bit 6: 8 bytes, big-endian: when the entry turns stale (Unix ms, the writer's
+//	          clock; 0 never); 4 bytes: how long its computation took (ms)
+//	the body (compressed as bit 4-5 say)
 //
 // Readers decode by the header, never by the current configuration: a
 // cache can switch codec or compression without a flush. The tags live in
@@ -270,12 +273,31 @@ func newPayloads(compression Compression, threshold, maxSize int) *payloads {
 	}
 }
 
-// tagsBit in the header byte says that the entry's tags follow it.
-const tagsBit = 0x80
+// tagsBit in the header byte says that the entry's tags follow it;
+// freshBit that its freshness follows them.
+const (
+	tagsBit  = 0x80
+	freshBit = 0x40
+)
+
+// freshness is what Typed.GetOrSet stores beside a computed value for
+// stale-while-revalidate and early refresh.
+type freshness struct {
+	staleAt int64  // Unix ms (the writer's clock) when the entry turns stale; 0 never
+	tookMS  uint32 // how long the computation took
+}
+
+// entry is a decoded value.
+type entry struct {
+	codec    Codec
+	body     []byte
+	fresh    freshness
+	hasFresh bool
+}
 
 // encode builds a value: the header, the tags, and the body, compressed
 // when it is large enough and compression makes it smaller.
-func (p *payloads) encode(codecID byte, tags []string, body []byte) ([]byte, error) {
+func (p *payloads) encode(codecID byte, tags []string, fresh *freshness, body []byte) ([]byte, error) {
 	head := 1
 	tagBytes := 0
 	if len(tags) > 0 {
@@ -284,6 +306,9 @@ func (p *payloads) encode(codecID byte, tags []string, body []byte) ([]byte, err
 		}
 		tagBytes-- // no separator after the last tag
 		head += 4 + tagBytes
+	}
+	if fresh != nil {
+		head += 12
 	}
 	out := make([]byte, head, head+len(body))
 	out[0] = codecID
@@ -298,6 +323,11 @@ func (p *payloads) encode(codecID byte, tags []string, body []byte) ([]byte, err
 			}
 			at += copy(out[at:], t)
 		}
+	}
+	if fresh != nil {
+		out[0] |= freshBit
+		binary.BigEndian.PutUint64(out[head-12:], uint64(fresh.staleAt))
+		binary.BigEndian.PutUint32(out[head-4:], fresh.tookMS)
 	}
 	if p.compression != CompressionNone && p.compression != "" && len(body) >= p.threshold {
 		var packed []byte
@@ -321,56 +351,75 @@ func (p *payloads) encode(codecID byte, tags []string, body []byte) ([]byte, err
 	return append(out, body...), nil
 }
 
-// decode checks the header and returns the codec and the uncompressed
-// body, of at most p.maxSize bytes.
-func (p *payloads) decode(id string, payload []byte) (Codec, []byte, error) {
-	maxSize := p.maxSize
+// decode checks the header and returns the codec, the uncompressed body
+// (of at most p.maxSize bytes) and the freshness if the value has one.
+func (p *payloads) decode(id string, payload []byte) (entry, error) {
 	if len(payload) == 0 {
-		return nil, nil, &CorruptError{ID: id, Reason: "empty payload (no header byte): it was not written by keyvalue"}
+		return entry{}, &CorruptError{ID: id, Reason: "empty payload (no header byte): it was not written by keyvalue"}
 	}
 	h := payload[0]
 	codec := codecByID(h)
 	if codec == nil {
-		return nil, nil, &CorruptError{ID: id, Reason: fmt.Sprintf("codec id %d is unknown here (register it with RegisterCodec)", h&0x0f)}
+		return entry{}, &CorruptError{ID: id, Reason: fmt.Sprintf("codec id %d is unknown here (register it with RegisterCodec)", h&0x0f)}
 	}
 	body := payload[1:]
 	if h&tagsBit != 0 {
 		if len(body) < 4 {
-			return nil, nil, &CorruptError{ID: id, Reason: "header says tags follow, but the value ends before their length"}
+			return entry{}, &CorruptError{ID: id, Reason: "header says tags follow, but the value ends before their length"}
 		}
 		n := binary.BigEndian.Uint32(body)
 		if uint64(n) > uint64(len(body)-4) {
-			return nil, nil, &CorruptError{ID: id, Reason: fmt.Sprintf("tags claim %d bytes, more than the value holds", n)}
+			return entry{}, &CorruptError{ID: id, Reason: fmt.Sprintf("tags claim %d bytes, more than the value holds", n)}
 		}
 		body = body[4+n:]
 	}
-	switch h >> 4 & 0x07 {
+	e := entry{codec: codec}
+	if h&freshBit != 0 {
+		if len(body) < 12 {
+			return entry{}, &CorruptError{ID: id, Reason: "header says freshness follows, but the value ends before it"}
+		}
+		e.fresh = freshness{staleAt: int64(binary.BigEndian.Uint64(body)), tookMS: binary.BigEndian.Uint32(body[8:])}
+		e.hasFresh = true
+		body = body[12:]
+	}
+	var err error
+	e.body, err = p.decompress(id, h>>4&0x03, body)
+	if err != nil {
+		return entry{}, err
+	}
+	return e, nil
+}
+
+// decompress returns body uncompressed by the header's compression id.
+func (p *payloads) decompress(id string, compression byte, body []byte) ([]byte, error) {
+	maxSize := p.maxSize
+	switch compression {
 	case 0:
-		return codec, body, nil
+		return body, nil
 	case 1:
 		d, err := p.zstdDec()
 		if err != nil {
-			return nil, nil, fmt.Errorf("zstd decoder: %w", err)
+			return nil, fmt.Errorf("zstd decoder: %w", err)
 		}
 		out, err := d.DecodeAll(body, nil)
 		if err != nil {
-			return nil, nil, &CorruptError{ID: id, Reason: "zstd body", Err: err}
+			return nil, &CorruptError{ID: id, Reason: "zstd body", Err: err}
 		}
-		return codec, out, nil
+		return out, nil
 	case 2:
 		n, err := s2.DecodedLen(body)
 		if err != nil {
-			return nil, nil, &CorruptError{ID: id, Reason: "s2 body", Err: err}
+			return nil, &CorruptError{ID: id, Reason: "s2 body", Err: err}
 		}
 		if n > maxSize {
-			return nil, nil, &CorruptError{ID: id, Reason: fmt.Sprintf("s2 body claims %d bytes, over the %d-byte maximum", n, maxSize)}
+			return nil, &CorruptError{ID: id, Reason: fmt.Sprintf("s2 body claims %d bytes, over the %d-byte maximum", n, maxSize)}
 		}
 		out, err := s2.Decode(nil, body)
 		if err != nil {
-			return nil, nil, &CorruptError{ID: id, Reason: "s2 body", Err: err}
+			return nil, &CorruptError{ID: id, Reason: "s2 body", Err: err}
 		}
-		return codec, out, nil
+		return out, nil
 	default:
-		return nil, nil, &CorruptError{ID: id, Reason: fmt.Sprintf("compression id %d is unknown", h>>4&0x07)}
+		return nil, &CorruptError{ID: id, Reason: fmt.Sprintf("compression id %d is unknown", compression)}
 	}
 }

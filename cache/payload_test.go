@@ -12,9 +12,18 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		for _, size := range []int{0, 10, len(body)} {
 			enc := newPayloads(comp, 64, 1<<20)
 			p := mustEncode(t, enc, JSON.ID(), body[:size])
-			codec, got, err := enc.decode("id", p)
-			if err != nil || codec != JSON || !bytes.Equal(got, body[:size]) {
-				t.Fatalf("%s/%d: codec %v err %v", comp, size, codec, err)
+			e, err := enc.decode("id", p)
+			if err != nil || e.codec != JSON || !bytes.Equal(e.body, body[:size]) || e.hasFresh {
+				t.Fatalf("%s/%d: codec %v err %v", comp, size, e.codec, err)
+			}
+			// With tags and freshness, the body and both come back.
+			fresh := &freshness{staleAt: 1_700_000_000_123, tookMS: 42}
+			p, err = enc.encode(JSON.ID(), []string{"a", "b"}, fresh, body[:size])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e, err = enc.decode("id", p); err != nil || !bytes.Equal(e.body, body[:size]) || !e.hasFresh || e.fresh != *fresh {
+				t.Fatalf("%s/%d with freshness: %+v, %v", comp, size, e.fresh, err)
 			}
 			if comp != CompressionNone && size == len(body) && len(p) >= size/4 {
 				t.Errorf("%s did not compress %d repetitive bytes: %d", comp, size, len(p))
@@ -33,7 +42,7 @@ func TestDecompressionBombRefused(t *testing.T) {
 	for _, comp := range []Compression{CompressionZstd, CompressionS2} {
 		enc := newPayloads(comp, 1, 1<<20)
 		p := mustEncode(t, newPayloads(comp, 1, 8<<20), 0, big)
-		_, _, err := enc.decode("bomb", p)
+		_, err := enc.decode("bomb", p)
 		if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: 4 MiB from %d bytes with a 1 MiB limit: err = %v", comp, len(p), err)
 		}
@@ -54,7 +63,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(enc(CompressionZstd, 2, "msgpack-ish"))
 	f.Add(enc(CompressionS2, 3, "gob-ish"))
 	f.Add([]byte{0x20, 0xff, 0xff, 0xff, 0xff, 0x0f})
-	tagged, err := newPayloads(CompressionZstd, 1, 1<<20).encode(1, []string{"a", "pageId_7"}, bytes.Repeat([]byte("x"), 64))
+	tagged, err := newPayloads(CompressionZstd, 1, 1<<20).encode(1, []string{"a", "pageId_7"}, &freshness{staleAt: 1, tookMS: 2}, bytes.Repeat([]byte("x"), 64))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -62,7 +71,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{0x81, 0, 0, 0, 9, 'a'})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		const limit = 1 << 16
-		codec, body, err := newPayloads(CompressionNone, 1, limit).decode("fuzz", payload)
+		e, err := newPayloads(CompressionNone, 1, limit).decode("fuzz", payload)
+		codec, body := e.codec, e.body
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error does not match ErrCorrupt: %v", err)
@@ -82,7 +92,7 @@ func FuzzDecode(f *testing.F) {
 
 func mustEncode(t testing.TB, p *payloads, codecID byte, body []byte) []byte {
 	t.Helper()
-	out, err := p.encode(codecID, nil, body)
+	out, err := p.encode(codecID, nil, nil, body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,13 +15,21 @@ import (
 type Typed[T any] struct {
 	b     *Backend
 	codec Codec
+	opts  LoadOptions
 	group singleflight.Group
 }
 
 // NewTyped returns a typed view of b that writes with codec (JSON, Msgpack,
-// Gob or a registered one; Raw only for T = []byte or string).
+// Gob or a registered one; Raw only for T = []byte or string), with the
+// default LoadOptions.
 func NewTyped[T any](b *Backend, codec Codec) *Typed[T] {
-	return &Typed[T]{b: b, codec: codec}
+	return NewTypedWith[T](b, codec, LoadOptions{})
+}
+
+// NewTypedWith is NewTyped with LoadOptions for GetOrSet: the computing
+// lease, stale-while-revalidate and early refresh.
+func NewTypedWith[T any](b *Backend, codec Codec, opts LoadOptions) *Typed[T] {
+	return &Typed[T]{b: b, codec: codec, opts: opts}
 }
 
 // Backend returns the underlying backend (for tags, flushes and GC).
@@ -29,24 +37,37 @@ func (t *Typed[T]) Backend() *Backend { return t.b }
 
 // Set encodes v and stores it like Backend.Set.
 func (t *Typed[T]) Set(ctx context.Context, id string, v T, tags []string, lifetime time.Duration) error {
-	body, err := t.codec.Marshal(v)
+	body, err := t.encode(id, v)
 	if err != nil {
-		return fmt.Errorf("cache %s: encode %q with %s: %w", t.b.name, id, t.codec.Name(), err)
+		return err
 	}
 	return t.b.setPayload(ctx, id, t.codec.ID(), body, tags, lifetime)
+}
+
+func (t *Typed[T]) encode(id string, v T) ([]byte, error) {
+	body, err := t.codec.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("cache %s: encode %q with %s: %w", t.b.name, id, t.codec.Name(), err)
+	}
+	return body, nil
 }
 
 // Get returns the value under id. Misses match ErrNotFound; payloads that
 // cannot be decoded into T match ErrCorrupt.
 func (t *Typed[T]) Get(ctx context.Context, id string) (T, error) {
-	var v T
-	codec, body, err := t.b.getPayload(ctx, id)
+	e, err := t.b.readEntry(ctx, id)
 	if err != nil {
-		return v, err
-	}
-	if err := codec.Unmarshal(body, &v); err != nil {
 		var zero T
-		return zero, fmt.Errorf("cache %s: %w", t.b.name, &CorruptError{ID: id, Reason: fmt.Sprintf("%s payload does not decode into %T", codec.Name(), v), Err: err})
+		return zero, err
+	}
+	return t.decode(id, e)
+}
+
+func (t *Typed[T]) decode(id string, e entry) (T, error) {
+	var v T
+	if err := e.codec.Unmarshal(e.body, &v); err != nil {
+		var zero T
+		return zero, fmt.Errorf("cache %s: %w", t.b.name, &CorruptError{ID: id, Reason: fmt.Sprintf("%s payload does not decode into %T", e.codec.Name(), v), Err: err})
 	}
 	return v, nil
 }
@@ -55,17 +76,44 @@ func (t *Typed[T]) Get(ctx context.Context, id string) (T, error) {
 // it under.
 type Loader[T any] func(ctx context.Context) (value T, tags []string, lifetime time.Duration, err error)
 
-// GetOrSet returns the cached value, or calls load, stores its result and
-// returns it. Concurrent misses for the same id in this process share one
-// load call. An entry that cannot be decoded counts as a miss and is
-// overwritten. If storing fails the loaded value is still returned, with
-// the error.
+// GetOrSet returns the cached value, or computes it with load, stores it
+// and returns it.
+//
+// A missing entry is computed once across every process sharing the
+// cache: concurrent misses in this process share one call, and one caller
+// in the fleet holds a short lease on the server (LoadOptions.Lease) while
+// the others wait for its value without polling; if it dies, another
+// caller takes over when the lease expires. Waiting callers return when
+// their ctx ends; the computation itself runs on without ctx's
+// cancellation (others wait for it too).
+//
+// A value computed from data read before a FlushByTags of one of its tags
+// (or a Flush) is not stored after that flush: it is returned to the
+// callers of this computation, and the next read computes it again (see
+// "Computing missing entries" in the package doc). With LoadOptions.Grace
+// a stale entry is returned at once and recomputed in the background;
+// with LoadOptions.Beta a fresh one may be recomputed early.
+//
+// An entry that cannot be decoded counts as a miss and is overwritten. If
+// storing fails the loaded value is still returned, with the error.
 func (t *Typed[T]) GetOrSet(ctx context.Context, id string, load Loader[T]) (T, error) {
-	v, err := t.Get(ctx, id)
-	if err == nil || !(errors.Is(err, ErrNotFound) || errors.Is(err, ErrCorrupt)) {
-		return v, err
+	var zero T
+	e, err := t.b.readEntry(ctx, id)
+	if err == nil {
+		v, derr := t.decode(id, e)
+		if derr == nil {
+			if _, due := e.refreshDue(time.Now(), t.opts.Beta); due {
+				t.b.refreshInBackground(ctx, id, t.opts, t.loadFunc(id, load, nil))
+			}
+			return v, nil
+		}
+		err = derr
 	}
-	if errors.Is(err, ErrCorrupt) {
+	if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrCorrupt) {
+		return zero, err
+	}
+	unusable := errors.Is(err, ErrCorrupt)
+	if unusable {
 		t.b.log.Warn("cache entry cannot be decoded; reloading it", "cache", t.b.name, "id", id, "error", err)
 	}
 	type result struct {
@@ -75,18 +123,41 @@ func (t *Typed[T]) GetOrSet(ctx context.Context, id string, load Loader[T]) (T, 
 	ch := t.group.DoChan(id, func() (any, error) {
 		// Detach from the first caller's cancellation: other callers wait on this load too.
 		lctx := context.WithoutCancel(ctx)
-		v, tags, lifetime, err := load(lctx)
-		if err != nil {
-			return result{v, fmt.Errorf("cache %s: load %q: %w", t.b.name, id, err)}, nil
+		var computed *T
+		e, err := t.b.loadShared(lctx, id, t.opts, unusable, t.loadFunc(id, load, &computed))
+		if computed != nil {
+			return result{*computed, err}, nil
 		}
-		return result{v, t.Set(lctx, id, v, tags, lifetime)}, nil
+		if err != nil {
+			return result{zero, err}, nil
+		}
+		v, err := t.decode(id, e)
+		return result{v, err}, nil
 	})
 	select {
 	case r := <-ch:
 		res := r.Val.(result)
 		return res.v, res.err
 	case <-ctx.Done():
-		var zero T
 		return zero, ctx.Err()
+	}
+}
+
+// loadFunc adapts load to the backend: it encodes the value, and keeps it
+// in *computed (when computed is not nil) so the caller need not decode it.
+func (t *Typed[T]) loadFunc(id string, load Loader[T], computed **T) loadFunc {
+	return func(ctx context.Context) (loadResult, error) {
+		v, tags, lifetime, err := load(ctx)
+		if err != nil {
+			return loadResult{}, err
+		}
+		if computed != nil {
+			*computed = &v
+		}
+		body, err := t.encode(id, v)
+		if err != nil {
+			return loadResult{}, err
+		}
+		return loadResult{codecID: t.codec.ID(), body: body, tags: tags, lifetime: lifetime}, nil
 	}
 }

@@ -22,50 +22,85 @@ func (b *Backend) Set(ctx context.Context, id string, data []byte, tags []string
 }
 
 func (b *Backend) setPayload(ctx context.Context, id string, codecID byte, body []byte, tags []string, lifetime time.Duration) error {
+	_, err := b.store(ctx, id, codecID, body, tags, lifetime, guard{})
+	return err
+}
+
+// guard makes a write conditional: a value computed by Typed.GetOrSet is
+// refused when a flush of the cache or of one of its tags was stamped
+// after its computation began (since, from the lease script), and its
+// computing lease (token) is released with the write.
+type guard struct {
+	since string // server µs when the computation began; "" for a plain Set
+	token string // the computing lease's token; "" for none
+	fresh *freshness
+}
+
+// store writes an entry; it reports false (and writes nothing) when the
+// guard refused it.
+func (b *Backend) store(ctx context.Context, id string, codecID byte, body []byte, tags []string, lifetime time.Duration, g guard) (bool, error) {
 	if err := b.checkID(id); err != nil {
-		return err
+		return false, err
 	}
 	tags, err := b.checkTags(tags)
 	if err != nil {
-		return err
+		return false, err
 	}
 	ms, err := b.lifetimeMS(lifetime)
 	if err != nil {
-		return err
+		return false, err
 	}
-	value, err := b.payloads.encode(codecID, tags, body)
+	value, err := b.payloads.encode(codecID, tags, g.fresh, body)
 	if err != nil {
-		return fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
+		return false, fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
 	}
 	if len(value) > b.opts.MaxValueBytes {
-		return &InputError{Cache: b.name, Kind: ErrTooLarge, Value: id,
+		return false, &InputError{Cache: b.name, Kind: ErrTooLarge, Value: id,
 			Reason: fmt.Sprintf("the stored value would be %d bytes (from %d bytes of data), over MaxValueBytes %d", len(value), len(body), b.opts.MaxValueBytes)}
 	}
 	if len(tags) > 0 {
 		if err := b.checkPolicy(ctx); err != nil {
-			return err
+			return false, err
 		}
 	}
-	if b.recent != nil {
-		defer b.recent.wrote(b.valueKey(id), value)
-	}
 	if b.opts.Sharded {
-		return b.setSharded(ctx, id, value, tags, ms)
+		if b.recent != nil {
+			defer b.recent.wrote(b.valueKey(id), value)
+		}
+		err := b.setSharded(ctx, id, value, tags, ms)
+		if g.token != "" {
+			b.releaseLease(ctx, id, g.token)
+		}
+		return err == nil, err
 	}
-	keys := make([]string, 1, 1+len(tags))
-	keys[0] = b.valueKey(id)
-	args := make([]string, 3, 3+len(tags))
+	keys := make([]string, 4, 4+len(tags))
+	keys[0], keys[1], keys[2], keys[3] = b.valueKey(id), b.stampsKey(), b.leaseKey(id), b.wakeKey(id)
+	args := make([]string, 6, 6+len(tags))
 	args[0], args[1], args[2] = valkey.BinaryString(value), strconv.FormatInt(ms, 10), id
+	args[3], args[4], args[5] = g.since, g.token, b.stampKeep()
 	for _, t := range tags {
 		keys = append(keys, b.indexKey(t))
 		args = append(args, t)
 	}
-	left, err := scripts.CacheSet.Exec(ctx, b.c, keys, args).AsStrSlice()
-	if err != nil {
-		return fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
+	out, err := scripts.CacheSet.Exec(ctx, b.c, keys, args).AsStrSlice()
+	if err == nil && (len(out) == 0 || out[0] != "stored" && out[0] != "refused") {
+		err = fmt.Errorf("unexpected reply %q", out)
 	}
+	if err != nil {
+		if b.recent != nil {
+			b.recent.wrote(b.valueKey(id), value) // it may have been written
+		}
+		return false, fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
+	}
+	if out[0] == "refused" {
+		return false, nil
+	}
+	if b.recent != nil {
+		b.recent.wrote(b.valueKey(id), value)
+	}
+	left := out[1:]
 	if err := b.step("set", "written"); err != nil {
-		return err
+		return true, err
 	}
 	// The entry left these tags: drop it from their indexes (a failure
 	// here only leaves surplus members, which pruning removes later).
@@ -75,10 +110,10 @@ func (b *Backend) setPayload(ctx context.Context, id string, codecID byte, body 
 			groups[t] = []string{id}
 		}
 		if _, err := b.prune(ctx, groups); err != nil {
-			return fmt.Errorf("cache %s: set %q: leave old tags: %w", b.name, id, err)
+			return true, fmt.Errorf("cache %s: set %q: leave old tags: %w", b.name, id, err)
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // prune removes, from each tag's index, the listed ids unless their entry
@@ -162,15 +197,23 @@ func (b *Backend) flushByTags(ctx context.Context, tags []string) (int, error) {
 		multi  = map[string]bool{}  // ids read from a multi-tag band: their other tags are looked up
 		errs   []error
 	)
-	// Two plain reads per tag (no scores: formatting them costs more than
-	// a second range): the single-tag band, then the multi-tag band.
-	rs := scripts.DoMulti(ctx, b.c, 2*len(tags), func(i int) valkey.Completed {
-		r := b.c.B().Zrange().Key(b.indexKey(tags[i/2]))
-		if i%2 == 0 {
-			return r.Min("-inf").Max("(" + multiBand).Byscore().Build()
+	// The flush is stamped first (so that a computation that began before
+	// it cannot store its result after it: see guard), in one pipeline
+	// with two plain reads per tag (no scores: formatting them costs more
+	// than a second range): the single-tag band, then the multi-tag band.
+	stampArgs := append([]string{b.stampKeep()}, tags...)
+	all := scripts.CacheFlushStamp.Pipelined(ctx, b.c, []string{b.stampsKey()}, stampArgs, func() valkey.Commands {
+		cmds := make(valkey.Commands, 0, 2*len(tags))
+		for _, t := range tags {
+			r := b.c.B().Zrange().Key(b.indexKey(t))
+			cmds = append(cmds, r.Min("-inf").Max("("+multiBand).Byscore().Build(), b.c.B().Zrange().Key(b.indexKey(t)).Min(multiBand).Max("+inf").Byscore().Build())
 		}
-		return r.Min(multiBand).Max("+inf").Byscore().Build()
+		return cmds
 	})
+	if err := all[0].Error(); err != nil {
+		return 0, fmt.Errorf("stamp the flush: %w", err)
+	}
+	rs := all[1:]
 	read := tags[:0:0]
 	for i := 0; i < len(rs); i += 2 {
 		single, err := rs[i].AsStrSlice()

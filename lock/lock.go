@@ -12,9 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/keyvalue-go/keyvalue"
-
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/keyvalue-go/keyvalue/internal/wake"
 	"github.com/valkey-io/valkey-go"
 )
 
@@ -293,8 +292,8 @@ func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl tim
 		}
 		sent := time.Now()
 		res, err := scripts.LockAcquire.Exec(ctx, l.c, k.with(token), []string{token, ttlMS, mode(shared), waitMS}).AsIntSlice()
-		if err != nil && wait && retryable(ctx, err) {
-			pause(ctx, &backoff) // a lost connection: the same token tries again
+		if err != nil && wait && wake.Retryable(ctx, err) {
+			wake.Pause(ctx, &backoff) // a lost connection: the same token tries again
 			continue
 		}
 		if err != nil {
@@ -314,54 +313,27 @@ func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl tim
 			l.event(Event{Kind: EventWaiting, Name: k.name, Shared: shared})
 			waited = true
 		}
-		// Wake when the holder's TTL runs out (a crashed holder), by our own
-		// timer: the server resolves BLPOP timeouts only every 1/hz seconds
-		// (100ms by default), a context deadline within a millisecond.
+		// Wake when the holder's TTL runs out (a crashed holder), timed by
+		// the client (see package wake).
 		holderLeft := time.Duration(res[1]) * time.Millisecond
-		wctx, cancel := context.WithTimeout(ctx, holderLeft+2*time.Millisecond)
-		// UnblockOnCancel: when wctx ends, valkey-go sends CLIENT UNBLOCK and
-		// keeps the connection, so the wait ends at once.
-		blpop := l.c.B().Blpop().Key(k.wait + token).Timeout((holderLeft + time.Second).Seconds()).Build().UnblockOnCancel()
-		granted, err := l.c.Do(wctx, blpop).AsStrSlice()
-		cancel()
+		granted, ok, err := wake.Pop(ctx, l.c, k.wait+token, holderLeft+2*time.Millisecond)
 		switch {
-		case err == nil && len(granted) == 2:
-			fence, perr := strconv.ParseInt(granted[1], 10, 64)
+		case ok:
+			fence, perr := strconv.ParseInt(granted, 10, 64)
 			if perr != nil {
-				return nil, fmt.Errorf("lock %s: grant list holds %q", k.name, granted[1])
+				return nil, fmt.Errorf("lock %s: grant list holds %q", k.name, granted)
 			}
 			// The lease started when the release granted it, just before
 			// now; the server keeps it for its TTL + slack.
 			return l.acquired(ctx, k, token, shared, fence, time.Now(), ttl, ttl, start)
 		case ctx.Err() != nil:
 			return giveUp("waiting", ctx.Err())
-		case err != nil && !valkey.IsValkeyNil(err) && wctx.Err() == nil && retryable(ctx, err):
-			pause(ctx, &backoff) // the wait's connection was lost: wait again
-		case err != nil && !valkey.IsValkeyNil(err) && wctx.Err() == nil:
+		case err != nil && wake.Retryable(ctx, err):
+			wake.Pause(ctx, &backoff) // the wait's connection was lost: wait again
+		case err != nil:
 			return giveUp("waiting", err)
 		}
 		// The holder's TTL ran out (it crashed?), or a grant was missed: try again.
-	}
-}
-
-// retryable reports whether a failed wait may try again: a lost
-// connection (not a server's error reply, a closed client or ctx's end).
-func retryable(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || errors.Is(err, keyvalue.ErrClosed) || errors.Is(err, valkey.ErrClosing) {
-		return false
-	}
-	_, isReply := valkey.IsValkeyErr(err)
-	return !isReply
-}
-
-// pause sleeps a growing backoff (10ms doubling to 200ms), or until ctx ends.
-func pause(ctx context.Context, backoff *time.Duration) {
-	*backoff = min(max(*backoff*2, 10*time.Millisecond), 200*time.Millisecond)
-	t := time.NewTimer(*backoff)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
 	}
 }
 

@@ -51,3 +51,49 @@ local function prune_expired(index, now)
   return redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (now - GRACE))
     + redis.call('ZREMRANGEBYSCORE', index, MULTI, '(' .. (MULTI + now - GRACE))
 end
+
+-- now_us is this server's clock in microseconds (exact in a Lua number).
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- release_lease ends the computing lease of an entry (Typed.GetOrSet) if
+-- token still owns it, and wakes every caller registered as its waiter
+-- with one element each on the wake-up list (which expires soon: waiters
+-- that gave up leave elements behind, and a stale element only makes a
+-- later waiter look again). Returns 1 if the lease was released.
+local function release_lease(lease, wakeups, token)
+  if redis.call('HGET', lease, 'o') ~= token then
+    return 0
+  end
+  local n = math.min(tonumber(redis.call('HGET', lease, 'w') or '0'), 100000)
+  redis.call('DEL', lease)
+  while n > 0 do
+    local ones = {}
+    for i = 1, math.min(n, 1000) do
+      ones[i] = '1'
+    end
+    redis.call('RPUSH', wakeups, unpack(ones))
+    n = n - #ones
+  end
+  redis.call('PEXPIRE', wakeups, 10000)
+  return 1
+end
+
+-- flushed_since tells whether a flush of the whole cache (member "") or
+-- of one of tags (a list) was stamped at or after since (microseconds,
+-- this server's clock) in the stamps sorted set.
+local function flushed_since(stamps, since, tags)
+  local s = redis.call('ZSCORE', stamps, '')
+  if s and tonumber(s) >= since then
+    return true
+  end
+  for _, t in ipairs(tags) do
+    s = redis.call('ZSCORE', stamps, t)
+    if s and tonumber(s) >= since then
+      return true
+    end
+  end
+  return false
+end

@@ -224,6 +224,12 @@ var (
 	CacheRemove = load("cache_remove.lua")
 	// CacheTags reads an entry's tags.
 	CacheTags = load("cache_tags.lua", "lib_cache_tags.lua")
+	// CacheLease returns an entry, or takes or waits for its computing lease.
+	CacheLease = load("cache_lease.lua", "lib_cache_tags.lua")
+	// CacheLeaseRelease ends a computing lease and wakes its waiters.
+	CacheLeaseRelease = load("cache_lease_release.lua", "lib_cache_tags.lua")
+	// CacheFlushStamp stamps a flush of tags (or of the whole cache).
+	CacheFlushStamp = load("cache_flush_stamp.lua", "lib_cache_tags.lua")
 
 	// Sharded caches (values under {ID}, indexes under {TAG}).
 

@@ -1,0 +1,263 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/keyvalue-go/keyvalue/internal/wake"
+	"github.com/valkey-io/valkey-go"
+)
+
+// LoadOptions tune how Typed.GetOrSet computes missing and stale entries.
+// The zero value is the default: one computation per missing entry across
+// every process, 10-second leases, no stale reads, no early refresh.
+type LoadOptions struct {
+	// Lease is how long one caller may compute a missing entry for every
+	// process before another caller takes over (the computing process may
+	// have died); default 10s. Set it above the usual computation time: a
+	// computation that outlasts it is repeated by a waiter.
+	Lease time.Duration
+	// Grace (stale-while-revalidate) keeps an entry for Grace after its
+	// lifetime ends: during that time GetOrSet returns the stale value at
+	// once and one caller across the fleet recomputes it in the
+	// background. 0 turns it off. Entries without a lifetime never turn
+	// stale.
+	Grace time.Duration
+	// Beta turns on early refresh (probabilistic early expiration,
+	// "XFetch"): a read recomputes an entry in the background before it
+	// turns stale, with a probability that rises as the end of its
+	// lifetime nears and with the time its computation took. 1 is the
+	// usual value; larger refreshes earlier; 0 turns it off.
+	Beta float64
+}
+
+// DefaultLease is LoadOptions.Lease when it is zero.
+const DefaultLease = 10 * time.Second
+
+// loadResult is what a computation returns: the encoded body and where
+// to store it.
+type loadResult struct {
+	codecID  byte
+	body     []byte
+	tags     []string
+	lifetime time.Duration
+}
+
+// loadFunc computes an entry.
+type loadFunc func(ctx context.Context) (loadResult, error)
+
+// Outcomes of a lease request (cache_lease.lua).
+const (
+	leaseValue   = 1 // the value exists
+	leaseGranted = 2 // the caller computes
+	leaseWait    = 3 // another caller computes
+	leaseBusy    = 4 // another caller refreshes
+)
+
+func newLeaseToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// lease runs cache_lease.lua in mode "wait", "miss" or "refresh" and
+// returns the outcome with its value (the entry's raw value, the server's
+// µs stamp, or the wait in ms).
+func (b *Backend) lease(ctx context.Context, id, token string, ttl time.Duration, mode string) (int64, valkey.ValkeyMessage, error) {
+	res, err := scripts.CacheLease.Exec(ctx, b.c, []string{b.valueKey(id), b.leaseKey(id), b.wakeKey(id)},
+		[]string{token, strconv.FormatInt(max(ttl.Milliseconds(), 1), 10), mode}).ToArray()
+	if err != nil {
+		return 0, valkey.ValkeyMessage{}, err
+	}
+	kind, err := res[0].AsInt64()
+	if err != nil || (kind != leaseBusy && len(res) != 2) {
+		return 0, valkey.ValkeyMessage{}, fmt.Errorf("unexpected lease reply of %d elements", len(res))
+	}
+	if kind == leaseBusy {
+		return kind, valkey.ValkeyMessage{}, nil
+	}
+	return kind, res[1], nil
+}
+
+// releaseLease ends a computing lease without a value (best effort: an
+// unreleased lease expires on its own).
+func (b *Backend) releaseLease(ctx context.Context, id, token string) {
+	err := scripts.CacheLeaseRelease.Exec(ctx, b.c, []string{b.leaseKey(id), b.wakeKey(id)}, []string{token}).Error()
+	if err != nil {
+		b.log.Warn("cache: cannot release a computing lease; waiters take over when it expires", "cache", b.name, "id", id, "error", err)
+	}
+}
+
+// loadShared returns the entry under id, computing it once for the whole
+// fleet when it is missing (unusable: the value exists but cannot be
+// decoded). It holds the lease while load runs, or waits (on the server)
+// for the caller that holds it, and takes over when that lease expires.
+// It gives up waiting after twice the lease and a second, and then
+// computes without storing.
+func (b *Backend) loadShared(ctx context.Context, id string, o LoadOptions, unusable bool, load loadFunc) (entry, error) {
+	ttl := o.lease()
+	mode := "wait"
+	if unusable {
+		mode = "miss"
+	}
+	giveUp := time.Now().Add(2*ttl + time.Second)
+	var backoff time.Duration
+	for time.Now().Before(giveUp) {
+		token := newLeaseToken()
+		kind, msg, err := b.lease(ctx, id, token, ttl, mode)
+		if err != nil {
+			if wake.Retryable(ctx, err) {
+				wake.Pause(ctx, &backoff)
+				continue
+			}
+			return entry{}, fmt.Errorf("cache %s: load %q: %w", b.name, id, err)
+		}
+		switch kind {
+		case leaseValue:
+			raw, _ := msg.AsBytes()
+			e, err := b.decode(id, raw)
+			if err == nil {
+				return e, nil
+			}
+			mode = "miss" // written by another process, but unusable here
+		case leaseGranted:
+			since, err := msg.AsInt64()
+			if err != nil {
+				return entry{}, fmt.Errorf("cache %s: load %q: lease stamp: %w", b.name, id, err)
+			}
+			return b.compute(ctx, id, o, strconv.FormatInt(since, 10), token, load)
+		case leaseWait:
+			ms, _ := msg.AsInt64()
+			if _, _, err := wake.Pop(ctx, b.c, b.wakeKey(id), time.Duration(ms)*time.Millisecond+2*time.Millisecond); err != nil {
+				if !wake.Retryable(ctx, err) {
+					return entry{}, fmt.Errorf("cache %s: load %q: waiting for another caller's computation: %w", b.name, id, err)
+				}
+				wake.Pause(ctx, &backoff)
+			}
+			// Woken (the value was written or the computation failed) or
+			// the lease ran out: look again.
+		}
+	}
+	b.log.Warn("cache: gave up waiting for another process's computation; computing without storing", "cache", b.name, "id", id, "waited", 2*ttl+time.Second)
+	r, err := load(ctx)
+	if err != nil {
+		return entry{}, fmt.Errorf("cache %s: load %q: %w", b.name, id, err)
+	}
+	return b.loaded(r), nil
+}
+
+// loaded turns a computation's result into the entry it returns.
+func (b *Backend) loaded(r loadResult) entry {
+	return entry{codec: codecByID(r.codecID), body: r.body}
+}
+
+// compute runs load under the lease token and stores its result unless a
+// flush since the lease was granted refuses it. The result is returned
+// either way; a failed load releases the lease so that a waiter computes.
+func (b *Backend) compute(ctx context.Context, id string, o LoadOptions, since, token string, load loadFunc) (entry, error) {
+	start := time.Now()
+	r, err := load(ctx)
+	if err != nil {
+		b.releaseLease(context.WithoutCancel(ctx), id, token)
+		return entry{}, fmt.Errorf("cache %s: load %q: %w", b.name, id, err)
+	}
+	took := time.Since(start)
+	lifetime, fresh, err := b.freshLifetime(r.lifetime, o, start, took)
+	if err != nil {
+		b.releaseLease(context.WithoutCancel(ctx), id, token)
+		return b.loaded(r), err
+	}
+	stored, err := b.store(ctx, id, r.codecID, r.body, r.tags, lifetime, guard{since: since, token: token, fresh: fresh})
+	if err != nil {
+		return b.loaded(r), err
+	}
+	if !stored {
+		b.log.Debug("cache: a computed value was not stored: its tags were flushed while it was computed", "cache", b.name, "id", id)
+	}
+	e := b.loaded(r)
+	if fresh != nil {
+		e.fresh, e.hasFresh = *fresh, true
+	}
+	return e, nil
+}
+
+// freshLifetime returns the lifetime to store a computed entry with, and
+// its freshness when stale reads or early refresh need it: with Grace,
+// the entry is kept Grace longer and turns stale when its lifetime ends.
+func (b *Backend) freshLifetime(lifetime time.Duration, o LoadOptions, start time.Time, took time.Duration) (time.Duration, *freshness, error) {
+	if o.Grace <= 0 && o.Beta <= 0 {
+		return lifetime, nil, nil
+	}
+	ms, err := b.lifetimeMS(lifetime)
+	if err != nil || ms == 0 {
+		return lifetime, nil, err // invalid, or unlimited: never stale
+	}
+	life := time.Duration(ms) * time.Millisecond
+	fresh := &freshness{staleAt: start.Add(took + life).UnixMilli(), tookMS: uint32(min(took.Milliseconds(), math.MaxUint32))}
+	return life + max(o.Grace, 0), fresh, nil
+}
+
+// refreshDue tells whether a read entry should be recomputed in the
+// background: it is stale (within its grace), or early refresh picks it.
+func (e entry) refreshDue(now time.Time, beta float64) (stale, due bool) {
+	if !e.hasFresh || e.fresh.staleAt == 0 {
+		return false, false
+	}
+	left := time.UnixMilli(e.fresh.staleAt).Sub(now)
+	if left <= 0 {
+		return true, true
+	}
+	if beta <= 0 {
+		return false, false
+	}
+	// XFetch: refresh when took·beta·(−ln u) reaches the time left.
+	took := time.Duration(max(e.fresh.tookMS, 1)) * time.Millisecond
+	early := time.Duration(float64(took) * beta * -math.Log(1-mrand.Float64()))
+	return false, early >= left
+}
+
+// stampKeep is how long flush stamps are kept, in µs (Options.MaxLoadTime).
+func (b *Backend) stampKeep() string {
+	return strconv.FormatInt(b.opts.MaxLoadTime.Microseconds(), 10)
+}
+
+func (o LoadOptions) lease() time.Duration {
+	if o.Lease <= 0 {
+		return DefaultLease
+	}
+	return o.Lease
+}
+
+// refreshInBackground recomputes id once across the fleet (if no other
+// caller is on it), bounded by the lease, without holding up the reader.
+func (b *Backend) refreshInBackground(ctx context.Context, id string, o LoadOptions, load loadFunc) {
+	if _, busy := b.refreshing.LoadOrStore(id, struct{}{}); busy {
+		return
+	}
+	go func() {
+		defer b.refreshing.Delete(id)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.lease())
+		defer cancel()
+		token := newLeaseToken()
+		kind, msg, err := b.lease(rctx, id, token, o.lease(), "refresh")
+		if err != nil {
+			b.log.Warn("cache: background refresh could not start", "cache", b.name, "id", id, "error", err)
+			return
+		}
+		if kind != leaseGranted {
+			return // another caller is computing it
+		}
+		since, _ := msg.AsInt64()
+		if _, err := b.compute(rctx, id, o, strconv.FormatInt(since, 10), token, load); err != nil && !errors.Is(err, context.Canceled) {
+			b.log.Warn("cache: background refresh failed; the stale value stays until its grace ends", "cache", b.name, "id", id, "error", err)
+		}
+	}()
+}
