@@ -27,6 +27,12 @@
 //	kv:{c:NAME}:v:ID    string  the value: header, the entry's tags, payload; with the entry's lifetime
 //	kv:{c:NAME}:i:TAG   zset    ids tagged TAG, scored by their entry's expiry (ms, server clock;
 //	                            1e15 without expiry; +2e15 when the entry has several tags); no expiry
+//	kv:{c:NAME}:f       zset    flush stamps: tag -> when it was last flushed (µs, server clock),
+//	                            "" for Flush; entries older than Options.MaxLoadTime are dropped,
+//	                            and the key expires when no flush happened for that long
+//	kv:{c:NAME}:l:ID    hash    GetOrSet's computing lease of ID: owner token, waiter count; with
+//	                            the lease TTL (LoadOptions.Lease)
+//	kv:{c:NAME}:n:ID    list    wake-ups for the callers waiting on that lease; expires in 10s
 //
 // The tags live inside the value, so an entry and the list of its tags are
 // written and deleted together. About one write in four to an index also
@@ -56,8 +62,51 @@
 //	CollectGarbage SCAN over the indexes, each read in pages by rank, one check-and-remove script per
 //	               page, a few indexes pipelined at a time
 //
+//	GetOrSet       a hit: GET (+ a background refresh when stale or picked early); a miss: GET,
+//	               the lease script, the computation, the Set script (which checks the flush
+//	               stamps and wakes the waiters): 3 round trips; a waiter: GET, the lease
+//	               script, BLPOP until woken, the lease script again (returns the value): 4
+//
 // Sharded mode: Set 3 round trips (tag, value, commit); Remove and
 // FlushByTags 4–5 (read tags and scores before deleting values).
+//
+// # Computing missing entries
+//
+// Typed.GetOrSet computes a missing entry once for the whole fleet. On a
+// miss, one caller takes a lease on the entry (a key with
+// LoadOptions.Lease as its TTL) and computes; the callers in other
+// processes register as waiters and block in BLPOP on the entry's wake-up
+// list, on valkey-go's blocking pool and bounded by their context, until
+// the Set that stores the value (one script) pushes one wake-up per
+// waiter; they then read the value. If the computation fails, the lease
+// is released and a waiter computes. If the computing process dies, the
+// lease expires and a waiter takes over within the lease TTL (tested by
+// killing a process in the middle of a computation). Callers in one
+// process share one call (singleflight).
+//
+// The promise against the set-after-invalidate race: a value computed by
+// GetOrSet is not stored if the whole cache (Flush) or one of its tags
+// (FlushByTags) was flushed after its computation began. A flush stamps
+// the flushed tags with the server's clock before it reads or removes
+// anything (in the same round trip as its first reads); the lease hands
+// the computing caller the server's clock when the computation begins;
+// the Set script compares the two and refuses the write. The value is
+// still returned to the callers of that computation (their requests began
+// before the flush); the next read computes again. A computation that
+// takes longer than Options.MaxLoadTime is refused too (older stamps are
+// dropped). Plain Set and Typed.Set are not checked: they store what the
+// caller gives them. In sharded mode the stamps are not kept (a tag's
+// index and an entry's value live on different nodes): there GetOrSet
+// computes once across the fleet but is not protected from this race.
+//
+// LoadOptions.Grace (stale-while-revalidate) keeps an entry Grace longer
+// than its lifetime: a read in that time returns the stale value at once
+// and starts a background refresh, one across the fleet (the lease, in a
+// mode that never waits). LoadOptions.Beta refreshes fresh entries early
+// with a probability that rises near the end of their lifetime and with
+// their computation time (XFetch). Both store, in the value's header, when
+// the entry turns stale (the writing process's clock: a fleet's clocks
+// should agree within a small part of the lifetime) and how long it took.
 //
 // # Payloads
 //

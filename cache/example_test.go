@@ -125,3 +125,45 @@ func ExampleOpen() {
 	// Output:
 	// [pages rootline] <html>seven</html>
 }
+
+// A page cache that never makes a visitor wait for a re-render: a page is
+// fresh for a minute, then served stale for up to an hour while one
+// process across the fleet renders it again in the background. A render
+// that straddles an editor's purge of its tag is not stored.
+func ExampleNewTypedWith() {
+	cfg, _, err := keyvalue.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := keyvalue.Open(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	b, err := cache.New(client, "pages-swr", cache.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	pages := cache.NewTypedWith[string](b, cache.Raw, cache.LoadOptions{
+		Lease: 5 * time.Second, // a render takes well under that
+		Grace: time.Hour,       // serve a stale page this long while it is rendered again
+		Beta:  1,               // and re-render hot pages a little before they turn stale
+	})
+	render := func(ctx context.Context) (string, []string, time.Duration, error) {
+		return "<h1>Page 7</h1>", []string{"pageId_7"}, time.Minute, nil
+	}
+	page, err := pages.GetOrSet(context.Background(), "/page/7", render)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(page)
+
+	// The editor saved page 7: purge it. A render that began before this
+	// returns its page to its own caller but does not store it.
+	if _, err := b.FlushByTags(context.Background(), "pageId_7"); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// <h1>Page 7</h1>
+}
