@@ -75,6 +75,22 @@ type Options struct {
 	// in the package doc); a longer computation's result is returned but
 	// not stored.
 	MaxLoadTime time.Duration
+	// Degraded keeps an application serving while the server is down (off
+	// by default): a read that cannot reach the server is a miss
+	// (GetOrSet computes the value and returns it without storing it), a
+	// write that cannot reach it is dropped with a warning in the log
+	// (at most one line per 10 seconds), and a circuit breaker turns a
+	// dead server into one fast error instead of a timeout per call.
+	// Invalidations (Remove, FlushByTags, Flush) are never dropped: they
+	// return their error (matching ErrUnavailable while the breaker is
+	// open) so that the caller can retry or alert.
+	Degraded bool
+	// BreakerThreshold is how many consecutive failures to reach the
+	// server open the degraded mode's circuit breaker; default 5.
+	BreakerThreshold int
+	// BreakerCooldown is how long an open breaker refuses calls before it
+	// lets one through to probe the server; default 5s.
+	BreakerCooldown time.Duration
 	// Logger receives flush and GC summaries and skipped bad keys; nil uses
 	// slog.Default().
 	Logger *slog.Logger
@@ -83,7 +99,9 @@ type Options struct {
 // Backend is one named cache: entries with lifetimes and tags under their
 // own key namespace. It is safe for concurrent use.
 type Backend struct {
-	c        valkey.Client
+	c        valkey.Client // through the circuit breaker in degraded mode
+	direct   valkey.Client // the client as given: for blocking waits
+	drops    dropLog
 	name     string
 	opts     Options
 	payloads *payloads
@@ -141,11 +159,21 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 	if opts.Sharded {
 		p = "kv:c:" + name + ":"
 	}
-	b := &Backend{c: c, name: name, opts: opts, prefix: p, log: log, slack: shardedSlack,
+	b := &Backend{c: c, direct: c, name: name, opts: opts, prefix: p, log: log, slack: shardedSlack,
 		payloads: newPayloads(opts.Compression, opts.CompressionThreshold, opts.MaxValueBytes),
 		policy:   &policyCheck{}}
 	if opts.LocalCacheTTL > 0 {
 		b.recent = newRecentWrites(opts.LocalCacheTTL)
+	}
+	if opts.Degraded {
+		if opts.BreakerThreshold <= 0 {
+			opts.BreakerThreshold = DefaultBreakerThreshold
+		}
+		if opts.BreakerCooldown <= 0 {
+			opts.BreakerCooldown = DefaultBreakerCooldown
+		}
+		b.opts = opts
+		b.c = newBreakerClient(c, name, opts.BreakerThreshold, opts.BreakerCooldown, log)
 	}
 	return b, nil
 }
@@ -283,6 +311,9 @@ func (b *Backend) readEntry(ctx context.Context, id string) (entry, error) {
 	}
 	if valkey.IsValkeyNil(err) {
 		return entry{}, fmt.Errorf("cache %s: %q: %w", b.name, id, ErrNotFound)
+	}
+	if err != nil && b.opts.Degraded && unavailable(err) {
+		return entry{}, fmt.Errorf("cache %s: %q: %w (degraded mode: %w)", b.name, id, ErrNotFound, err)
 	}
 	if err != nil {
 		return entry{}, fmt.Errorf("cache %s: get %q: %w", b.name, id, err)

@@ -36,6 +36,12 @@ type Spec struct {
 	BatchSize int `yaml:"batch_size,omitempty" json:"batch_size,omitempty"`
 	// Sharded spreads the cache over a Cluster's slots (Options.Sharded).
 	Sharded bool `yaml:"sharded,omitempty" json:"sharded,omitempty"`
+	// Degraded serves misses and drops writes while the server is down
+	// (Options.Degraded).
+	Degraded bool `yaml:"degraded,omitempty" json:"degraded,omitempty"`
+	// MaxLoadTime bounds how long a GetOrSet computation may take and still
+	// be stored (Options.MaxLoadTime).
+	MaxLoadTime time.Duration `yaml:"max_load_time,omitempty" json:"max_load_time,omitempty"`
 }
 
 // Config is a connection and the named caches that use it: the document a
@@ -169,6 +175,8 @@ func OptionsFromSpec(name string, spec Spec) (Options, Codec, error) {
 		LocalCacheTTL:        spec.LocalCacheTTL,
 		BatchSize:            spec.BatchSize,
 		Sharded:              spec.Sharded,
+		Degraded:             spec.Degraded,
+		MaxLoadTime:          spec.MaxLoadTime,
 	}
 	switch spec.DefaultLifetime {
 	case "", "default":
@@ -194,6 +202,9 @@ func OptionsFromSpec(name string, spec Spec) (Options, Codec, error) {
 	}
 	if spec.LocalCacheTTL < 0 {
 		return Options{}, nil, bad("local_cache_ttl", "must not be negative, got %s", spec.LocalCacheTTL)
+	}
+	if spec.MaxLoadTime < 0 {
+		return Options{}, nil, bad("max_load_time", "must not be negative, got %s", spec.MaxLoadTime)
 	}
 	codec := JSON
 	if spec.Codec != "" {

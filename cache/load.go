@@ -113,6 +113,10 @@ func (b *Backend) loadShared(ctx context.Context, id string, o LoadOptions, unus
 	for time.Now().Before(giveUp) {
 		token := newLeaseToken()
 		kind, msg, err := b.lease(ctx, id, token, ttl, mode)
+		if err != nil && b.opts.Degraded && unavailable(err) {
+			b.drops.drop(b.log, b.name, "computed entry", id, err)
+			return b.computeUnstored(ctx, id, load)
+		}
 		if err != nil {
 			if wake.Retryable(ctx, err) {
 				wake.Pause(ctx, &backoff)
@@ -136,7 +140,7 @@ func (b *Backend) loadShared(ctx context.Context, id string, o LoadOptions, unus
 			return b.compute(ctx, id, o, strconv.FormatInt(since, 10), token, load)
 		case leaseWait:
 			ms, _ := msg.AsInt64()
-			if _, _, err := wake.Pop(ctx, b.c, b.wakeKey(id), time.Duration(ms)*time.Millisecond+2*time.Millisecond); err != nil {
+			if _, _, err := wake.Pop(ctx, b.direct, b.wakeKey(id), time.Duration(ms)*time.Millisecond+2*time.Millisecond); err != nil {
 				if !wake.Retryable(ctx, err) {
 					return entry{}, fmt.Errorf("cache %s: load %q: waiting for another caller's computation: %w", b.name, id, err)
 				}
@@ -147,6 +151,11 @@ func (b *Backend) loadShared(ctx context.Context, id string, o LoadOptions, unus
 		}
 	}
 	b.log.Warn("cache: gave up waiting for another process's computation; computing without storing", "cache", b.name, "id", id, "waited", 2*ttl+time.Second)
+	return b.computeUnstored(ctx, id, load)
+}
+
+// computeUnstored computes an entry and returns it without storing it.
+func (b *Backend) computeUnstored(ctx context.Context, id string, load loadFunc) (entry, error) {
 	r, err := load(ctx)
 	if err != nil {
 		return entry{}, fmt.Errorf("cache %s: load %q: %w", b.name, id, err)

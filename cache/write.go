@@ -71,6 +71,10 @@ func (b *Backend) store(ctx context.Context, id string, codecID byte, body []byt
 		if g.token != "" {
 			b.releaseLease(ctx, id, g.token)
 		}
+		if err != nil && b.opts.Degraded && unavailable(err) {
+			b.drops.drop(b.log, b.name, "set", id, err)
+			return false, nil
+		}
 		return err == nil, err
 	}
 	keys := make([]string, 4, 4+len(tags))
@@ -89,6 +93,10 @@ func (b *Backend) store(ctx context.Context, id string, codecID byte, body []byt
 	if err != nil {
 		if b.recent != nil {
 			b.recent.wrote(b.valueKey(id), value) // it may have been written
+		}
+		if b.opts.Degraded && unavailable(err) {
+			b.drops.drop(b.log, b.name, "set", id, err)
+			return false, nil
 		}
 		return false, fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
 	}
