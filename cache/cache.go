@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/keyvalue-go/keyvalue/internal/telemetry"
 	"github.com/valkey-io/valkey-go"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Lifetimes with a special meaning for Set.
@@ -91,6 +94,12 @@ type Options struct {
 	// BreakerCooldown is how long an open breaker refuses calls before it
 	// lets one through to probe the server; default 5s.
 	BreakerCooldown time.Duration
+	// MeterProvider and TracerProvider receive the cache's metrics and
+	// spans (see "Observability" in the package doc); nil uses
+	// OpenTelemetry's global providers, which record nothing until the
+	// application installs an SDK.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 	// Logger receives flush and GC summaries and skipped bad keys; nil uses
 	// slog.Default().
 	Logger *slog.Logger
@@ -102,6 +111,7 @@ type Backend struct {
 	c        valkey.Client // through the circuit breaker in degraded mode
 	direct   valkey.Client // the client as given: for blocking waits
 	drops    dropLog
+	tel      *telemetry.Recorder
 	name     string
 	opts     Options
 	payloads *payloads
@@ -165,6 +175,8 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 	if opts.LocalCacheTTL > 0 {
 		b.recent = newRecentWrites(opts.LocalCacheTTL)
 	}
+	b.tel = telemetry.New("cache", "keyvalue.cache.name", name, opts.MeterProvider, opts.TracerProvider, counterDescriptions)
+	b.tel.Classify = classify
 	if opts.Degraded {
 		if opts.BreakerThreshold <= 0 {
 			opts.BreakerThreshold = DefaultBreakerThreshold
@@ -281,7 +293,14 @@ func (b *Backend) lifetimeMS(lifetime time.Duration) (int64, error) {
 
 // Get returns the data stored under id, or an error matching ErrNotFound.
 // An entry that cannot be decoded returns an error matching ErrCorrupt.
-func (b *Backend) Get(ctx context.Context, id string) ([]byte, error) {
+func (b *Backend) Get(ctx context.Context, id string) (data []byte, err error) {
+	ctx, sp := b.tel.Start(ctx, "get")
+	defer func() { sp.End(ctx, notMiss(err)) }()
+	return b.getOp(ctx, id)
+}
+
+// getOp is Get without telemetry.
+func (b *Backend) getOp(ctx context.Context, id string) ([]byte, error) {
 	_, body, err := b.getPayload(ctx, id)
 	return body, err
 }
@@ -300,24 +319,30 @@ func (b *Backend) readEntry(ctx context.Context, id string) (entry, error) {
 	var raw []byte
 	var err error
 	if b.recent != nil {
-		raw, err = b.c.DoCache(ctx, b.c.B().Get().Key(key).Cache(), b.opts.LocalCacheTTL).AsBytes()
+		r := b.c.DoCache(ctx, b.c.B().Get().Key(key).Cache(), b.opts.LocalCacheTTL)
+		raw, err = r.AsBytes()
 		found := err == nil
 		if (found || valkey.IsValkeyNil(err)) && !b.recent.check(key, found, raw) {
 			// Maybe older than this process's own write: ask the server.
 			raw, err = b.c.Do(ctx, b.c.B().Get().Key(key).Build()).AsBytes()
+		} else if found && r.IsCacheHit() {
+			b.tel.Add(ctx, "local_hits", 1)
 		}
 	} else {
 		raw, err = b.c.Do(ctx, b.c.B().Get().Key(key).Build()).AsBytes()
 	}
 	if valkey.IsValkeyNil(err) {
+		b.tel.Add(ctx, "misses", 1)
 		return entry{}, fmt.Errorf("cache %s: %q: %w", b.name, id, ErrNotFound)
 	}
 	if err != nil && b.opts.Degraded && unavailable(err) {
+		b.tel.Add(ctx, "misses", 1)
 		return entry{}, fmt.Errorf("cache %s: %q: %w (degraded mode: %w)", b.name, id, ErrNotFound, err)
 	}
 	if err != nil {
 		return entry{}, fmt.Errorf("cache %s: get %q: %w", b.name, id, err)
 	}
+	b.tel.Add(ctx, "hits", 1)
 	return b.decode(id, raw)
 }
 
@@ -331,7 +356,14 @@ func (b *Backend) decode(id string, raw []byte) (entry, error) {
 }
 
 // Has reports whether an entry exists under id.
-func (b *Backend) Has(ctx context.Context, id string) (bool, error) {
+func (b *Backend) Has(ctx context.Context, id string) (ok bool, err error) {
+	ctx, sp := b.tel.Start(ctx, "has")
+	defer func() { sp.End(ctx, err) }()
+	return b.hasOp(ctx, id)
+}
+
+// hasOp is Has without telemetry.
+func (b *Backend) hasOp(ctx context.Context, id string) (bool, error) {
 	if err := b.checkID(id); err != nil {
 		return false, err
 	}

@@ -137,11 +137,17 @@ func errorResults(n int, err error) []valkey.ValkeyResult {
 	return out
 }
 
+// dropped counts and logs a write dropped in degraded mode.
+func (b *Backend) dropped(ctx context.Context, what, id string, err error) {
+	b.tel.Add(ctx, "dropped_writes", 1)
+	b.drops.drop(b.log, b.name, what, id, err)
+}
+
 // dropLog reports dropped writes of a degraded cache at most every ten
 // seconds, with how many were dropped since the last report.
 type dropLog struct {
 	last    atomic.Int64 // Unix ns of the last report
-	dropped atomic.Int64
+	dropped atomic.Int64 // since the last report
 }
 
 func (d *dropLog) drop(log *slog.Logger, cache, what, id string, err error) {

@@ -22,7 +22,9 @@ func TestDegradedMode(t *testing.T) {
 	b := newBackend(t, c, "degraded", cache.Options{Degraded: true, BreakerThreshold: 3, BreakerCooldown: cooldown})
 	typed := cache.NewTyped[string](b, cache.JSON)
 	load := func(v string) cache.Loader[string] {
-		return func(ctx context.Context) (string, []string, time.Duration, error) { return v, []string{"t"}, time.Hour, nil }
+		return func(ctx context.Context) (string, []string, time.Duration, error) {
+			return v, []string{"t"}, time.Hour, nil
+		}
 	}
 	if v, err := typed.GetOrSet(ctx(t), "k", load("stored")); err != nil || v != "stored" {
 		t.Fatalf("GetOrSet with the server up = %q, %v", v, err)

@@ -45,7 +45,14 @@ var ErrSlotsMoving = errors.New("cache: cluster slots kept moving during the flu
 // one pass ran while no slot moved, so keys migrated behind the scan are
 // not missed. Keys of an earlier layout of the cache are removed too.
 // progress, if not nil, is called after each batch.
-func (b *Backend) Flush(ctx context.Context, progress Progress) (int, error) {
+func (b *Backend) Flush(ctx context.Context, progress Progress) (n int, err error) {
+	ctx, sp := b.tel.Start(ctx, "flush")
+	defer func() { sp.End(ctx, err) }()
+	return b.flushOp(ctx, progress)
+}
+
+// flushOp is Flush without telemetry.
+func (b *Backend) flushOp(ctx context.Context, progress Progress) (int, error) {
 	start := time.Now()
 	removed := 0
 	if b.recent != nil {

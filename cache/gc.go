@@ -32,7 +32,14 @@ type GCStats struct {
 // for long and an entry written again meanwhile keeps its membership. A key that cannot be read
 // is skipped and logged, never the end of the run. progress, if not nil,
 // gets the indexes visited.
-func (b *Backend) CollectGarbage(ctx context.Context, progress Progress) (GCStats, error) {
+func (b *Backend) CollectGarbage(ctx context.Context, progress Progress) (st GCStats, err error) {
+	ctx, sp := b.tel.Start(ctx, "collect_garbage")
+	defer func() { sp.End(ctx, err) }()
+	return b.collectGarbageOp(ctx, progress)
+}
+
+// collectGarbageOp is CollectGarbage without telemetry.
+func (b *Backend) collectGarbageOp(ctx context.Context, progress Progress) (GCStats, error) {
 	start := time.Now()
 	st, err := b.collect(ctx, progress)
 	if err != nil {

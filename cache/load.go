@@ -114,7 +114,7 @@ func (b *Backend) loadShared(ctx context.Context, id string, o LoadOptions, unus
 		token := newLeaseToken()
 		kind, msg, err := b.lease(ctx, id, token, ttl, mode)
 		if err != nil && b.opts.Degraded && unavailable(err) {
-			b.drops.drop(b.log, b.name, "computed entry", id, err)
+			b.dropped(ctx, "computed entry", id, err)
 			return b.computeUnstored(ctx, id, load)
 		}
 		if err != nil {
@@ -173,6 +173,7 @@ func (b *Backend) loaded(r loadResult) entry {
 // either way; a failed load releases the lease so that a waiter computes.
 func (b *Backend) compute(ctx context.Context, id string, o LoadOptions, since, token string, load loadFunc) (entry, error) {
 	start := time.Now()
+	b.tel.Add(ctx, "recomputes", 1)
 	r, err := load(ctx)
 	if err != nil {
 		b.releaseLease(context.WithoutCancel(ctx), id, token)
@@ -184,12 +185,12 @@ func (b *Backend) compute(ctx context.Context, id string, o LoadOptions, since, 
 		b.releaseLease(context.WithoutCancel(ctx), id, token)
 		return b.loaded(r), err
 	}
-	stored, err := b.store(ctx, id, r.codecID, r.body, r.tags, lifetime, guard{since: since, token: token, fresh: fresh})
-	if err != nil {
-		return b.loaded(r), err
-	}
-	if !stored {
+	err = b.store(ctx, id, r.codecID, r.body, r.tags, lifetime, guard{since: since, token: token, fresh: fresh})
+	if errors.Is(err, errRefused) {
+		b.tel.Add(ctx, "refused_writes", 1)
 		b.log.Debug("cache: a computed value was not stored: its tags were flushed while it was computed", "cache", b.name, "id", id)
+	} else if err != nil {
+		return b.loaded(r), err
 	}
 	e := b.loaded(r)
 	if fresh != nil {

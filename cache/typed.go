@@ -36,7 +36,14 @@ func NewTypedWith[T any](b *Backend, codec Codec, opts LoadOptions) *Typed[T] {
 func (t *Typed[T]) Backend() *Backend { return t.b }
 
 // Set encodes v and stores it like Backend.Set.
-func (t *Typed[T]) Set(ctx context.Context, id string, v T, tags []string, lifetime time.Duration) error {
+func (t *Typed[T]) Set(ctx context.Context, id string, v T, tags []string, lifetime time.Duration) (err error) {
+	ctx, sp := t.b.tel.Start(ctx, "set")
+	defer func() { sp.End(ctx, err) }()
+	return t.setOp(ctx, id, v, tags, lifetime)
+}
+
+// setOp is Set without telemetry.
+func (t *Typed[T]) setOp(ctx context.Context, id string, v T, tags []string, lifetime time.Duration) error {
 	body, err := t.encode(id, v)
 	if err != nil {
 		return err
@@ -54,7 +61,14 @@ func (t *Typed[T]) encode(id string, v T) ([]byte, error) {
 
 // Get returns the value under id. Misses match ErrNotFound; payloads that
 // cannot be decoded into T match ErrCorrupt.
-func (t *Typed[T]) Get(ctx context.Context, id string) (T, error) {
+func (t *Typed[T]) Get(ctx context.Context, id string) (v T, err error) {
+	ctx, sp := t.b.tel.Start(ctx, "get")
+	defer func() { sp.End(ctx, notMiss(err)) }()
+	return t.getOp(ctx, id)
+}
+
+// getOp is Get without telemetry.
+func (t *Typed[T]) getOp(ctx context.Context, id string) (T, error) {
 	e, err := t.b.readEntry(ctx, id)
 	if err != nil {
 		var zero T
@@ -96,13 +110,24 @@ type Loader[T any] func(ctx context.Context) (value T, tags []string, lifetime t
 //
 // An entry that cannot be decoded counts as a miss and is overwritten. If
 // storing fails the loaded value is still returned, with the error.
-func (t *Typed[T]) GetOrSet(ctx context.Context, id string, load Loader[T]) (T, error) {
+func (t *Typed[T]) GetOrSet(ctx context.Context, id string, load Loader[T]) (v T, err error) {
+	ctx, sp := t.b.tel.Start(ctx, "get_or_set")
+	defer func() { sp.End(ctx, err) }()
+	return t.getOrSetOp(ctx, id, load)
+}
+
+// getOrSetOp is GetOrSet without telemetry.
+func (t *Typed[T]) getOrSetOp(ctx context.Context, id string, load Loader[T]) (T, error) {
 	var zero T
 	e, err := t.b.readEntry(ctx, id)
 	if err == nil {
 		v, derr := t.decode(id, e)
 		if derr == nil {
-			if _, due := e.refreshDue(time.Now(), t.opts.Beta); due {
+			stale, due := e.refreshDue(time.Now(), t.opts.Beta)
+			if stale {
+				t.b.tel.Add(ctx, "stale_served", 1)
+			}
+			if due {
 				t.b.refreshInBackground(ctx, id, t.opts, t.loadFunc(id, load, nil))
 			}
 			return v, nil

@@ -17,13 +17,19 @@ import (
 // tags. lifetime is a duration, DefaultLifetime or Unlimited. It costs one
 // round trip, plus one more when the entry had tags it no longer has (see
 // the package doc).
-func (b *Backend) Set(ctx context.Context, id string, data []byte, tags []string, lifetime time.Duration) error {
+func (b *Backend) Set(ctx context.Context, id string, data []byte, tags []string, lifetime time.Duration) (err error) {
+	ctx, sp := b.tel.Start(ctx, "set")
+	defer func() { sp.End(ctx, err) }()
+	return b.setOp(ctx, id, data, tags, lifetime)
+}
+
+// setOp is Set without telemetry.
+func (b *Backend) setOp(ctx context.Context, id string, data []byte, tags []string, lifetime time.Duration) error {
 	return b.setPayload(ctx, id, Raw.ID(), data, tags, lifetime)
 }
 
 func (b *Backend) setPayload(ctx context.Context, id string, codecID byte, body []byte, tags []string, lifetime time.Duration) error {
-	_, err := b.store(ctx, id, codecID, body, tags, lifetime, guard{})
-	return err
+	return b.store(ctx, id, codecID, body, tags, lifetime, guard{})
 }
 
 // guard makes a write conditional: a value computed by Typed.GetOrSet is
@@ -36,31 +42,34 @@ type guard struct {
 	fresh *freshness
 }
 
-// store writes an entry; it reports false (and writes nothing) when the
-// guard refused it.
-func (b *Backend) store(ctx context.Context, id string, codecID byte, body []byte, tags []string, lifetime time.Duration, g guard) (bool, error) {
+// errRefused is store's error when the guard refused a computed value.
+var errRefused = errors.New("cache: computed value refused: its tags were flushed after its computation began")
+
+// store writes an entry, unless the guard refuses it (errRefused) or
+// degraded mode drops it (no error).
+func (b *Backend) store(ctx context.Context, id string, codecID byte, body []byte, tags []string, lifetime time.Duration, g guard) error {
 	if err := b.checkID(id); err != nil {
-		return false, err
+		return err
 	}
 	tags, err := b.checkTags(tags)
 	if err != nil {
-		return false, err
+		return err
 	}
 	ms, err := b.lifetimeMS(lifetime)
 	if err != nil {
-		return false, err
+		return err
 	}
 	value, err := b.payloads.encode(codecID, tags, g.fresh, body)
 	if err != nil {
-		return false, fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
+		return fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
 	}
 	if len(value) > b.opts.MaxValueBytes {
-		return false, &InputError{Cache: b.name, Kind: ErrTooLarge, Value: id,
+		return &InputError{Cache: b.name, Kind: ErrTooLarge, Value: id,
 			Reason: fmt.Sprintf("the stored value would be %d bytes (from %d bytes of data), over MaxValueBytes %d", len(value), len(body), b.opts.MaxValueBytes)}
 	}
 	if len(tags) > 0 {
 		if err := b.checkPolicy(ctx); err != nil {
-			return false, err
+			return err
 		}
 	}
 	if b.opts.Sharded {
@@ -72,10 +81,10 @@ func (b *Backend) store(ctx context.Context, id string, codecID byte, body []byt
 			b.releaseLease(ctx, id, g.token)
 		}
 		if err != nil && b.opts.Degraded && unavailable(err) {
-			b.drops.drop(b.log, b.name, "set", id, err)
-			return false, nil
+			b.dropped(ctx, "set", id, err)
+			return nil
 		}
-		return err == nil, err
+		return err
 	}
 	keys := make([]string, 4, 4+len(tags))
 	keys[0], keys[1], keys[2], keys[3] = b.valueKey(id), b.stampsKey(), b.leaseKey(id), b.wakeKey(id)
@@ -95,20 +104,20 @@ func (b *Backend) store(ctx context.Context, id string, codecID byte, body []byt
 			b.recent.wrote(b.valueKey(id), value) // it may have been written
 		}
 		if b.opts.Degraded && unavailable(err) {
-			b.drops.drop(b.log, b.name, "set", id, err)
-			return false, nil
+			b.dropped(ctx, "set", id, err)
+			return nil
 		}
-		return false, fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
+		return fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
 	}
 	if out[0] == "refused" {
-		return false, nil
+		return errRefused
 	}
 	if b.recent != nil {
 		b.recent.wrote(b.valueKey(id), value)
 	}
 	left := out[1:]
 	if err := b.step("set", "written"); err != nil {
-		return true, err
+		return err
 	}
 	// The entry left these tags: drop it from their indexes (a failure
 	// here only leaves surplus members, which pruning removes later).
@@ -118,10 +127,10 @@ func (b *Backend) store(ctx context.Context, id string, codecID byte, body []byt
 			groups[t] = []string{id}
 		}
 		if _, err := b.prune(ctx, groups); err != nil {
-			return true, fmt.Errorf("cache %s: set %q: leave old tags: %w", b.name, id, err)
+			return fmt.Errorf("cache %s: set %q: leave old tags: %w", b.name, id, err)
 		}
 	}
-	return true, nil
+	return nil
 }
 
 // prune removes, from each tag's index, the listed ids unless their entry
@@ -142,7 +151,14 @@ func (b *Backend) prune(ctx context.Context, groups map[string][]string) (int, e
 // Remove deletes the entry under id; it reports whether an entry existed.
 // It costs two round trips: the value goes first, then the entry's
 // memberships in its tags' indexes.
-func (b *Backend) Remove(ctx context.Context, id string) (bool, error) {
+func (b *Backend) Remove(ctx context.Context, id string) (ok bool, err error) {
+	ctx, sp := b.tel.Start(ctx, "remove")
+	defer func() { sp.End(ctx, err) }()
+	return b.removeOp(ctx, id)
+}
+
+// removeOp is Remove without telemetry.
+func (b *Backend) removeOp(ctx context.Context, id string) (bool, error) {
 	if err := b.checkID(id); err != nil {
 		return false, err
 	}
@@ -177,7 +193,14 @@ func (b *Backend) FlushByTag(ctx context.Context, tag string) (int, error) {
 // the tags' indexes, one pipeline of removal scripts in batches of
 // Options.BatchSize (values first, then their memberships in the flushed
 // tags), and one pipeline cleaning the entries' other tags' indexes.
-func (b *Backend) FlushByTags(ctx context.Context, tags ...string) (int, error) {
+func (b *Backend) FlushByTags(ctx context.Context, tags ...string) (n int, err error) {
+	ctx, sp := b.tel.Start(ctx, "flush_by_tags")
+	defer func() { sp.End(ctx, err) }()
+	return b.flushByTagsOp(ctx, tags...)
+}
+
+// flushByTagsOp is FlushByTags without telemetry.
+func (b *Backend) flushByTagsOp(ctx context.Context, tags ...string) (int, error) {
 	tags, err := b.checkTags(tags)
 	if err != nil || len(tags) == 0 {
 		return 0, err

@@ -222,10 +222,12 @@ func (ls *Lease) every(interval time.Duration, fn func(context.Context) error) {
 // stops before another owner starts. It fails with ErrNotHeld if the lease
 // had expired or was taken over; if the server cannot be reached, the
 // lease still ends here and the server drops it at the end of its TTL.
-func (ls *Lease) Unlock(ctx context.Context) error {
+func (ls *Lease) Unlock(ctx context.Context) (err error) {
 	if ls == nil {
 		return errNilLease
 	}
+	ctx, sp := ls.l.tel.Start(ctx, "unlock")
+	defer func() { sp.End(ctx, err) }()
 	wasHeld := ls.end(context.Canceled)
 	held, err := ls.l.release(ctx, ls.k, ls.token, mode(ls.shared), "")
 	if err != nil {

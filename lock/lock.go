@@ -13,8 +13,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/keyvalue-go/keyvalue/internal/telemetry"
 	"github.com/keyvalue-go/keyvalue/internal/wake"
 	"github.com/valkey-io/valkey-go"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Errors callers branch on with errors.Is.
@@ -78,6 +81,12 @@ type Options struct {
 	// Logger receives debug lines for acquire, wait, release and lost
 	// leases; nil uses slog.Default().
 	Logger *slog.Logger
+	// MeterProvider and TracerProvider receive the locks' metrics and spans
+	// (keyvalue.lock.*: the "lock" operation's duration is the time spent
+	// waiting; lock names are not attributes); nil uses OpenTelemetry's
+	// global providers.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 	// OnEvent, if set, is called for each event (for metrics), synchronously.
 	OnEvent func(Event)
 }
@@ -112,6 +121,7 @@ type Locker struct {
 	c    valkey.Client
 	opts Options
 	log  *slog.Logger
+	tel  *telemetry.Recorder
 }
 
 // New returns a Locker on c.
@@ -126,7 +136,22 @@ func New(c valkey.Client, opts Options) *Locker {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Locker{c: c, opts: opts, log: log}
+	// Lock names stay out of the attributes: there may be one per resource.
+	tel := telemetry.New("lock", "", "", opts.MeterProvider, opts.TracerProvider, map[string]string{
+		"handoffs":     "Locks handed by a release straight to a waiting caller.",
+		"not_acquired": "Lock attempts that ended without the lock (TryLock found it held, or the wait ended).",
+		"lost":         "Leases that ended without Unlock (expired or taken away on the server).",
+	})
+	tel.Classify = func(err error) string {
+		switch {
+		case errors.Is(err, ErrNotHeld):
+			return "not_held"
+		case errors.Is(err, ErrNotAcquired):
+			return "not_acquired"
+		}
+		return ""
+	}
+	return &Locker{c: c, opts: opts, log: log, tel: tel}
 }
 
 // keys names one lock's keys, all in the slot of {l:NAME}.
@@ -266,7 +291,29 @@ func mode(shared bool) string {
 // fencing token onto the list), the holder's TTL runs out (then it tries
 // again: the acquire script also finds a grant that was not delivered), or
 // ctx ends.
-func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl time.Duration) (*Lease, error) {
+func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl time.Duration) (lease *Lease, err error) {
+	op := "try_lock"
+	if wait {
+		op = "lock"
+	}
+	ctx, sp := l.tel.Start(ctx, op)
+	defer func() {
+		if errors.Is(err, ErrNotAcquired) {
+			l.tel.Add(ctx, "not_acquired", 1)
+			err2 := err
+			if !wait {
+				err2 = nil // TryLock finding the lock held is an answer
+			}
+			sp.End(ctx, err2)
+			return
+		}
+		sp.End(ctx, err)
+	}()
+	return l.acquireOp(ctx, k, shared, wait, ttl)
+}
+
+// acquireOp is acquire without telemetry.
+func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl time.Duration) (*Lease, error) {
 	if ttl < time.Millisecond {
 		return nil, fmt.Errorf("lock %s: %w: %s is under a millisecond", k.name, ErrInvalidTTL, ttl)
 	}
@@ -366,6 +413,7 @@ func (l *Locker) release(ctx context.Context, k keys, token, mode, member string
 	}
 	held, _ := out[0].AsInt64()
 	if len(out) > 1 {
+		l.tel.Add(ctx, "handoffs", int64(len(out)/2))
 		keys := []string{k.all[5]}
 		args := []string{strconv.FormatInt((l.maxWait() + l.grantSlack()).Milliseconds(), 10)}
 		for i := 1; i+1 < len(out); i += 2 {
@@ -409,6 +457,9 @@ func (l *Locker) replicate(ctx context.Context, lease *Lease) error {
 }
 
 func (l *Locker) event(e Event) {
+	if e.Kind == EventLost {
+		l.tel.Add(context.Background(), "lost", 1)
+	}
 	l.log.Debug("lock "+string(e.Kind), "lock", e.Name, "shared", e.Shared, "token", e.Token, "waited", e.Waited)
 	if l.opts.OnEvent != nil {
 		l.opts.OnEvent(e)

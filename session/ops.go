@@ -15,7 +15,19 @@ import (
 )
 
 // Remove deletes the session with id; it reports whether one existed.
-func (s *Store) Remove(ctx context.Context, id string) (bool, error) {
+func (s *Store) Remove(ctx context.Context, id string) (ok bool, err error) {
+	ctx, sp := s.tel.Start(ctx, "remove")
+	defer func() {
+		sp.End(ctx, err)
+		if ok {
+			s.tel.Add(ctx, "removed", 1)
+		}
+	}()
+	return s.removeOp(ctx, id)
+}
+
+// removeOp is Remove without telemetry.
+func (s *Store) removeOp(ctx context.Context, id string) (bool, error) {
 	if !validID(id) {
 		return false, nil
 	}
@@ -53,7 +65,17 @@ func (s *Store) removeHashes(ctx context.Context, hashes []string, user string, 
 // RemoveByUser deletes every session of user ("log out everywhere") in one
 // atomic script; a session renewed concurrently cannot escape it. It
 // returns how many sessions were removed.
-func (s *Store) RemoveByUser(ctx context.Context, user string) (int, error) {
+func (s *Store) RemoveByUser(ctx context.Context, user string) (n int, err error) {
+	ctx, sp := s.tel.Start(ctx, "remove_by_user")
+	defer func() {
+		sp.End(ctx, err)
+		s.tel.Add(ctx, "revoked", int64(n))
+	}()
+	return s.removeByUserOp(ctx, user)
+}
+
+// removeByUserOp is RemoveByUser without telemetry.
+func (s *Store) removeByUserOp(ctx context.Context, user string) (int, error) {
 	if user == "" {
 		return 0, errors.New("session: RemoveByUser needs a user id")
 	}
@@ -89,12 +111,26 @@ func (s *Store) members(ctx context.Context, index string) ([]string, error) {
 // (expired members are dropped on the way) and one MGET of the records.
 // Records that no longer exist are skipped; records that do not parse are
 // skipped and logged.
-func (s *Store) GetAll(ctx context.Context) ([]Record, error) {
+func (s *Store) GetAll(ctx context.Context) (recs []Record, err error) {
+	ctx, sp := s.tel.Start(ctx, "get_all")
+	defer func() { sp.End(ctx, err) }()
+	return s.getAllOp(ctx)
+}
+
+// getAllOp is GetAll without telemetry.
+func (s *Store) getAllOp(ctx context.Context) ([]Record, error) {
 	return s.getIndexed(ctx, s.idx)
 }
 
 // GetAllByUser returns the live sessions of user, in two round trips.
-func (s *Store) GetAllByUser(ctx context.Context, user string) ([]Record, error) {
+func (s *Store) GetAllByUser(ctx context.Context, user string) (recs []Record, err error) {
+	ctx, sp := s.tel.Start(ctx, "get_all_by_user")
+	defer func() { sp.End(ctx, err) }()
+	return s.getAllByUserOp(ctx, user)
+}
+
+// getAllByUserOp is GetAllByUser without telemetry.
+func (s *Store) getAllByUserOp(ctx context.Context, user string) ([]Record, error) {
 	if user == "" {
 		return nil, nil
 	}
@@ -176,7 +212,19 @@ func (s *Store) parseListed(v valkey.ValkeyMessage, key string) (*Record, error)
 // writes the record under the new id, updates the indexes
 // and leaves the old id readable but not writable for Options.RenewGrace,
 // so requests in flight with the old cookie still find the session.
-func (s *Store) Renew(ctx context.Context, oldID string) (string, error) {
+func (s *Store) Renew(ctx context.Context, oldID string) (id string, err error) {
+	ctx, sp := s.tel.Start(ctx, "renew")
+	defer func() {
+		sp.End(ctx, err)
+		if err == nil {
+			s.tel.Add(ctx, "renewed", 1)
+		}
+	}()
+	return s.renewOp(ctx, oldID)
+}
+
+// renewOp is Renew without telemetry.
+func (s *Store) renewOp(ctx context.Context, oldID string) (string, error) {
 	if !validID(oldID) {
 		return "", ErrNotFound
 	}
@@ -220,7 +268,14 @@ func (s *Store) Renew(ctx context.Context, oldID string) (string, error) {
 
 // CollectGarbage drops expired members from the expiry index and from
 // every user index (found with SCAN). Records expire by themselves.
-func (s *Store) CollectGarbage(ctx context.Context) (int, error) {
+func (s *Store) CollectGarbage(ctx context.Context) (n int, err error) {
+	ctx, sp := s.tel.Start(ctx, "collect_garbage")
+	defer func() { sp.End(ctx, err) }()
+	return s.collectGarbageOp(ctx)
+}
+
+// collectGarbageOp is CollectGarbage without telemetry.
+func (s *Store) collectGarbageOp(ctx context.Context) (int, error) {
 	dropped := 0
 	count := func(index string) error {
 		before, err := s.c.Do(ctx, s.c.B().Zcard().Key(index).Build()).AsInt64()

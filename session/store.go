@@ -18,7 +18,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/keyvalue-go/keyvalue/internal/telemetry"
 	"github.com/valkey-io/valkey-go"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Errors callers branch on with errors.Is.
@@ -92,6 +95,11 @@ type Options struct {
 	WaitTimeout  time.Duration
 	// UpdateRetries bounds Update's retries on conflict; default 10.
 	UpdateRetries int
+	// MeterProvider and TracerProvider receive the store's metrics and
+	// spans (keyvalue.session.*; no session ids or data in attributes);
+	// nil uses OpenTelemetry's global providers.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 	// Logger; nil uses slog.Default().
 	Logger *slog.Logger
 }
@@ -107,6 +115,7 @@ type Store struct {
 	aead            cipher.AEAD
 	log             *slog.Logger
 	users           *userGuesses // the users of recently read or written sessions, for Renew
+	tel             *telemetry.Recorder
 }
 
 // New returns a store on c. It does no I/O.
@@ -164,8 +173,14 @@ func New(c valkey.Client, o Options) (*Store, error) {
 	block, _ := aes.NewCipher(derive("seal"))
 	aead, _ := cipher.NewGCM(block)
 	p := "kv:{s:" + o.Prefix + "}:"
+	tel := telemetry.New("session", "keyvalue.session.prefix", o.Prefix, o.MeterProvider, o.TracerProvider, map[string]string{
+		"created": "Sessions created.",
+		"renewed": "Sessions renewed (moved to a new id).",
+		"removed": "Sessions removed one by one.",
+		"revoked": "Sessions removed with all of their user's sessions (RemoveByUser).",
+	})
 	return &Store{c: c, o: o, p: p, idx: p + "idx", userIndexPrefix: p + "u:", mac: derive("id"), aead: aead, log: log,
-		users: &userGuesses{m: map[string]string{}}}, nil
+		users: &userGuesses{m: map[string]string{}}, tel: tel}, nil
 }
 
 func checkPrefix(p string) error {
@@ -298,7 +313,14 @@ func (s *Store) Get(ctx context.Context, id string) (Record, error) {
 }
 
 // GetWith is Get with options: a binding check, or no sliding expiration.
-func (s *Store) GetWith(ctx context.Context, id string, o GetOptions) (Record, error) {
+func (s *Store) GetWith(ctx context.Context, id string, o GetOptions) (rec Record, err error) {
+	ctx, sp := s.tel.Start(ctx, "get")
+	defer func() { sp.End(ctx, notFound(err)) }()
+	return s.getWithOp(ctx, id, o)
+}
+
+// getWithOp is GetWith without telemetry.
+func (s *Store) getWithOp(ctx context.Context, id string, o GetOptions) (Record, error) {
 	if !validID(id) {
 		return Record{}, ErrNotFound
 	}
@@ -323,4 +345,13 @@ func (s *Store) GetWith(ctx context.Context, id string, o GetOptions) (Record, e
 		}
 	}
 	return r.st.Record, nil
+}
+
+// notFound is err unless it is ErrNotFound: a missing session is an
+// answer, not a failure.
+func notFound(err error) error {
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
 }

@@ -16,7 +16,19 @@ import (
 
 // Create stores a new session with a fresh id (ignoring rec.ID) and
 // returns it with its id, timestamps and expiry filled in.
-func (s *Store) Create(ctx context.Context, rec Record) (Record, error) {
+func (s *Store) Create(ctx context.Context, rec Record) (out Record, err error) {
+	ctx, sp := s.tel.Start(ctx, "create")
+	defer func() {
+		sp.End(ctx, err)
+		if err == nil {
+			s.tel.Add(ctx, "created", 1)
+		}
+	}()
+	return s.createOp(ctx, rec)
+}
+
+// createOp is Create without telemetry.
+func (s *Store) createOp(ctx context.Context, rec Record) (Record, error) {
 	now := time.Now()
 	rec.ID = NewID()
 	rec.Created, rec.Updated, rec.Touched, rec.Expires = now, now, now, time.Time{}
@@ -34,7 +46,14 @@ func (s *Store) Create(ctx context.Context, rec Record) (Record, error) {
 // Set stores rec under id, replacing any session there (a blind write; use
 // Update to modify a session that others may write too). A zero Created is
 // set to now; Updated and Touched are set to now.
-func (s *Store) Set(ctx context.Context, id string, rec Record) (Record, error) {
+func (s *Store) Set(ctx context.Context, id string, rec Record) (out Record, err error) {
+	ctx, sp := s.tel.Start(ctx, "set")
+	defer func() { sp.End(ctx, err) }()
+	return s.setOp(ctx, id, rec)
+}
+
+// setOp is Set without telemetry.
+func (s *Store) setOp(ctx context.Context, id string, rec Record) (Record, error) {
 	if !validID(id) {
 		return Record{}, fmt.Errorf("session: set: %w (ids are 16-256 printable ASCII characters; use NewID)", ErrNotFound)
 	}
@@ -82,7 +101,14 @@ func (s *Store) withExpiryIfZero(rec Record) Record {
 // script); on a conflict it reads again and re-applies fn, up to
 // Options.UpdateRetries times, then returns ErrConflict. No write is lost.
 // fn may change every field but ID, Created and ReadOnly.
-func (s *Store) Update(ctx context.Context, id string, fn func(*Record) error) (Record, error) {
+func (s *Store) Update(ctx context.Context, id string, fn func(*Record) error) (out Record, err error) {
+	ctx, sp := s.tel.Start(ctx, "update")
+	defer func() { sp.End(ctx, err) }()
+	return s.updateOp(ctx, id, fn)
+}
+
+// updateOp is Update without telemetry.
+func (s *Store) updateOp(ctx context.Context, id string, fn func(*Record) error) (Record, error) {
 	if !validID(id) {
 		return Record{}, ErrNotFound
 	}

@@ -1,0 +1,148 @@
+// Package telemetry records the library's metrics and traces through the
+// OpenTelemetry API only: the application chooses the SDK and exporters
+// (or none: then the global no-op providers make this nearly free).
+//
+// Every component (cache, lock, session) records:
+//
+//	keyvalue.<component>.operation.duration  histogram (s): each public operation, with
+//	                                         keyvalue.operation and error.type (on failure)
+//	keyvalue.<component>.<counter>           counters named by the component (cache hits, ...)
+//
+// and one span per operation named "<component>.<operation>", with the
+// attributes of OpenTelemetry's database conventions (db.system.name,
+// db.operation.name) and the component's name attribute (the cache's,
+// lock's or store's name). Values, tags, ids and session ids never go
+// into attributes.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/valkey-io/valkey-go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// scope is the instrumentation scope of every meter and tracer.
+const scope = "github.com/keyvalue-go/keyvalue"
+
+// Recorder records one component's operations; the zero value and nil
+// record nothing.
+type Recorder struct {
+	component string
+	tracer    trace.Tracer
+	duration  metric.Float64Histogram
+	counters  map[string]metric.Int64Counter
+	base      attribute.Set // component name attributes
+	baseKV    []attribute.KeyValue
+	// Classify, if set, names errors the component knows ("invalid_input",
+	// "not_held"); "" leaves it to the defaults.
+	Classify func(error) string
+}
+
+// New returns the recorder of a component ("cache", "lock", "session")
+// instance, identified by the attribute nameKey = name (none when nameKey
+// is empty). nil providers use
+// OpenTelemetry's global ones. counters names the component's counters
+// with their descriptions ("hits": "reads that found an entry").
+func New(component, nameKey, name string, mp metric.MeterProvider, tp trace.TracerProvider, counters map[string]string) *Recorder {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	meter := mp.Meter(scope)
+	r := &Recorder{component: component, tracer: tp.Tracer(scope), counters: map[string]metric.Int64Counter{}}
+	if nameKey != "" {
+		r.baseKV = []attribute.KeyValue{attribute.String(nameKey, name)}
+	}
+	r.base = attribute.NewSet(r.baseKV...)
+	// Errors creating instruments leave a no-op instrument in their place
+	// (the API's contract): telemetry never stops the library.
+	r.duration, _ = meter.Float64Histogram("keyvalue."+component+".operation.duration",
+		metric.WithUnit("s"), metric.WithDescription("Duration of keyvalue "+component+" operations."),
+		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+	for n, desc := range counters {
+		r.counters[n], _ = meter.Int64Counter("keyvalue."+component+"."+n, metric.WithDescription(desc))
+	}
+	return r
+}
+
+// Span is one operation in progress.
+type Span struct {
+	r     *Recorder
+	op    string
+	start time.Time
+	span  trace.Span
+}
+
+// Start begins operation op: a span (child of ctx's) and a timer.
+func (r *Recorder) Start(ctx context.Context, op string) (context.Context, Span) {
+	if r == nil {
+		return ctx, Span{}
+	}
+	ctx, span := r.tracer.Start(ctx, r.component+"."+op, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(append([]attribute.KeyValue{
+			attribute.String("db.system.name", "redis"),
+			attribute.String("db.operation.name", r.component+"."+op),
+		}, r.baseKV...)...))
+	return ctx, Span{r: r, op: op, start: time.Now(), span: span}
+}
+
+// End records the operation's duration and outcome. Misses and other
+// expected outcomes are not errors: pass nil for them.
+func (s Span) End(ctx context.Context, err error) {
+	if s.r == nil {
+		return
+	}
+	attrs := []attribute.KeyValue{attribute.String("keyvalue.operation", s.op)}
+	if err != nil {
+		t := ""
+		if s.r.Classify != nil {
+			t = s.r.Classify(err)
+		}
+		if t == "" {
+			t = errorType(err)
+		}
+		attrs = append(attrs, attribute.String("error.type", t))
+		s.span.SetStatus(codes.Error, t)
+		s.span.SetAttributes(attribute.String("error.type", t))
+	}
+	s.r.duration.Record(ctx, time.Since(s.start).Seconds(), metric.WithAttributeSet(s.r.base), metric.WithAttributes(attrs...))
+	s.span.End()
+}
+
+// errorType names an error for the error.type attribute without its
+// message (which may hold ids): the context's errors, a server's error
+// reply, or a connection problem.
+func errorType(err error) string {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	if _, ok := valkey.IsValkeyErr(err); ok {
+		return "server_error"
+	}
+	return "unavailable"
+}
+
+// Add adds n to the counter called name (one of those given to New),
+// with extra attributes.
+func (r *Recorder) Add(ctx context.Context, name string, n int64, attrs ...attribute.KeyValue) {
+	if r == nil {
+		return
+	}
+	c, ok := r.counters[name]
+	if !ok {
+		return
+	}
+	c.Add(ctx, n, metric.WithAttributeSet(r.base), metric.WithAttributes(attrs...))
+}
