@@ -2,14 +2,16 @@
 # `make test` install what is missing (redis-server, redis-sentinel via
 # apt-get when run as root) and do their job.
 #
-# Three modules live in this tree: the library (.), the CLI with the peer
-# libraries its benchmark compares with (cmd/keyvalue) and the
-# gorilla/sessions adapter (session/gorillastore). Each keeps its own
-# dependencies; every target below covers all three.
+# Four modules live in this tree: the library (.), the CLI with the peer
+# libraries its benchmark compares with (cmd/keyvalue), the
+# gorilla/sessions adapter (session/gorillastore) and the example web
+# application with the OpenTelemetry SDK and Prometheus exporter
+# (examples/webapp). Each keeps its own dependencies; every target below
+# covers all four.
 
 GO        ?= go
 BIN       := bin/keyvalue
-MODULES   := . cmd/keyvalue session/gorillastore
+MODULES   := . cmd/keyvalue session/gorillastore examples/webapp
 TESTFLAGS ?= -race -count=1 -timeout 9m
 
 VALKEY_BIN ?= ../shared/valkey/bin

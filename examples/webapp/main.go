@@ -5,11 +5,20 @@
 //	GET  /page/7          renders page 7 through the tag-aware cache (tag pageId_7)
 //	POST /publish/7       under the lock "publish-7": "publishes" page 7 and
 //	                      flushes every cached entry tagged pageId_7
+//	GET  /metrics         the library's OpenTelemetry metrics, through the
+//	                      Prometheus exporter (cache hits, operation latency, ...)
+//
+// Pages are computed once across every process running this (the cache's
+// computing lease), served stale for up to an hour while one process
+// renders them again, and the cache turns into a pass-through (degraded
+// mode) while the server is down. It is its own Go module, so that the
+// OpenTelemetry SDK and the Prometheus exporter stay out of the library's
+// dependencies.
 //
 // Configure the server with KEYVALUE_URL (e.g. redis://127.0.0.1:6379) or
 // any KEYVALUE_* variable; the session key comes from SESSION_KEY (32+ bytes).
 //
-//	KEYVALUE_URL=redis://127.0.0.1:6379 SESSION_KEY=$(openssl rand -hex 32) go run ./examples/webapp
+//	cd examples/webapp && KEYVALUE_URL=redis://127.0.0.1:6379 SESSION_KEY=$(openssl rand -hex 32) go run .
 package main
 
 import (
@@ -25,6 +34,10 @@ import (
 	"github.com/keyvalue-go/keyvalue/cache"
 	"github.com/keyvalue-go/keyvalue/lock"
 	"github.com/keyvalue-go/keyvalue/session"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 )
 
 type app struct {
@@ -43,23 +56,49 @@ func main() {
 		log.Fatal(err)
 	}
 	defer client.Close()
-
-	pages, err := cache.New(client, "pages", cache.Options{DefaultLifetime: 24 * time.Hour, Compression: cache.CompressionZstd})
+	handler, err := newHandler(client, []byte(os.Getenv("SESSION_KEY")))
 	if err != nil {
-		log.Fatal(err)
+		log.Fatal(err) // says how long the session key must be
 	}
-	sessions, err := session.New(client, session.Options{Prefix: "web", Key: []byte(os.Getenv("SESSION_KEY"))})
-	if err != nil {
-		log.Fatal(err) // says how long the key must be
-	}
-	a := &app{pages: cache.NewTyped[string](pages, cache.Raw), sessions: sessions, locks: lock.New(client, lock.Options{TTL: 30 * time.Second})}
+	log.Println("listening on 127.0.0.1:8080")
+	log.Fatal(http.ListenAndServe("127.0.0.1:8080", handler))
+}
 
+// newHandler wires the building blocks and their metrics on client.
+func newHandler(client *keyvalue.Client, sessionKey []byte) (http.Handler, error) {
+	// Metrics: the library records through the OpenTelemetry API; this
+	// application picks the SDK and exports to Prometheus.
+	registry := prometheus.NewRegistry()
+	exporter, err := otelprom.New(otelprom.WithRegisterer(registry))
+	if err != nil {
+		return nil, err
+	}
+	meters := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+
+	pages, err := cache.New(client, "pages", cache.Options{
+		DefaultLifetime: 10 * time.Minute,
+		Compression:     cache.CompressionZstd,
+		Degraded:        true, // a dead server makes pages render uncached, not fail
+		MeterProvider:   meters,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := session.New(client, session.Options{Prefix: "web", Key: sessionKey, MeterProvider: meters})
+	if err != nil {
+		return nil, err
+	}
+	a := &app{
+		pages:    cache.NewTypedWith[string](pages, cache.Raw, cache.LoadOptions{Grace: time.Hour, Beta: 1}),
+		sessions: sessions,
+		locks:    lock.New(client, lock.Options{TTL: 30 * time.Second, MeterProvider: meters}),
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login", a.login)
 	mux.HandleFunc("GET /page/{id}", a.page)
 	mux.HandleFunc("POST /publish/{id}", a.publish)
-	log.Println("listening on 127.0.0.1:8080")
-	log.Fatal(http.ListenAndServe("127.0.0.1:8080", mux))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	return mux, nil
 }
 
 func (a *app) login(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
+)
+
+// TestMetricsEndpoint runs the application against a real server, renders
+// a page twice (a miss that computes, then a hit), logs in and publishes,
+// then scrapes /metrics and checks the main series.
+func TestMetricsEndpoint(t *testing.T) {
+	s := servertest.Standalone(t)
+	client := kvtest.Open(t, keyvalue.Config{Addrs: []string{s.Addr()}})
+	handler, err := newHandler(client, []byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(handler)
+	defer srv.Close()
+	get := func(method, path string, want int) string {
+		t.Helper()
+		req, err := http.NewRequest(method, srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, body)
+		}
+		return string(body)
+	}
+	first := get("GET", "/page/7", 200)
+	if again := get("GET", "/page/7", 200); again != first {
+		t.Errorf("the second read was not served from the cache")
+	}
+	get("GET", "/login?user=42", 200)
+	if out := get("POST", "/publish/7", 200); !strings.Contains(out, "flushed 1 cached entries") {
+		t.Errorf("publish: %s", out)
+	}
+	metrics := get("GET", "/metrics", 200)
+	for _, series := range []string{
+		`keyvalue_cache_hits_total{keyvalue_cache_name="pages"`,
+		`keyvalue_cache_misses_total{keyvalue_cache_name="pages"`,
+		`keyvalue_cache_recomputes_total{keyvalue_cache_name="pages"`,
+		`keyvalue_cache_operation_duration_seconds_bucket{keyvalue_cache_name="pages",keyvalue_operation="get_or_set"`,
+		`keyvalue_cache_operation_duration_seconds_count{keyvalue_cache_name="pages",keyvalue_operation="flush_by_tags"`,
+		`keyvalue_session_created_total{keyvalue_session_prefix="web"`,
+		`keyvalue_lock_operation_duration_seconds_count{keyvalue_operation="lock"`,
+		`keyvalue_lock_operation_duration_seconds_count{keyvalue_operation="unlock"`,
+	} {
+		if !strings.Contains(metrics, series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
+	for _, line := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(line, "keyvalue_cache_hits_total") || strings.HasPrefix(line, "keyvalue_cache_misses_total") {
+			t.Log(line)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", metrics)
+	}
+}
