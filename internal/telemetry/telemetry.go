@@ -40,6 +40,8 @@ type Recorder struct {
 	counters  map[string]metric.Int64Counter
 	base      attribute.Set // component name attributes
 	baseKV    []attribute.KeyValue
+	baseOpt   metric.MeasurementOption
+	spanKind  trace.SpanStartOption
 	// Classify, if set, names errors the component knows ("invalid_input",
 	// "not_held"); "" leaves it to the defaults.
 	Classify func(error) string
@@ -63,6 +65,8 @@ func New(component, nameKey, name string, mp metric.MeterProvider, tp trace.Trac
 		r.baseKV = []attribute.KeyValue{attribute.String(nameKey, name)}
 	}
 	r.base = attribute.NewSet(r.baseKV...)
+	r.baseOpt = metric.WithAttributeSet(r.base)
+	r.spanKind = trace.WithSpanKind(trace.SpanKindClient)
 	// Errors creating instruments leave a no-op instrument in their place
 	// (the API's contract): telemetry never stops the library.
 	r.duration, _ = meter.Float64Histogram("keyvalue."+component+".operation.duration",
@@ -87,11 +91,11 @@ func (r *Recorder) Start(ctx context.Context, op string) (context.Context, Span)
 	if r == nil {
 		return ctx, Span{}
 	}
-	ctx, span := r.tracer.Start(ctx, r.component+"."+op, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(append([]attribute.KeyValue{
-			attribute.String("db.system.name", "redis"),
-			attribute.String("db.operation.name", r.component+"."+op),
-		}, r.baseKV...)...))
+	ctx, span := r.tracer.Start(ctx, r.component+"."+op, r.spanKind)
+	if span.IsRecording() { // attributes cost allocations: only for sampled spans
+		span.SetAttributes(attribute.String("db.system.name", "redis"), attribute.String("db.operation.name", r.component+"."+op))
+		span.SetAttributes(r.baseKV...)
+	}
 	return ctx, Span{r: r, op: op, start: time.Now(), span: span}
 }
 
@@ -114,7 +118,7 @@ func (s Span) End(ctx context.Context, err error) {
 		s.span.SetStatus(codes.Error, t)
 		s.span.SetAttributes(attribute.String("error.type", t))
 	}
-	s.r.duration.Record(ctx, time.Since(s.start).Seconds(), metric.WithAttributeSet(s.r.base), metric.WithAttributes(attrs...))
+	s.r.duration.Record(ctx, time.Since(s.start).Seconds(), s.r.baseOpt, metric.WithAttributes(attrs...))
 	s.span.End()
 }
 
@@ -144,5 +148,9 @@ func (r *Recorder) Add(ctx context.Context, name string, n int64, attrs ...attri
 	if !ok {
 		return
 	}
-	c.Add(ctx, n, metric.WithAttributeSet(r.base), metric.WithAttributes(attrs...))
+	if len(attrs) == 0 {
+		c.Add(ctx, n, r.baseOpt)
+		return
+	}
+	c.Add(ctx, n, r.baseOpt, metric.WithAttributes(attrs...))
 }

@@ -143,6 +143,9 @@ func cell(st *Stats, unit string) string {
 	if m, ok := st.Extra["max"]; ok {
 		s += " (max " + format(m, unit) + ")"
 	}
+	if ms, ok := st.Extra["p99ms"]; ok {
+		s += " (p99 " + format(ms, "ms") + " ms)"
+	}
 	return s
 }
 

@@ -82,6 +82,29 @@ func goRedisCache() benchrun.Peer {
 			}
 			return benchrun.Measure{Value: float64(n) / took.Seconds()}, nil
 		},
+		"cache/stampede-64": func(ctx context.Context, env *benchrun.Env) (benchrun.Measure, error) {
+			var caches []*rediscache.Cache
+			for range benchrun.StampedeClients {
+				c, err := goRedis(env)
+				if err != nil {
+					return benchrun.Measure{}, err
+				}
+				defer c.Close()
+				caches = append(caches, rediscache.New(&rediscache.Options{Redis: c}))
+			}
+			k := key(env, "gocache-stampede")
+			defer func() { _ = caches[0].Delete(context.Background(), k) }()
+			return benchrun.Stampede(benchrun.StampedeClients, func(i int) (bool, error) {
+				computed := false
+				var v string
+				err := caches[i].Once(&rediscache.Item{Ctx: ctx, Key: k, Value: &v, TTL: time.Minute, Do: func(*rediscache.Item) (any, error) {
+					computed = true
+					time.Sleep(50 * time.Millisecond)
+					return "page", nil
+				}})
+				return computed, err
+			})
+		},
 		"cache/get-local-hit": func(ctx context.Context, env *benchrun.Env) (benchrun.Measure, error) {
 			c, err := goRedis(env)
 			if err != nil {
