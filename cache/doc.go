@@ -108,6 +108,31 @@
 // the entry turns stale (the writing process's clock: a fleet's clocks
 // should agree within a small part of the lifetime) and how long it took.
 //
+// # Degraded mode
+//
+// With Options.Degraded, a server that cannot be reached costs the
+// application nothing but the cache: reads are misses (GetOrSet computes
+// the value and returns it without storing it), writes are dropped with a
+// warning in the log (at most one line per 10 seconds, with the count),
+// and a circuit breaker (sony/gobreaker) opens after
+// Options.BreakerThreshold consecutive failures to reach the server: calls
+// then fail at once (ErrUnavailable) for Options.BreakerCooldown, then one
+// call probes the server. Server replies (WRONGTYPE, NOSCRIPT, ...) are
+// answers and never open the breaker. Remove, FlushByTags and Flush keep
+// their errors: an invalidation that did not happen must not look as if it
+// did.
+//
+// # Observability
+//
+// Options.MeterProvider and Options.TracerProvider (OpenTelemetry's
+// global providers when nil) receive keyvalue.cache.operation.duration
+// (a histogram per operation: get, has, set, remove, flush_by_tags, flush,
+// collect_garbage, get_or_set) and the counters keyvalue.cache.hits,
+// .misses, .local_hits, .stale_served, .recomputes, .refused_writes and
+// .dropped_writes, each with the attribute keyvalue.cache.name; and one
+// span per operation with OpenTelemetry's database attributes. Ids, tags
+// and values are never attributes. A miss is not an error.
+//
 // # Payloads
 //
 // Each value starts with one header byte naming the codec (raw, JSON,

@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"time"
@@ -166,4 +167,43 @@ func ExampleNewTypedWith() {
 	}
 	// Output:
 	// <h1>Page 7</h1>
+}
+
+// A cache that keeps the application up while the server is down: reads
+// become misses (GetOrSet computes and returns without storing), writes
+// are dropped with a warning, and after five failures in a row calls fail
+// fast for five seconds instead of waiting for a timeout each. A flush
+// still returns its error: an invalidation is never dropped silently.
+func ExampleOptions_degraded() {
+	cfg, _, err := keyvalue.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := keyvalue.Open(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	b, err := cache.New(client, "fragments", cache.Options{
+		Degraded:         true,
+		BreakerThreshold: 5,
+		BreakerCooldown:  5 * time.Second,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fragments := cache.NewTyped[string](b, cache.Raw)
+	html, err := fragments.GetOrSet(context.Background(), "footer", func(context.Context) (string, []string, time.Duration, error) {
+		return "<footer>…</footer>", []string{"layout"}, time.Hour, nil
+	})
+	if err != nil {
+		log.Fatal(err) // the computation's own error; never the server's in degraded mode
+	}
+	fmt.Println(html)
+	if _, err := b.FlushByTags(context.Background(), "layout"); errors.Is(err, cache.ErrUnavailable) {
+		log.Print("layout not purged: the server is down; retry later")
+	}
+	// Output:
+	// <footer>…</footer>
 }
