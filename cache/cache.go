@@ -197,14 +197,19 @@ func (b *Backend) Name() string { return b.name }
 // "kv:c:NAME:" in sharded mode.
 func (b *Backend) Prefix() string { return b.prefix }
 
+// entryKey names one of an entry's keys, all in the value's slot: "v"
+// its value, "l" its computing lease, "n" its waiters' wake-up list
+// (Typed.GetOrSet).
+func (b *Backend) entryKey(kind, id string) string {
+	if b.opts.Sharded {
+		return b.prefix + "{" + id + "}:" + kind
+	}
+	return b.prefix + kind + ":" + id
+}
+
 // valueKey names an entry's value; indexKey a tag's index; pendingKey a
 // tag's pending marks (sharded mode only).
-func (b *Backend) valueKey(id string) string {
-	if b.opts.Sharded {
-		return b.prefix + "{" + id + "}:v"
-	}
-	return b.prefix + "v:" + id
-}
+func (b *Backend) valueKey(id string) string { return b.entryKey("v", id) }
 
 func (b *Backend) indexKey(tag string) string {
 	if b.opts.Sharded {
@@ -215,21 +220,8 @@ func (b *Backend) indexKey(tag string) string {
 
 func (b *Backend) pendingKey(tag string) string { return b.prefix + "p:{" + tag + "}" }
 
-// leaseKey names an entry's computing lease and wakeKey its waiters'
-// wake-up list (Typed.GetOrSet); both live in the value's slot.
-func (b *Backend) leaseKey(id string) string {
-	if b.opts.Sharded {
-		return b.prefix + "{" + id + "}:l"
-	}
-	return b.prefix + "l:" + id
-}
-
-func (b *Backend) wakeKey(id string) string {
-	if b.opts.Sharded {
-		return b.prefix + "{" + id + "}:n"
-	}
-	return b.prefix + "n:" + id
-}
+func (b *Backend) leaseKey(id string) string { return b.entryKey("l", id) }
+func (b *Backend) wakeKey(id string) string  { return b.entryKey("n", id) }
 
 // stampsKey names the flush stamps (standalone layout only): tag -> when
 // it was last flushed, "" for the whole cache.

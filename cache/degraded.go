@@ -85,9 +85,11 @@ func firstError(rs []valkey.ValkeyResult) error {
 	return nil
 }
 
-func (b *breakerClient) Do(ctx context.Context, cmd valkey.Completed) (resp valkey.ValkeyResult) {
+// one passes a single command's call through the breaker.
+func (b *breakerClient) one(call func() valkey.ValkeyResult) valkey.ValkeyResult {
+	var resp valkey.ValkeyResult
 	_, err := b.cb.Execute(func() (struct{}, error) {
-		resp = b.Client.Do(ctx, cmd)
+		resp = call()
 		return struct{}{}, resp.Error()
 	})
 	if r := refused(err); r != nil {
@@ -96,37 +98,33 @@ func (b *breakerClient) Do(ctx context.Context, cmd valkey.Completed) (resp valk
 	return resp
 }
 
-func (b *breakerClient) DoMulti(ctx context.Context, cmds ...valkey.Completed) (resp []valkey.ValkeyResult) {
+// many passes a pipeline of n commands through the breaker.
+func (b *breakerClient) many(n int, call func() []valkey.ValkeyResult) []valkey.ValkeyResult {
+	var resp []valkey.ValkeyResult
 	_, err := b.cb.Execute(func() (struct{}, error) {
-		resp = b.Client.DoMulti(ctx, cmds...)
+		resp = call()
 		return struct{}{}, firstError(resp)
 	})
 	if r := refused(err); r != nil {
-		return errorResults(len(cmds), r)
+		return errorResults(n, r)
 	}
 	return resp
 }
 
-func (b *breakerClient) DoCache(ctx context.Context, cmd valkey.Cacheable, ttl time.Duration) (resp valkey.ValkeyResult) {
-	_, err := b.cb.Execute(func() (struct{}, error) {
-		resp = b.Client.DoCache(ctx, cmd, ttl)
-		return struct{}{}, resp.Error()
-	})
-	if r := refused(err); r != nil {
-		return valkey.NewErrorResult(r)
-	}
-	return resp
+func (b *breakerClient) Do(ctx context.Context, cmd valkey.Completed) valkey.ValkeyResult {
+	return b.one(func() valkey.ValkeyResult { return b.Client.Do(ctx, cmd) })
 }
 
-func (b *breakerClient) DoMultiCache(ctx context.Context, multi ...valkey.CacheableTTL) (resp []valkey.ValkeyResult) {
-	_, err := b.cb.Execute(func() (struct{}, error) {
-		resp = b.Client.DoMultiCache(ctx, multi...)
-		return struct{}{}, firstError(resp)
-	})
-	if r := refused(err); r != nil {
-		return errorResults(len(multi), r)
-	}
-	return resp
+func (b *breakerClient) DoCache(ctx context.Context, cmd valkey.Cacheable, ttl time.Duration) valkey.ValkeyResult {
+	return b.one(func() valkey.ValkeyResult { return b.Client.DoCache(ctx, cmd, ttl) })
+}
+
+func (b *breakerClient) DoMulti(ctx context.Context, cmds ...valkey.Completed) []valkey.ValkeyResult {
+	return b.many(len(cmds), func() []valkey.ValkeyResult { return b.Client.DoMulti(ctx, cmds...) })
+}
+
+func (b *breakerClient) DoMultiCache(ctx context.Context, multi ...valkey.CacheableTTL) []valkey.ValkeyResult {
+	return b.many(len(multi), func() []valkey.ValkeyResult { return b.Client.DoMultiCache(ctx, multi...) })
 }
 
 func errorResults(n int, err error) []valkey.ValkeyResult {
