@@ -130,7 +130,8 @@
 // collect_garbage, get_or_set) and the counters keyvalue.cache.hits,
 // .misses, .local_hits, .stale_served, .recomputes, .refused_writes and
 // .dropped_writes, each with the attribute keyvalue.cache.name; and one
-// span per operation with OpenTelemetry's database attributes. Ids, tags
+// span per operation, under a recording span in the caller's context,
+// with OpenTelemetry's database attributes. Ids, tags
 // and values are never attributes. A miss is not an error.
 //
 // # Payloads

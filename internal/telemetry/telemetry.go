@@ -8,7 +8,9 @@
 //	                                         keyvalue.operation and error.type (on failure)
 //	keyvalue.<component>.<counter>           counters named by the component (cache hits, ...)
 //
-// and one span per operation named "<component>.<operation>", with the
+// and, under a recording span in the caller's context (an application's
+// request span), one child span per operation named
+// "<component>.<operation>", with the
 // attributes of OpenTelemetry's database conventions (db.system.name,
 // db.operation.name) and the component's name attribute (the cache's,
 // lock's or store's name). Values, tags, ids and session ids never go
@@ -18,6 +20,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
@@ -42,6 +45,7 @@ type Recorder struct {
 	baseKV    []attribute.KeyValue
 	baseOpt   metric.MeasurementOption
 	spanKind  trace.SpanStartOption
+	ops       sync.Map // op name -> *opInfo, built on first use
 	// Classify, if set, names errors the component knows ("invalid_input",
 	// "not_held"); "" leaves it to the defaults.
 	Classify func(error) string
@@ -78,10 +82,27 @@ func New(component, nameKey, name string, mp metric.MeterProvider, tp trace.Trac
 	return r
 }
 
+// opInfo is what an operation's records share, computed once: the hot
+// path allocates nothing for telemetry that is not recorded.
+type opInfo struct {
+	op       string
+	spanName string
+	okOpt    metric.MeasurementOption // base attributes + keyvalue.operation
+}
+
+func (r *Recorder) opInfo(op string) *opInfo {
+	if v, ok := r.ops.Load(op); ok {
+		return v.(*opInfo)
+	}
+	kv := append([]attribute.KeyValue{attribute.String("keyvalue.operation", op)}, r.baseKV...)
+	v, _ := r.ops.LoadOrStore(op, &opInfo{op: op, spanName: r.component + "." + op, okOpt: metric.WithAttributeSet(attribute.NewSet(kv...))})
+	return v.(*opInfo)
+}
+
 // Span is one operation in progress.
 type Span struct {
 	r     *Recorder
-	op    string
+	info  *opInfo
 	start time.Time
 	span  trace.Span
 }
@@ -91,12 +112,17 @@ func (r *Recorder) Start(ctx context.Context, op string) (context.Context, Span)
 	if r == nil {
 		return ctx, Span{}
 	}
-	ctx, span := r.tracer.Start(ctx, r.component+"."+op, r.spanKind)
-	if span.IsRecording() { // attributes cost allocations: only for sampled spans
-		span.SetAttributes(attribute.String("db.system.name", "redis"), attribute.String("db.operation.name", r.component+"."+op))
-		span.SetAttributes(r.baseKV...)
+	info := r.opInfo(op)
+	sp := Span{r: r, info: info}
+	// A span only under a recording one: an operation outside any trace
+	// (or in an unsampled one) costs no span and no context.
+	if trace.SpanFromContext(ctx).IsRecording() {
+		ctx, sp.span = r.tracer.Start(ctx, info.spanName, r.spanKind)
+		sp.span.SetAttributes(attribute.String("db.system.name", "redis"), attribute.String("db.operation.name", info.spanName))
+		sp.span.SetAttributes(r.baseKV...)
 	}
-	return ctx, Span{r: r, op: op, start: time.Now(), span: span}
+	sp.start = time.Now()
+	return ctx, sp
 }
 
 // End records the operation's duration and outcome. Misses and other
@@ -105,21 +131,27 @@ func (s Span) End(ctx context.Context, err error) {
 	if s.r == nil {
 		return
 	}
-	attrs := []attribute.KeyValue{attribute.String("keyvalue.operation", s.op)}
-	if err != nil {
-		t := ""
-		if s.r.Classify != nil {
-			t = s.r.Classify(err)
+	took := time.Since(s.start).Seconds()
+	if err == nil {
+		s.r.duration.Record(ctx, took, s.info.okOpt)
+		if s.span != nil {
+			s.span.End()
 		}
-		if t == "" {
-			t = errorType(err)
-		}
-		attrs = append(attrs, attribute.String("error.type", t))
+		return
+	}
+	t := ""
+	if s.r.Classify != nil {
+		t = s.r.Classify(err)
+	}
+	if t == "" {
+		t = errorType(err)
+	}
+	if s.span != nil {
 		s.span.SetStatus(codes.Error, t)
 		s.span.SetAttributes(attribute.String("error.type", t))
+		s.span.End()
 	}
-	s.r.duration.Record(ctx, time.Since(s.start).Seconds(), s.r.baseOpt, metric.WithAttributes(attrs...))
-	s.span.End()
+	s.r.duration.Record(ctx, took, s.r.baseOpt, metric.WithAttributes(attribute.String("keyvalue.operation", s.info.op), attribute.String("error.type", t)))
 }
 
 // errorType names an error for the error.type attribute without its
