@@ -1,13 +1,10 @@
 package cache_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,33 +175,12 @@ func zmembers(t *testing.T, c valkey.Client, key string) []string {
 func TestShardedGetOrSetComputesOnce(t *testing.T) {
 	t.Parallel()
 	cl := servertest.Cluster(t, 3)
-	var calls atomic.Int32
 	var views []*cache.Typed[string]
 	var c *keyvalue.Client
 	for range 2 {
 		c = connect(t, keyvalue.Config{Mode: keyvalue.ModeCluster, Addrs: cl.Addrs()})
 		views = append(views, cache.NewTyped[string](newBackend(t, c, "shardedload", cache.Options{Sharded: true}), cache.JSON))
 	}
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := range 32 {
-		wg.Go(func() {
-			v, err := views[i%2].GetOrSet(ctx(t), "hot", func(context.Context) (string, []string, time.Duration, error) {
-				calls.Add(1)
-				time.Sleep(50 * time.Millisecond)
-				return "computed", []string{"a", "b"}, time.Minute, nil
-			})
-			if err != nil || v != "computed" {
-				t.Errorf("GetOrSet = %q, %v", v, err)
-			}
-		})
-	}
-	wg.Wait()
-	if n := calls.Load(); n != 1 {
-		t.Errorf("%d computations, want 1", n)
-	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("callers returned after %s: waiters were not woken by the write", took)
-	}
+	checkComputesOnce(t, views, 32)
 	checkInvariant(t, c, shardedLayout("shardedload"), "after GetOrSet")
 }
