@@ -68,7 +68,10 @@ func (b *Backend) flushOp(ctx context.Context, progress Progress) (int, error) {
 	if !b.opts.Sharded {
 		// Before anything is removed: a computation that began earlier must
 		// not store its result after the flush (see guard).
-		if err := scripts.CacheFlushStamp.Exec(ctx, b.c, []string{b.stampsKey()}, []string{b.stampKeep(), ""}).Error(); err != nil {
+		err := retryLostConnection(ctx, func() error {
+			return scripts.CacheFlushStamp.Exec(ctx, b.c, []string{b.stampsKey()}, []string{b.stampKeep(), ""}).Error()
+		})
+		if err != nil {
 			return 0, fmt.Errorf("cache %s: flush: stamp: %w", b.name, err)
 		}
 	}

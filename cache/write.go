@@ -233,15 +233,19 @@ func (b *Backend) flushByTags(ctx context.Context, tags []string) (int, error) {
 	// with two plain reads per tag (no scores: formatting them costs more
 	// than a second range): the single-tag band, then the multi-tag band.
 	stampArgs := append([]string{b.stampKeep()}, tags...)
-	all := scripts.CacheFlushStamp.Pipelined(ctx, b.c, []string{b.stampsKey()}, stampArgs, func() valkey.Commands {
-		cmds := make(valkey.Commands, 0, 2*len(tags))
-		for _, t := range tags {
-			r := b.c.B().Zrange().Key(b.indexKey(t))
-			cmds = append(cmds, r.Min("-inf").Max("("+multiBand).Byscore().Build(), b.c.B().Zrange().Key(b.indexKey(t)).Min(multiBand).Max("+inf").Byscore().Build())
-		}
-		return cmds
+	var all []valkey.ValkeyResult
+	err := retryLostConnection(ctx, func() error {
+		all = scripts.CacheFlushStamp.Pipelined(ctx, b.c, []string{b.stampsKey()}, stampArgs, func() valkey.Commands {
+			cmds := make(valkey.Commands, 0, 2*len(tags))
+			for _, t := range tags {
+				r := b.c.B().Zrange().Key(b.indexKey(t))
+				cmds = append(cmds, r.Min("-inf").Max("("+multiBand).Byscore().Build(), b.c.B().Zrange().Key(b.indexKey(t)).Min(multiBand).Max("+inf").Byscore().Build())
+			}
+			return cmds
+		})
+		return all[0].Error()
 	})
-	if err := all[0].Error(); err != nil {
+	if err != nil {
 		return 0, fmt.Errorf("stamp the flush: %w", err)
 	}
 	rs := all[1:]
