@@ -20,7 +20,7 @@ func (s *Store) Remove(ctx context.Context, id string) (ok bool, err error) {
 	defer func() {
 		sp.End(ctx, err)
 		if ok {
-			s.tel.Add(ctx, "removed", 1)
+			s.event(ctx, Event{Kind: EventRemoved})
 		}
 	}()
 	return s.removeOp(ctx, id)
@@ -31,16 +31,15 @@ func (s *Store) removeOp(ctx context.Context, id string) (bool, error) {
 	if !validID(id) {
 		return false, nil
 	}
-	hash := s.hash(id)
 	user := ""
-	if r, err := s.read(ctx, id, hash); err == nil {
+	if r, err := s.find(ctx, id); err == nil {
 		user = r.st.UserID
 	} else if errors.Is(err, ErrNotFound) {
 		return false, nil
 	} else if !errors.Is(err, ErrCorrupt) {
 		return false, err
 	}
-	n, err := s.removeHashes(ctx, []string{hash}, user, false)
+	n, err := s.removeHashes(ctx, s.hashes(id), user, false)
 	return n > 0, err
 }
 
@@ -69,7 +68,9 @@ func (s *Store) RemoveByUser(ctx context.Context, user string) (n int, err error
 	ctx, sp := s.tel.Start(ctx, "remove_by_user")
 	defer func() {
 		sp.End(ctx, err)
-		s.tel.Add(ctx, "revoked", int64(n))
+		if n > 0 {
+			s.event(ctx, Event{Kind: EventRevoked, UserID: user, Count: n})
+		}
 	}()
 	return s.removeByUserOp(ctx, user)
 }
@@ -217,7 +218,7 @@ func (s *Store) Renew(ctx context.Context, oldID string) (id string, err error) 
 	defer func() {
 		sp.End(ctx, err)
 		if err == nil {
-			s.tel.Add(ctx, "renewed", 1)
+			s.event(ctx, Event{Kind: EventRenewed})
 		}
 	}()
 	return s.renewOp(ctx, oldID)
@@ -228,11 +229,15 @@ func (s *Store) renewOp(ctx context.Context, oldID string) (string, error) {
 	if !validID(oldID) {
 		return "", ErrNotFound
 	}
-	oldHash := s.hash(oldID)
+	// The record is under the current key's hash, or a previous key's: the
+	// script says "not found" for one that is not there, and the next is
+	// tried (a renewed session moves to the current key).
+	candidates := s.hashes(oldID)
+	oldHash := candidates[0]
 	// The user the record is expected to have: the one this process last
 	// saw it with. The script refuses a wrong guess and names the user.
 	user := s.users.guess(oldHash)
-	for range 4 {
+	for range 4 + len(candidates) {
 		newID := NewID()
 		newHash := s.hash(newID)
 		keys := []string{s.key(oldHash), s.key(newHash), s.idx, s.userKey(user)}
@@ -250,6 +255,11 @@ func (s *Store) renewOp(ctx context.Context, oldID string) (string, error) {
 		case code == 1:
 			s.users.remember(newHash, user)
 			return newID, nil
+		case code == 0 && len(candidates) > 1:
+			candidates = candidates[1:]
+			oldHash = candidates[0]
+			user = s.users.guess(oldHash)
+			continue
 		case code == 0:
 			return "", ErrNotFound
 		case code == -2:
@@ -288,6 +298,9 @@ func (s *Store) collectGarbageOp(ctx context.Context) (int, error) {
 	}
 	if err := count(s.idx); err != nil {
 		return dropped, fmt.Errorf("session: gc: %w", err)
+	}
+	if dropped > 0 {
+		s.event(ctx, Event{Kind: EventExpired, Count: dropped})
 	}
 	// User indexes are found with SCAN on every primary (on a Cluster the
 	// store's slot lives on one of them).

@@ -22,6 +22,7 @@ const SchemaVersion = 1
 //	  "expires": "…",                when the record expires (the key's TTL says the same)
 //	  "permanent": true,             "remember me": Options.PermanentLifetime applies
 //	  "binding": "…",                optional client binding (e.g. a hash of IP or User-Agent)
+//	  "device": "…",                 optional description of the client, for a device list
 //	  "renewed": true,               only on the read-only stub left by Renew
 //	  "data": {…},                   application data as JSON, or
 //	  "bytes": "base64…"             application data as opaque bytes (scs uses this)
@@ -31,16 +32,22 @@ const SchemaVersion = 1
 // parse is reported as ErrCorrupt and never overwritten silently).
 type Record struct {
 	// ID is the session id (the cookie value). It is never stored in clear.
-	ID        string          `json:"-"`
-	UserID    string          `json:"user_id,omitempty"`
-	Created   time.Time       `json:"created"`
-	Updated   time.Time       `json:"updated"`
-	Touched   time.Time       `json:"touched"`
-	Expires   time.Time       `json:"expires"`
-	Permanent bool            `json:"permanent,omitempty"`
-	Binding   string          `json:"binding,omitempty"`
-	Data      json.RawMessage `json:"data,omitempty"`
-	Bytes     []byte          `json:"bytes,omitempty"`
+	ID        string    `json:"-"`
+	UserID    string    `json:"user_id,omitempty"`
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated"`
+	Touched   time.Time `json:"touched"`
+	Expires   time.Time `json:"expires"`
+	Permanent bool      `json:"permanent,omitempty"`
+	Binding   string    `json:"binding,omitempty"`
+	// Device describes the client for a user's device list (GetAllByUser):
+	// what the application sets, e.g. "Firefox on Linux, 192.0.2.x". The
+	// library stores it as given; it is personal data: store no more than
+	// the list needs (a browser family, a truncated address), and it goes
+	// with the session when the session ends.
+	Device string          `json:"device,omitempty"`
+	Data   json.RawMessage `json:"data,omitempty"`
+	Bytes  []byte          `json:"bytes,omitempty"`
 	// ReadOnly is true when the record was read through an id that Renew
 	// replaced: it stays readable for the grace period but cannot be written.
 	ReadOnly bool `json:"-"`

@@ -49,7 +49,8 @@ func (a *SCS) CommitCtx(ctx context.Context, token string, data []byte, expiry t
 	}
 	now := time.Now()
 	rec := Record{Created: now, Updated: now, Touched: now, Expires: expiry, Bytes: data}
-	return a.s.write(ctx, token, a.s.hash(token), "*", rec, "")
+	hashes := a.s.hashes(token)
+	return a.s.write(ctx, token, hashes[0], "*", rec, "", origin{stale: hashes[1:]})
 }
 
 // Delete removes token's session.
@@ -60,7 +61,7 @@ func (a *SCS) DeleteCtx(ctx context.Context, token string) error {
 	if !validID(token) {
 		return nil
 	}
-	_, err := a.s.removeHashes(ctx, []string{a.s.hash(token)}, "", false)
+	_, err := a.s.removeHashes(ctx, a.s.hashes(token), "", false)
 	return err
 }
 

@@ -68,12 +68,21 @@ type Options struct {
 	// Prefix separates stores on one server ("fe", "be"): keys are
 	// kv:{s:PREFIX}:…, all in one Cluster slot. Letters, digits, '_', '-', '.'.
 	Prefix string
-	// Key is the secret (at least 32 bytes) for HMAC-SHA256 of session ids
-	// and for sealing them. Changing it invalidates every session.
+	// Key is the current secret (at least 32 bytes) for HMAC-SHA256 of
+	// session ids and for sealing them: new and rewritten sessions use it.
 	Key []byte
 	// KeyFile names a file holding the key instead (Docker and Kubernetes
 	// secrets); one trailing newline is ignored. New reads it; it excludes Key.
 	KeyFile string
+	// PreviousKeys (and the files PreviousKeyFiles) are earlier keys,
+	// accepted for reading: a session stored under one keeps working and
+	// moves to Key on its next write or sliding-expiration touch (one
+	// atomic script). Rotate a key by making it Key and the old one a
+	// previous key, run Rekey (keyvalue session rekey) to move every
+	// session, then drop the previous key. Each costs a Get of a session
+	// that is not found one more key in the same MGET.
+	PreviousKeys     [][]byte
+	PreviousKeyFiles []string
 	// Lifetime is the idle lifetime, extended on use (sliding expiration);
 	// default 24h. PermanentLifetime applies to Permanent ("remember me")
 	// sessions; default 30 days.
@@ -95,6 +104,18 @@ type Options struct {
 	WaitTimeout  time.Duration
 	// UpdateRetries bounds Update's retries on conflict; default 10.
 	UpdateRetries int
+	// MaxSessionsPerUser, when positive, caps a user's sessions: a write
+	// that gives a user one session more (Create, or Set/Update adding a
+	// UserID) ends the user's sessions that expire soonest — with sliding
+	// expiration, the least recently used; a Permanent session counts by
+	// its longer expiry — in the same atomic script, so concurrent logins
+	// cannot leave more. Renew keeps the count. Off by default.
+	MaxSessionsPerUser int
+	// OnEvent, if set, is called synchronously for sessions created,
+	// renewed, removed, revoked, evicted by MaxSessionsPerUser and found
+	// expired (see EventKind), e.g. for an audit log. The same counts go
+	// to the OpenTelemetry counters keyvalue.session.<kind>.
+	OnEvent func(Event)
 	// MeterProvider and TracerProvider receive the store's metrics and
 	// spans (keyvalue.session.*; no session ids or data in attributes);
 	// nil uses OpenTelemetry's global providers.
@@ -111,8 +132,7 @@ type Store struct {
 	p               string // kv:{s:PREFIX}:
 	idx             string
 	userIndexPrefix string // kv:{s:PREFIX}:u: (a user's index is this + user id)
-	mac             []byte
-	aead            cipher.AEAD
+	keys            []storeKey // the current key first, then the previous ones
 	log             *slog.Logger
 	users           *userGuesses // the users of recently read or written sessions, for Renew
 	tel             *telemetry.Recorder
@@ -123,18 +143,9 @@ func New(c valkey.Client, o Options) (*Store, error) {
 	if err := checkPrefix(o.Prefix); err != nil {
 		return nil, err
 	}
-	if o.KeyFile != "" {
-		if len(o.Key) > 0 {
-			return nil, fmt.Errorf("%w: Key and KeyFile are both set: use one", ErrInvalidOptions)
-		}
-		b, err := os.ReadFile(o.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: KeyFile: %v", ErrInvalidOptions, err)
-		}
-		o.Key = bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r"))
-	}
-	if len(o.Key) < MinKeyBytes {
-		return nil, fmt.Errorf("%w: Key has %d bytes; use at least %d random bytes (e.g. openssl rand -hex 32)", ErrInvalidOptions, len(o.Key), MinKeyBytes)
+	secrets, err := o.secrets()
+	if err != nil {
+		return nil, err
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -152,6 +163,9 @@ func New(c valkey.Client, o Options) (*Store, error) {
 	if o.UpdateRetries <= 0 {
 		o.UpdateRetries = DefaultUpdateRetries
 	}
+	if o.MaxSessionsPerUser < 0 {
+		return nil, fmt.Errorf("%w: MaxSessionsPerUser must not be negative", ErrInvalidOptions)
+	}
 	if o.MaxLifetime < 0 {
 		return nil, fmt.Errorf("%w: MaxLifetime must not be negative", ErrInvalidOptions)
 	}
@@ -164,22 +178,20 @@ func New(c valkey.Client, o Options) (*Store, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	// Separate keys for hashing and sealing, both derived from o.Key.
-	derive := func(label string) []byte {
-		m := hmac.New(sha256.New, o.Key)
-		m.Write([]byte("keyvalue/session/" + label))
-		return m.Sum(nil)
+	keys := make([]storeKey, len(secrets))
+	for i, secret := range secrets {
+		keys[i] = deriveKey(secret)
 	}
-	block, _ := aes.NewCipher(derive("seal"))
-	aead, _ := cipher.NewGCM(block)
 	p := "kv:{s:" + o.Prefix + "}:"
 	tel := telemetry.New("session", "keyvalue.session.prefix", o.Prefix, o.MeterProvider, o.TracerProvider, map[string]string{
-		"created": "Sessions created.",
-		"renewed": "Sessions renewed (moved to a new id).",
-		"removed": "Sessions removed one by one.",
-		"revoked": "Sessions removed with all of their user's sessions (RemoveByUser).",
+		string(EventCreated): "Sessions created.",
+		string(EventRenewed): "Sessions renewed (moved to a new id).",
+		string(EventRemoved): "Sessions removed one by one.",
+		string(EventRevoked): "Sessions ended with their user's other sessions (RemoveByUser, RemoveOthers).",
+		string(EventEvicted): "Sessions ended because their user went over Options.MaxSessionsPerUser.",
+		string(EventExpired): "Sessions found expired, by a read or by garbage collection.",
 	})
-	return &Store{c: c, o: o, p: p, idx: p + "idx", userIndexPrefix: p + "u:", mac: derive("id"), aead: aead, log: log,
+	return &Store{c: c, o: o, p: p, idx: p + "idx", userIndexPrefix: p + "u:", keys: keys, log: log,
 		users: &userGuesses{m: map[string]string{}}, tel: tel}, nil
 }
 
@@ -217,11 +229,91 @@ func validID(id string) bool {
 	return true
 }
 
-// hash is the member and key suffix for an id.
-func (s *Store) hash(id string) string {
-	m := hmac.New(sha256.New, s.mac)
+// secrets returns the current key, then the previous ones, read from
+// their files where given, each checked.
+func (o Options) secrets() ([][]byte, error) {
+	current := o.Key
+	if o.KeyFile != "" {
+		if len(o.Key) > 0 {
+			return nil, fmt.Errorf("%w: Key and KeyFile are both set: use one", ErrInvalidOptions)
+		}
+		b, err := readKeyFile(o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: KeyFile: %v", ErrInvalidOptions, err)
+		}
+		current = b
+	}
+	if len(current) < MinKeyBytes {
+		return nil, fmt.Errorf("%w: Key has %d bytes; use at least %d random bytes (e.g. openssl rand -hex 32)", ErrInvalidOptions, len(current), MinKeyBytes)
+	}
+	out := [][]byte{current}
+	for i, k := range o.PreviousKeys {
+		if len(k) < MinKeyBytes {
+			return nil, fmt.Errorf("%w: PreviousKeys[%d] has %d bytes; keys have at least %d", ErrInvalidOptions, i, len(k), MinKeyBytes)
+		}
+		out = append(out, k)
+	}
+	for _, f := range o.PreviousKeyFiles {
+		k, err := readKeyFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("%w: PreviousKeyFiles: %v", ErrInvalidOptions, err)
+		}
+		if len(k) < MinKeyBytes {
+			return nil, fmt.Errorf("%w: PreviousKeyFiles %s holds %d bytes; keys have at least %d", ErrInvalidOptions, f, len(k), MinKeyBytes)
+		}
+		out = append(out, k)
+	}
+	for i := 1; i < len(out); i++ {
+		if bytes.Equal(out[i], current) {
+			return nil, fmt.Errorf("%w: a previous key equals the current Key", ErrInvalidOptions)
+		}
+	}
+	return out, nil
+}
+
+// readKeyFile reads a key file, ignoring one trailing newline.
+func readKeyFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r")), nil
+}
+
+// storeKey is what one secret is used as: separate keys for hashing ids
+// and for sealing them, both derived from it.
+type storeKey struct {
+	mac  []byte
+	aead cipher.AEAD
+}
+
+func deriveKey(secret []byte) storeKey {
+	derive := func(label string) []byte {
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte("keyvalue/session/" + label))
+		return m.Sum(nil)
+	}
+	block, _ := aes.NewCipher(derive("seal")) // a 32-byte key never fails
+	aead, _ := cipher.NewGCM(block)
+	return storeKey{mac: derive("id"), aead: aead}
+}
+
+func (k storeKey) hash(id string) string {
+	m := hmac.New(sha256.New, k.mac)
 	m.Write([]byte(id))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// hash is the member and key suffix for an id under the current key.
+func (s *Store) hash(id string) string { return s.keys[0].hash(id) }
+
+// hashes are an id's hashes under every key, the current one first.
+func (s *Store) hashes(id string) []string {
+	out := make([]string, len(s.keys))
+	for i, k := range s.keys {
+		out[i] = k.hash(id)
+	}
+	return out
 }
 
 func (s *Store) key(hash string) string { return s.p + hash }
@@ -233,25 +325,75 @@ func (s *Store) userKey(user string) string {
 	return s.p + "u:" + user
 }
 
+// seal encrypts an id with the current key.
 func (s *Store) seal(id string) string {
-	nonce := make([]byte, s.aead.NonceSize())
+	aead := s.keys[0].aead
+	nonce := make([]byte, aead.NonceSize())
 	_, _ = rand.Read(nonce)
-	return base64.RawStdEncoding.EncodeToString(s.aead.Seal(nonce, nonce, []byte(id), nil))
+	return base64.RawStdEncoding.EncodeToString(aead.Seal(nonce, nonce, []byte(id), nil))
 }
 
+// unseal decrypts an id sealed with any of the keys.
 func (s *Store) unseal(sealed string) (string, bool) {
 	b, err := base64.RawStdEncoding.DecodeString(sealed)
-	if err != nil || len(b) < s.aead.NonceSize() {
+	if err != nil {
 		return "", false
 	}
-	id, err := s.aead.Open(nil, b[:s.aead.NonceSize()], b[s.aead.NonceSize():], nil)
-	return string(id), err == nil
+	for _, k := range s.keys {
+		n := k.aead.NonceSize()
+		if len(b) < n {
+			return "", false
+		}
+		if id, err := k.aead.Open(nil, b[:n], b[n:], nil); err == nil {
+			return string(id), true
+		}
+	}
+	return "", false
 }
 
-// raw is a record as read, with the bytes it was read from.
+// raw is a record as read, with the bytes it was read from and where.
 type raw struct {
 	st   stored
 	sha1 string
+	hash string // the hash it was found under
+}
+
+// origin is where a write of this record must take it from: nowhere
+// special when it was found under the current key, else its previous
+// key's hash (the write moves it).
+func (r raw) origin(current string) origin {
+	if r.hash == current {
+		return origin{}
+	}
+	return origin{from: r.hash}
+}
+
+// find reads the record of id: under the current key, or else under a
+// previous one (all in one MGET).
+func (s *Store) find(ctx context.Context, id string) (raw, error) {
+	if len(s.keys) == 1 {
+		return s.read(ctx, id, s.hash(id))
+	}
+	hashes := s.hashes(id)
+	keys := make([]string, len(hashes))
+	for i, h := range hashes {
+		keys[i] = s.key(h)
+	}
+	vals, err := s.c.Do(ctx, s.c.B().Mget().Key(keys...).Build()).ToArray()
+	if err != nil {
+		return raw{}, fmt.Errorf("session: get: %w", err)
+	}
+	for i, v := range vals {
+		b, err := v.AsBytes()
+		if valkey.IsValkeyNil(err) {
+			continue
+		}
+		if err != nil {
+			return raw{}, fmt.Errorf("session: get: %w", err)
+		}
+		return s.parsed(id, hashes[i], b)
+	}
+	return raw{}, ErrNotFound
 }
 
 // read fetches and parses the record of hash (id only for error text and the result).
@@ -263,6 +405,11 @@ func (s *Store) read(ctx context.Context, id, hash string) (raw, error) {
 	if err != nil {
 		return raw{}, fmt.Errorf("session: get: %w", err)
 	}
+	return s.parsed(id, hash, b)
+}
+
+// parsed parses a record read for id under hash.
+func (s *Store) parsed(id, hash string, b []byte) (raw, error) {
 	st, err := s.parse(b)
 	if err != nil {
 		return raw{}, err
@@ -271,7 +418,7 @@ func (s *Store) read(ctx context.Context, id, hash string) (raw, error) {
 	s.users.remember(hash, st.UserID)
 	// The SHA1 is what a later compare-and-set checks; listing needs none.
 	sum := sha1.Sum(b) //nolint:gosec // see import
-	return raw{st: st, sha1: hex.EncodeToString(sum[:])}, nil
+	return raw{st: st, sha1: hex.EncodeToString(sum[:]), hash: hash}, nil
 }
 
 func (s *Store) parse(b []byte) (stored, error) {
@@ -325,7 +472,10 @@ func (s *Store) getWithOp(ctx context.Context, id string, o GetOptions) (Record,
 		return Record{}, ErrNotFound
 	}
 	hash := s.hash(id)
-	r, err := s.read(ctx, id, hash)
+	r, err := s.find(ctx, id)
+	if errors.Is(err, ErrNotFound) && s.o.OnEvent != nil {
+		s.reportExpired(ctx, id)
+	}
 	if err != nil {
 		return Record{}, err
 	}
@@ -338,7 +488,7 @@ func (s *Store) getWithOp(ctx context.Context, id string, o GetOptions) (Record,
 		rec.Touched = now
 		// Best effort: a concurrent write wins and has extended it anyway.
 		rec.Expires = time.Time{}
-		if err := s.write(ctx, id, hash, r.sha1, rec, r.st.UserID); err != nil && !errors.Is(err, ErrConflict) {
+		if err := s.write(ctx, id, hash, r.sha1, rec, r.st.UserID, r.origin(hash)); err != nil && !errors.Is(err, ErrConflict) {
 			s.log.Warn("session: sliding expiration failed", "error", err)
 		} else if err == nil {
 			return s.withExpiry(rec), nil

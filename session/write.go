@@ -21,7 +21,7 @@ func (s *Store) Create(ctx context.Context, rec Record) (out Record, err error) 
 	defer func() {
 		sp.End(ctx, err)
 		if err == nil {
-			s.tel.Add(ctx, "created", 1)
+			s.event(ctx, Event{Kind: EventCreated, UserID: out.UserID})
 		}
 	}()
 	return s.createOp(ctx, rec)
@@ -34,7 +34,7 @@ func (s *Store) createOp(ctx context.Context, rec Record) (Record, error) {
 	rec.Created, rec.Updated, rec.Touched, rec.Expires = now, now, now, time.Time{}
 	rec.ReadOnly = false
 	rec = s.withExpiry(rec)
-	if err := s.write(ctx, rec.ID, s.hash(rec.ID), "", rec, ""); err != nil {
+	if err := s.write(ctx, rec.ID, s.hash(rec.ID), "", rec, "", origin{}); err != nil {
 		if errors.Is(err, ErrNotReplicated) {
 			return rec, err // stored: the caller gets the id with the error
 		}
@@ -59,7 +59,7 @@ func (s *Store) setOp(ctx context.Context, id string, rec Record) (Record, error
 	}
 	hash := s.hash(id)
 	oldUser := ""
-	old, err := s.read(ctx, id, hash)
+	old, err := s.find(ctx, id)
 	switch {
 	case err == nil:
 		if old.st.ReadOnly {
@@ -80,7 +80,11 @@ func (s *Store) setOp(ctx context.Context, id string, rec Record) (Record, error
 	if err == nil {
 		want = old.sha1 // replace exactly what was read
 	}
-	if err := s.write(ctx, id, hash, want, rec, oldUser); err != nil {
+	var from origin
+	if err == nil {
+		from = old.origin(hash)
+	}
+	if err := s.write(ctx, id, hash, want, rec, oldUser, from); err != nil {
 		if errors.Is(err, ErrNotReplicated) {
 			return s.withExpiryIfZero(rec), err // stored, not acknowledged by replicas
 		}
@@ -114,7 +118,7 @@ func (s *Store) updateOp(ctx context.Context, id string, fn func(*Record) error)
 	}
 	hash := s.hash(id)
 	for range s.o.UpdateRetries {
-		r, err := s.read(ctx, id, hash)
+		r, err := s.find(ctx, id)
 		if err != nil {
 			return Record{}, err
 		}
@@ -130,7 +134,7 @@ func (s *Store) updateOp(ctx context.Context, id string, fn func(*Record) error)
 		if rec.Expires.Equal(r.st.Expires) {
 			rec.Expires = time.Time{} // recompute with the new touch
 		}
-		err = s.write(ctx, id, hash, r.sha1, rec, r.st.UserID)
+		err = s.write(ctx, id, hash, r.sha1, rec, r.st.UserID, r.origin(hash))
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
@@ -164,23 +168,37 @@ func (s *Store) withExpiry(rec Record) Record {
 	return rec
 }
 
+// origin says where a written record is now, when that is not under its
+// hash for the current key: under a previous key's hash (from: the write
+// moves it, checking want there), or possibly under any previous key's
+// (stale: a blind write deletes those copies).
+type origin struct {
+	from  string
+	stale []string
+}
+
 // write stores rec for id under hash if the current value still has SHA1
 // want ("" = must not exist, "*" = anything). oldUser is the user the
 // record was indexed under. A zero rec.Expires is computed from the
 // lifetimes; a set one (scs decides expiry itself) is kept.
-func (s *Store) write(ctx context.Context, id, hash, want string, rec Record, oldUser string) error {
+func (s *Store) write(ctx context.Context, id, hash, want string, rec Record, oldUser string, o origin) error {
 	if rec.Expires.IsZero() {
 		rec = s.withExpiry(rec)
 	}
 	ttl := time.Until(rec.Expires)
 	st := stored{V: SchemaVersion, Sealed: s.seal(id), Record: rec}
-	return s.writeStored(ctx, hash, want, st, ttl, oldUser)
+	return s.writeStored(ctx, hash, want, st, ttl, oldUser, o)
 }
 
-func (s *Store) writeStored(ctx context.Context, hash, want string, st stored, ttl time.Duration, oldUser string) error {
+// maxLimitRounds bounds the calls of a write that must evict sessions over
+// Options.MaxSessionsPerUser while concurrent logins of the same user keep
+// changing which ones (each call learns the current ones).
+const maxLimitRounds = 100
+
+func (s *Store) writeStored(ctx context.Context, hash, want string, st stored, ttl time.Duration, oldUser string, o origin) error {
 	s.users.remember(hash, st.UserID)
 	if ttl < time.Millisecond {
-		_, err := s.removeHashes(ctx, []string{hash}, oldUser, false)
+		_, err := s.removeHashes(ctx, append([]string{hash}, append(o.stale, nonEmpty(o.from)...)...), oldUser, false)
 		return err
 	}
 	b, err := json.Marshal(st)
@@ -191,18 +209,58 @@ func (s *Store) writeStored(ctx context.Context, hash, want string, st stored, t
 		return fmt.Errorf("%w: %d bytes, over MaxRecordBytes %d", ErrTooLarge, len(b), s.o.MaxRecordBytes)
 	}
 	newUser := st.UserID
-	keys := []string{s.key(hash), s.idx, s.userKey(newUser), s.userKey(oldUser)}
-	args := []string{want, string(b), strconv.FormatInt(ttl.Milliseconds(), 10), hash, flag(newUser != ""), flag(oldUser != "")}
-	n, err := s.run(ctx, scripts.SessionWrite, keys, args)
-	switch {
-	case err != nil:
-		return fmt.Errorf("session: write: %w", err)
-	case n == -2:
-		return fmt.Errorf("%w: the stored value is not a session record; remove it first to replace it", ErrCorrupt)
-	case n != 1:
+	src := hash
+	if o.from != "" {
+		src = o.from
+	}
+	var declared []string // members of the user's index the limit may evict
+	for range maxLimitRounds {
+		keys := []string{s.key(hash), s.idx, s.userKey(newUser), s.userKey(oldUser), s.key(src)}
+		args := []string{want, string(b), strconv.FormatInt(ttl.Milliseconds(), 10), hash, flag(newUser != ""), flag(oldUser != ""), o.from, strconv.Itoa(len(o.stale))}
+		for _, h := range o.stale {
+			keys = append(keys, s.key(h))
+			args = append(args, h)
+		}
+		args = append(args, strconv.Itoa(s.o.MaxSessionsPerUser))
+		for _, h := range declared {
+			keys = append(keys, s.key(h))
+			args = append(args, h)
+		}
+		out, err := s.runArray(ctx, scripts.SessionWrite, keys, args)
+		if len(out) == 0 {
+			return fmt.Errorf("session: write: %w", err)
+		}
+		status, _ := out[0].AsInt64()
+		switch {
+		case status == 1:
+			if len(out) == 2 {
+				if n, _ := out[1].AsInt64(); n > 0 {
+					s.event(ctx, Event{Kind: EventEvicted, UserID: newUser, Count: int(n)})
+				}
+			}
+			return err // nil, or ErrNotReplicated: stored all the same
+		case err != nil:
+			return fmt.Errorf("session: write: %w", err)
+		case status == -2:
+			return fmt.Errorf("%w: the stored value is not a session record; remove it first to replace it", ErrCorrupt)
+		case status == -3:
+			declared = declared[:0]
+			for _, m := range out[1:] {
+				h, _ := m.ToString()
+				declared = append(declared, h)
+			}
+			continue
+		}
 		return ErrConflict
 	}
-	return nil
+	return fmt.Errorf("session: write: %w (the user's sessions kept changing while the limit was enforced)", ErrConflict)
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 // run executes a writing script that returns a number; see exec.
