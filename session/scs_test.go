@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/keyvalue-go/keyvalue/session"
@@ -64,5 +65,37 @@ func TestSCSEndToEnd(t *testing.T) {
 		if !strings.Contains(string(data), "hello") || len(token) < 16 {
 			t.Errorf("All: %q → %q", token, data)
 		}
+	}
+}
+
+// TestSCSWithKeyRotation: a token committed under key A is found through
+// [B, A]; the next commit moves it to B (the copy under A is deleted), so a
+// store with B alone finds it.
+func TestSCSWithKeyRotation(t *testing.T) {
+	t.Parallel()
+	_, c, storeA := setup(t, session.Options{Key: keyA})
+	token := session.NewID()
+	expiry := time.Now().Add(time.Hour)
+	if err := storeA.SCS().Commit(token, []byte("a"), expiry); err != nil {
+		t.Fatal(err)
+	}
+	ba := newStore(t, c, session.Options{Key: keyB, PreviousKeys: [][]byte{keyA}}).SCS()
+	if b, found, err := ba.Find(token); err != nil || !found || string(b) != "a" {
+		t.Fatalf("[B, A] Find = %q, %v, %v", b, found, err)
+	}
+	if err := ba.Commit(token, []byte("b"), expiry); err != nil {
+		t.Fatal(err)
+	}
+	if keys := recordKeys(t, c); len(keys) != 1 {
+		t.Fatalf("after a commit through [B, A]: records %v; want one (the copy under A deleted)", keys)
+	}
+	if b, found, err := newStore(t, c, session.Options{Key: keyB}).SCS().Find(token); err != nil || !found || string(b) != "b" {
+		t.Fatalf("[B] Find = %q, %v, %v", b, found, err)
+	}
+	if err := ba.Delete(token); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := ba.Find(token); found {
+		t.Error("found after Delete")
 	}
 }

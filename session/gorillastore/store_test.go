@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/keyvalue-go/keyvalue"
@@ -88,5 +89,67 @@ func TestGorillaHandlers(t *testing.T) {
 	get("/logout")
 	if got := get("/get"); got != "" {
 		t.Fatalf("after logout = %q", got)
+	}
+}
+
+// TestGorillaWithKeyRotation: a session saved under key A keeps working
+// after the application switches to [B, A], moves to B on its next save,
+// and is then found with B alone.
+func TestGorillaWithKeyRotation(t *testing.T) {
+	s := servertest.Standalone(t)
+	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	keyA := []byte("A123456789abcdef0123456789abcdef")
+	keyB := []byte("B123456789abcdef0123456789abcdef")
+	storeWith := func(o session.Options) *gorillastore.Store {
+		o.Prefix, o.Logger = "web", slog.New(slog.DiscardHandler)
+		st, err := session.New(c, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := gorillastore.New(st)
+		g.Options.Secure = false
+		return g
+	}
+	var current atomic.Pointer[gorillastore.Store]
+	current.Store(storeWith(session.Options{Key: keyA}))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
+		sess, _ := current.Load().Get(r, "sid")
+		sess.Values["user"] = r.URL.Query().Get("u")
+		if err := sess.Save(r, w); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+	})
+	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
+		sess, _ := current.Load().Get(r, "sid")
+		u, _ := sess.Values["user"].(string)
+		io.WriteString(w, u)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	cl := &http.Client{Jar: jar}
+	get := func(p string) string {
+		res, err := cl.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	get("/set?u=alice")
+	current.Store(storeWith(session.Options{Key: keyB, PreviousKeys: [][]byte{keyA}}))
+	if got := get("/get"); got != "alice" {
+		t.Fatalf("[B, A] reads the session saved under A: %q", got)
+	}
+	get("/set?u=bob") // the save moves it to B
+	current.Store(storeWith(session.Options{Key: keyB}))
+	if got := get("/get"); got != "bob" {
+		t.Fatalf("[B] after the move: %q", got)
 	}
 }

@@ -19,7 +19,8 @@ import (
 
 // sessionFlags choose the store.
 type sessionFlags struct {
-	prefix, keyFile string
+	prefix, keyFile  string
+	previousKeyFiles []string
 }
 
 func newSessionCmd(ep *endpointFlags) *cobra.Command {
@@ -33,6 +34,7 @@ needed to find sessions by id and to tell ids apart.`,
 	}
 	cmd.PersistentFlags().StringVar(&sf.prefix, "prefix", "", "the store's prefix (required)")
 	cmd.PersistentFlags().StringVar(&sf.keyFile, "key-file", "", "file with the store's secret key (required)")
+	cmd.PersistentFlags().StringArrayVar(&sf.previousKeyFiles, "previous-key-file", nil, "file with a previous key the store still accepts (repeatable; session.Options.PreviousKeyFiles)")
 
 	var user string
 	list := &cobra.Command{
@@ -120,7 +122,60 @@ put -- before such an id (keyvalue session revoke -- -AbC...), as with any comma
 			})
 		},
 	}
-	cmd.AddCommand(list, revoke, gc)
+	var batch int
+	rekey := &cobra.Command{
+		Use:   "rekey",
+		Short: "Move every session stored under a previous key to the current key",
+		Long: `Move every session stored under a key given with --previous-key-file to the key of
+--key-file, in pages of --batch index entries (ZSCAN; the server keeps serving between
+pages), with the same atomic script a write uses: a session written meanwhile is moved by
+that write and nothing is lost. Once a run moves nothing, the previous key can be dropped
+from the application's configuration.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(sf.previousKeyFiles) == 0 {
+				return errors.New("rekey needs the old key: give it with --previous-key-file (and the new one with --key-file)")
+			}
+			return withStore(cmd, ep, sf, func(ctx context.Context, st *session.Store, out io.Writer) error {
+				stats, err := st.Rekey(ctx, batch, func(s session.RekeyStats) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "\rscanned %d, moved %d, skipped %d", s.Scanned, s.Moved, s.Skipped)
+				})
+				fmt.Fprintln(cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "moved %d sessions to the current key (%d index entries scanned, %d skipped: renewed stubs, vanished or unreadable records)\n", stats.Moved, stats.Scanned, stats.Skipped)
+				return nil
+			})
+		},
+	}
+	rekey.Flags().IntVar(&batch, "batch", 500, "index entries per page")
+
+	var devicesUser string
+	devices := &cobra.Command{
+		Use:   "devices --user U",
+		Short: "List a user's sessions with their device descriptions and times",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if devicesUser == "" {
+				return errors.New("give the user with --user")
+			}
+			return withStore(cmd, ep, sf, func(ctx context.Context, st *session.Store, out io.Writer) error {
+				recs, err := st.GetAllByUser(ctx, devicesUser)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "%-12s %-20s %-20s %s\n", "ID", "CREATED", "LAST SEEN", "DEVICE")
+				for _, r := range recs {
+					fmt.Fprintf(out, "%-12s %-20s %-20s %s\n", short(r.ID), r.Created.Format(time.DateTime), r.Touched.Format(time.DateTime), cell(r.Device))
+				}
+				fmt.Fprintf(out, "%d sessions of user %s\n", len(recs), cell(devicesUser))
+				return nil
+			})
+		},
+	}
+	devices.Flags().StringVar(&devicesUser, "user", "", "the user (required)")
+	cmd.AddCommand(list, revoke, gc, rekey, devices)
 	return cmd
 }
 
@@ -142,7 +197,7 @@ func withStore(cmd *cobra.Command, ep *endpointFlags, sf sessionFlags, fn func(c
 		return fmt.Errorf("--key-file: %w", err)
 	}
 	return withClient(cmd, ep, nil, func(ctx context.Context, client *keyvalue.Client, cfg keyvalue.Config) error {
-		st, err := session.New(client, session.Options{Prefix: sf.prefix, Key: bytes.TrimSpace(key), Logger: cfg.Logger})
+		st, err := session.New(client, session.Options{Prefix: sf.prefix, Key: bytes.TrimSpace(key), PreviousKeyFiles: sf.previousKeyFiles, Logger: cfg.Logger})
 		if err != nil {
 			return err
 		}

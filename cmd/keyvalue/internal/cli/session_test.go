@@ -75,3 +75,43 @@ func TestSessionCommands(t *testing.T) {
 		t.Errorf("missing flags: %v", err)
 	}
 }
+
+// TestSessionRekeyAndDevices: sessions created under an old key are moved
+// by `session rekey` and then found with the new key alone; `session
+// devices` lists a user's sessions with their devices.
+func TestSessionRekeyAndDevices(t *testing.T) {
+	t.Parallel()
+	s := servertest.Standalone(t)
+	c := kvtest.Open(t, keyvalue.Config{Addrs: []string{s.Addr()}})
+	oldKey, newKey := "0ld456789abcdef0123456789abcdef0", "n3w456789abcdef0123456789abcdef0"
+	old, _ := session.New(c, session.Options{Prefix: "fe", Key: []byte(oldKey), Logger: slog.New(slog.DiscardHandler)})
+	ctx := context.Background()
+	var ids []string
+	for _, dev := range []string{"Firefox on Linux", "Safari on iPhone"} {
+		r, err := old.Create(ctx, session.Record{UserID: "carol", Device: dev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	flags := []string{"--url=redis://" + s.Addr(), "--prefix=fe", "--key-file=" + writeFile(t, newKey)}
+	if _, err := run(t, append([]string{"session", "rekey"}, flags...)...); err == nil || !strings.Contains(err.Error(), "rekey needs the old key: give it with --previous-key-file") {
+		t.Errorf("rekey without the old key: %v", err)
+	}
+	out, err := run(t, append([]string{"session", "rekey", "--previous-key-file=" + writeFile(t, oldKey+"\n")}, flags...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, out, "moved 2 sessions to the current key")
+	current, _ := session.New(c, session.Options{Prefix: "fe", Key: []byte(newKey), Logger: slog.New(slog.DiscardHandler)})
+	for _, id := range ids {
+		if _, err := current.Get(ctx, id); err != nil {
+			t.Errorf("after rekey, the new key alone finds %s: %v", id[:8], err)
+		}
+	}
+	out, err = run(t, append([]string{"session", "devices", "--user", "carol"}, flags...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, out, "Firefox on Linux", "Safari on iPhone", "2 sessions of user carol")
+}
