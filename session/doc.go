@@ -17,6 +17,34 @@
 // of the server reveals no usable session id. Records carry the id sealed
 // with AES-256-GCM (another derived key) so GetAll can return ids.
 //
+// # Rotating the key
+//
+// Options.PreviousKeys (or PreviousKeyFiles) are earlier keys still
+// accepted: a read looks the id up under every key in one MGET (the
+// current one first), and a session found under a previous key moves to
+// the current one on its next write or sliding-expiration touch — one
+// atomic script writes it under the new hash, with its id sealed anew, and
+// deletes the old record and index entries, so it is never missing nor
+// duplicated. Renew and Remove find it too. Store.Rekey (keyvalue session
+// rekey) moves every session in ZSCAN pages the same way, so the previous
+// key can then be dropped. Stubs left by Renew are not moved (they expire
+// within RenewGrace). A process still running with only the old key keeps
+// writing under it: deploy the new configuration everywhere before Rekey.
+//
+// # Per-user limit, devices, events
+//
+// Options.MaxSessionsPerUser caps a user's sessions: the write that adds
+// one beyond the limit ends the user's sessions that expire soonest (the
+// least recently used, with sliding expiration) in the same script. The
+// script may only delete records declared to it, so it names the ones it
+// needs when the caller did not declare them and the caller calls again:
+// concurrent logins of one user cannot leave more than the limit (50 at
+// once leave exactly the limit in the tests). Record.Device holds what the
+// application says about the client for a "your devices" page
+// (GetAllByUser); RemoveOthers ends every other session of the user.
+// Options.OnEvent reports sessions created, renewed, removed, revoked,
+// evicted and expired (see EventKind), never with ids.
+//
 // On a Cluster all of one store's keys live in one slot: every operation
 // is a single atomic script and GetAll is one MGET, at the price that one
 // store's sessions cannot spread over several nodes. Use several prefixes
@@ -36,6 +64,13 @@
 //	             the record
 //	GetAll       2 round trips for any number of sessions (index script, MGET)
 //	RemoveByUser 2 round trips (index script, then one removal script)
+//	RemoveOthers 3 round trips (the current session, the user's index, one removal script)
+//	Rekey        per page of the expiry index: ZSCAN, MGET, one write script per moved session
+//	             (8 at a time)
+//
+// With previous keys, a read is one MGET of the id's hashes under every key
+// instead of a GET (still one round trip). With MaxSessionsPerUser, a write
+// that must end sessions it did not know of costs one round trip more.
 //
 // Every key a script touches is passed to it (KEYS), so a Cluster migrating
 // the store's slot refuses a call before it runs instead of failing it

@@ -52,3 +52,112 @@ func Example() {
 	// 42 {"cart":[7]}
 	// removed 1
 }
+
+// Rotating the secret without logging anyone out: the new key is current,
+// the old one is still accepted; Rekey moves every session to the new key,
+// after which the old one can be dropped from the configuration.
+func ExampleStore_Rekey() {
+	cfg, _, err := keyvalue.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := keyvalue.Open(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	oldKey := []byte("the key of last quarter, 32+ random bytes")
+	newKey := []byte("the key of this quarter, 32+ random bytes")
+
+	before, err := session.New(client, session.Options{Prefix: "rotate", Key: oldKey})
+	if err != nil {
+		log.Fatal(err)
+	}
+	rec, err := before.Create(ctx, session.Record{UserID: "42"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Deploy with the new key first and the old one as a previous key.
+	store, err := session.New(client, session.Options{Prefix: "rotate", Key: newKey, PreviousKeys: [][]byte{oldKey}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	st, err := store.Rekey(ctx, 500, nil) // or: keyvalue session rekey
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("moved", st.Moved)
+
+	// Now the new key alone finds the session.
+	after, err := session.New(client, session.Options{Prefix: "rotate", Key: newKey})
+	if err != nil {
+		log.Fatal(err)
+	}
+	got, err := after.Get(ctx, rec.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(got.UserID)
+	if _, err := after.RemoveByUser(ctx, "42"); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// moved 1
+	// 42
+}
+
+// A "your devices" page: each session says what the application recorded
+// about its client; "log out my other devices" ends all but this one. With
+// MaxSessionsPerUser, a login beyond the limit ends the least recently used
+// session in the same atomic write; OnEvent feeds an audit log.
+func ExampleStore_RemoveOthers() {
+	cfg, _, err := keyvalue.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := keyvalue.Open(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+
+	store, err := session.New(client, session.Options{
+		Prefix:             "devices",
+		Key:                []byte("use 32+ random bytes from a secret store"),
+		MaxSessionsPerUser: 2,
+		OnEvent: func(e session.Event) {
+			if e.Kind == session.EventEvicted || e.Kind == session.EventRevoked {
+				fmt.Printf("audit: %s %d session(s) of user %s\n", e.Kind, e.Count, e.UserID)
+			}
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var here session.Record
+	for _, device := range []string{"Chrome on Windows", "Firefox on Linux", "Safari on iPhone"} {
+		// The third login goes over the limit of 2: the oldest session ends.
+		here, err = store.Create(ctx, session.Record{UserID: "7", Device: device})
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	devices, err := store.GetAllByUser(ctx, "7")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(devices), "devices")
+	if _, err := store.RemoveOthers(ctx, here.ID); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := store.Remove(ctx, here.ID); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// audit: evicted 1 session(s) of user 7
+	// 2 devices
+	// audit: revoked 1 session(s) of user 7
+}
