@@ -43,3 +43,53 @@ func BenchmarkCreateWaitReplicas(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRotation shows what key rotation and the per-user limit cost:
+// a Get with one key (GET) and with a previous key configured (MGET of
+// both hashes), a Get of a session still under the previous key, and a
+// Create with and without MaxSessionsPerUser (at the limit: each Create
+// evicts one, after one call that learns which).
+func BenchmarkRotation(b *testing.B) {
+	s := servertest.Standalone(b)
+	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	newStore := func(o session.Options) *session.Store {
+		o.Prefix, o.Logger = "bench", quiet
+		st, err := session.New(c, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st
+	}
+	oldKey := []byte("old3456789abcdef0123456789abcdef")
+	one, both := newStore(session.Options{Key: key}), newStore(session.Options{Key: key, PreviousKeys: [][]byte{oldKey}})
+	rec, _ := one.Create(ctx, session.Record{UserID: "u"})
+	oldRec, _ := newStore(session.Options{Key: oldKey}).Create(ctx, session.Record{UserID: "u"})
+	for _, bc := range []struct {
+		name string
+		st   *session.Store
+		id   string
+	}{{"get/one-key", one, rec.ID}, {"get/previous-key-configured", both, rec.ID}, {"get/under-previous-key", both, oldRec.ID}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := bc.st.GetWith(ctx, bc.id, session.GetOptions{NoTouch: true}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	for _, limit := range []int{0, 3} {
+		st := newStore(session.Options{Key: key, MaxSessionsPerUser: limit})
+		b.Run(fmt.Sprintf("create/max-sessions-per-user=%d", limit), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := st.Create(ctx, session.Record{UserID: fmt.Sprint("limit", limit)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

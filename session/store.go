@@ -131,7 +131,7 @@ type Store struct {
 	o               Options
 	p               string // kv:{s:PREFIX}:
 	idx             string
-	userIndexPrefix string // kv:{s:PREFIX}:u: (a user's index is this + user id)
+	userIndexPrefix string     // kv:{s:PREFIX}:u: (a user's index is this + user id)
 	keys            []storeKey // the current key first, then the previous ones
 	log             *slog.Logger
 	users           *userGuesses // the users of recently read or written sessions, for Renew
