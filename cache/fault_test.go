@@ -171,6 +171,25 @@ func faultOps() []faultOp {
 			_, err := b.Flush(ctx, nil)
 			return err
 		}, noLive("a", "b", "c", "d")},
+		{"get-or-set", func(ctx context.Context, b *cache.Backend) error {
+			// A short lease: a run stopped while holding it is taken over by
+			// the run after it within 300ms.
+			typed := cache.NewTypedWith[string](b, cache.JSON, cache.LoadOptions{Lease: 300 * time.Millisecond})
+			v, err := typed.GetOrSet(ctx, "computed", func(context.Context) (string, []string, time.Duration, error) {
+				return "fresh", []string{"a", "z"}, time.Hour, nil
+			})
+			if err == nil && v != "fresh" {
+				err = fmt.Errorf("GetOrSet = %q", v)
+			}
+			return err
+		}, func(t *testing.T, b *cache.Backend) {
+			if v, err := cache.NewTyped[string](b, cache.JSON).Get(ctx(t), "computed"); err != nil || v != "fresh" {
+				t.Errorf("computed entry = %q, %v", v, err)
+			}
+			if ids, _ := b.FindIdentifiersByTag(ctx(t), "z"); !slices.Equal(ids, []string{"computed"}) {
+				t.Errorf("tag z lists %v, want [computed]", ids)
+			}
+		}},
 		{"gc", func(ctx context.Context, b *cache.Backend) error {
 			time.Sleep(200 * time.Millisecond) // let the short entries expire
 			_, err := b.CollectGarbage(ctx, nil)

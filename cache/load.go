@@ -137,6 +137,9 @@ func (b *Backend) loadShared(ctx context.Context, id string, o LoadOptions, unus
 			if err != nil {
 				return entry{}, fmt.Errorf("cache %s: load %q: lease stamp: %w", b.name, id, err)
 			}
+			if err := b.step("get-or-set", "leased"); err != nil {
+				return entry{}, err // as if the process died holding the lease
+			}
 			return b.compute(ctx, id, o, strconv.FormatInt(since, 10), token, load)
 		case leaseWait:
 			ms, _ := msg.AsInt64()
