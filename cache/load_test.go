@@ -365,3 +365,24 @@ func TestEarlyRefresh(t *testing.T) {
 		})
 	}
 }
+
+// TestGetOrSetNotStoredAfterFlushOnCluster: the same promise on a Cluster
+// (the standalone layout: the stamps, the lease and the entry share the
+// cache's slot), with the flush sent by another client.
+func TestGetOrSetNotStoredAfterFlushOnCluster(t *testing.T) {
+	t.Parallel()
+	cl := servertest.Cluster(t, 3)
+	cfg := keyvalue.Config{Mode: keyvalue.ModeCluster, Addrs: cl.Addrs()}
+	view := cache.NewTyped[string](newBackend(t, connect(t, cfg), "straddle-cluster", cache.Options{}), cache.JSON)
+	flusher := newBackend(t, connect(t, cfg), "straddle-cluster", cache.Options{})
+	v, err := view.GetOrSet(ctx(t), "page", func(ctx context.Context) (string, []string, time.Duration, error) {
+		_, err := flusher.FlushByTags(ctx, "page_7")
+		return "old page", []string{"page_7"}, time.Hour, err
+	})
+	if err != nil || v != "old page" {
+		t.Fatalf("GetOrSet = %q, %v", v, err)
+	}
+	if _, err := view.Get(ctx(t), "page"); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("after a flush during the computation, Get = %v; want ErrNotFound", err)
+	}
+}
