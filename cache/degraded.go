@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -25,9 +26,11 @@ const (
 )
 
 // unavailable tells whether err means the server could not be reached or
-// did not answer (a lost or refused connection, a timeout, an open
-// breaker) rather than an answer: a reply error, a miss, or the caller's
-// own cancellation.
+// cannot serve (a lost or refused connection, a timeout, an open breaker;
+// or a reply saying it is loading, busy with a script, without a
+// primary, a cluster that is down, a read-only replica or out of memory)
+// rather than an answer: another reply error, a miss, or the caller's own
+// cancellation.
 func unavailable(err error) bool {
 	if err == nil || valkey.IsValkeyNil(err) || errors.Is(err, context.Canceled) {
 		return false
@@ -39,8 +42,19 @@ func unavailable(err error) bool {
 	if errors.As(err, &input) {
 		return false
 	}
-	_, isReply := valkey.IsValkeyErr(err)
-	return !isReply
+	ve, isReply := valkey.IsValkeyErr(err)
+	if !isReply {
+		return true
+	}
+	if ve.IsLoading() || ve.IsClusterDown() {
+		return true
+	}
+	for _, prefix := range []string{"BUSY ", "MASTERDOWN", "READONLY", "OOM ", "NOREPLICAS"} {
+		if strings.HasPrefix(ve.Error(), prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // breakerClient is a valkey.Client whose commands pass a circuit breaker:

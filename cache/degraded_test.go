@@ -97,3 +97,29 @@ func TestNotDegradedByDefault(t *testing.T) {
 		t.Errorf("Get with the server down = %v; want an error that is not a miss", err)
 	}
 }
+
+// TestDegradedOnServerThatCannotServe: a server that answers but cannot
+// serve (out of memory under noeviction) makes degraded writes drop, not
+// fail; other reply errors stay errors.
+func TestDegradedOnServerThatCannotServe(t *testing.T) {
+	t.Parallel()
+	s, c := standalone(t)
+	b := newBackend(t, c, "oom", cache.Options{Degraded: true})
+	if _, err := s.Do("CONFIG", "SET", "maxmemory", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set(ctx(t), "k", []byte("v"), nil, time.Hour); err != nil {
+		t.Errorf("degraded Set on a server out of memory = %v; want it dropped", err)
+	}
+	if _, err := s.Do("CONFIG", "SET", "maxmemory", "0"); err != nil {
+		t.Fatal(err)
+	}
+	// A wrong-type key is an answer, not an outage: its error stays.
+	if _, err := s.Do("HSET", b.Prefix()+"v:h", "f", "v"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.Get(ctx(t), "h")
+	if err == nil || errors.Is(err, cache.ErrNotFound) {
+		t.Errorf("degraded Get of a wrong-type key = %v; want the server's error", err)
+	}
+}

@@ -117,8 +117,10 @@
 // and a circuit breaker (sony/gobreaker) opens after
 // Options.BreakerThreshold consecutive failures to reach the server: calls
 // then fail at once (ErrUnavailable) for Options.BreakerCooldown, then one
-// call probes the server. Server replies (WRONGTYPE, NOSCRIPT, ...) are
-// answers and never open the breaker. Remove, FlushByTags and Flush keep
+// call probes the server. A server that answers that it cannot serve
+// (LOADING, BUSY, MASTERDOWN, CLUSTERDOWN, READONLY, OOM) counts as
+// unavailable; other replies (WRONGTYPE, ...) are answers: they stay
+// errors and never open the breaker. Remove, FlushByTags and Flush keep
 // their errors: an invalidation that did not happen must not look as if it
 // did.
 //
