@@ -62,19 +62,7 @@ func TestGorillaHandlers(t *testing.T) {
 		sess.Options.MaxAge = -1
 		_ = sess.Save(r, w)
 	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	jar, _ := cookiejar.New(nil)
-	cl := &http.Client{Jar: jar}
-	get := func(p string) string {
-		res, err := cl.Get(srv.URL + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return string(b)
-	}
+	get := browser(t, mux)
 	get("/set?u=alice")
 	if got := get("/get"); got != "alice" {
 		t.Fatalf("session value = %q", got)
@@ -129,19 +117,7 @@ func TestGorillaWithKeyRotation(t *testing.T) {
 		u, _ := sess.Values["user"].(string)
 		io.WriteString(w, u)
 	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	jar, _ := cookiejar.New(nil)
-	cl := &http.Client{Jar: jar}
-	get := func(p string) string {
-		res, err := cl.Get(srv.URL + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return string(b)
-	}
+	get := browser(t, mux)
 	get("/set?u=alice")
 	current.Store(storeWith(session.Options{Key: keyB, PreviousKeys: [][]byte{keyA}}))
 	if got := get("/get"); got != "alice" {
@@ -151,5 +127,23 @@ func TestGorillaWithKeyRotation(t *testing.T) {
 	current.Store(storeWith(session.Options{Key: keyB}))
 	if got := get("/get"); got != "bob" {
 		t.Fatalf("[B] after the move: %q", got)
+	}
+}
+
+// browser serves h and returns a getter that keeps cookies like a browser.
+func browser(t *testing.T, h http.Handler) func(path string) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	jar, _ := cookiejar.New(nil)
+	cl := &http.Client{Jar: jar}
+	return func(p string) string {
+		res, err := cl.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
 	}
 }
