@@ -193,6 +193,9 @@ func (b *Backend) compute(ctx context.Context, id string, o LoadOptions, since, 
 		b.tel.Add(ctx, "refused_writes", 1)
 		b.log.Debug("cache: a computed value was not stored: its tags were flushed while it was computed", "cache", b.name, "id", id)
 	} else if err != nil {
+		// Not stored (bad input, the server failed): waiters must not wait
+		// for the lease to run out.
+		b.releaseLease(context.WithoutCancel(ctx), id, token)
 		return b.loaded(r), err
 	}
 	e := b.loaded(r)

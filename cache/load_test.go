@@ -386,3 +386,41 @@ func TestGetOrSetNotStoredAfterFlushOnCluster(t *testing.T) {
 		t.Fatalf("after a flush during the computation, Get = %v; want ErrNotFound", err)
 	}
 }
+
+// TestGetOrSetBadResultHandsOver: a computation whose result cannot be
+// stored (an invalid tag) returns the value with the error and releases
+// the lease: a waiter in another process does not wait for it to expire.
+func TestGetOrSetBadResultHandsOver(t *testing.T) {
+	t.Parallel()
+	s, _ := standalone(t)
+	a := typedView(t, s.Addr(), "badresult", cache.LoadOptions{Lease: 10 * time.Second})
+	b := typedView(t, s.Addr(), "badresult", cache.LoadOptions{Lease: 10 * time.Second})
+	started := make(chan struct{})
+	errA := make(chan error, 1)
+	go func() {
+		v, err := a.GetOrSet(ctx(t), "k", func(ctx context.Context) (string, []string, time.Duration, error) {
+			close(started)
+			time.Sleep(200 * time.Millisecond)
+			return "value", []string{"bad tag"}, time.Minute, nil
+		})
+		if v != "value" {
+			err = fmt.Errorf("value %q with %v", v, err)
+		}
+		errA <- err
+	}()
+	<-started
+	start := time.Now()
+	if v, err := b.GetOrSet(ctx(t), "k", func(ctx context.Context) (string, []string, time.Duration, error) {
+		return "from b", nil, time.Minute, nil
+	}); err != nil || v != "from b" {
+		t.Fatalf("b: %q, %v", v, err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("b computed after %s: the unstorable result did not hand over", took)
+	}
+	err := <-errA
+	t.Logf("a: %v", err)
+	if !errors.Is(err, cache.ErrInvalidTag) {
+		t.Errorf("a: %v; want the value with an ErrInvalidTag error", err)
+	}
+}
