@@ -55,6 +55,9 @@ type Scenario struct {
 	What   string
 	// Baseline is the naive implementation; Keyvalue is ours.
 	Baseline, Keyvalue Impl
+	// Limit, if set, is the cheapest raw-command equivalent of the same
+	// server work (see limits.go): what the wire and the server allow.
+	Limit Impl
 }
 
 // Peer contributes implementations of some scenarios, by scenario name.
@@ -76,6 +79,7 @@ type Result struct {
 	Scenario Scenario
 	Baseline *Stats
 	Keyvalue *Stats
+	Limit    *Stats
 	Peers    map[string]*Stats
 	Errors   map[string]string
 }
@@ -90,6 +94,19 @@ func (r Result) Ratio() float64 {
 		return r.Keyvalue.Median / r.Baseline.Median
 	}
 	return r.Baseline.Median / r.Keyvalue.Median
+}
+
+// LimitRatio is how many times keyvalue's cost is the limit's (1 means
+// keyvalue is at the limit; 2 means it takes twice what the server and the
+// wire need), or 0 when either is missing.
+func (r Result) LimitRatio() float64 {
+	if r.Limit == nil || r.Keyvalue == nil || r.Limit.Median == 0 || r.Keyvalue.Median == 0 {
+		return 0
+	}
+	if r.Scenario.Higher {
+		return r.Limit.Median / r.Keyvalue.Median
+	}
+	return r.Keyvalue.Median / r.Limit.Median
 }
 
 // Run executes scenarios (all when names is empty) repeats times each;
@@ -132,6 +149,7 @@ func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repe
 		}
 		res.Baseline = run("baseline", sc.Baseline)
 		res.Keyvalue = run("keyvalue", sc.Keyvalue)
+		res.Limit = run("limit", sc.Limit)
 		for _, p := range peers {
 			if impl, ok := p.Impls[sc.Name]; ok {
 				if st := run(p.Name, impl); st != nil {

@@ -40,9 +40,9 @@ func TestEveryScenarioRunsTiny(t *testing.T) {
 		t.Fatalf("%d results, want all %d scenarios", len(results), len(benchrun.Scenarios()))
 	}
 	for _, r := range results {
-		for impl, st := range map[string]*benchrun.Stats{"baseline": r.Baseline, "keyvalue": r.Keyvalue} {
-			if impl == "baseline" && r.Scenario.Baseline == nil {
-				continue // a scenario only keyvalue can run (cache/local-staleness)
+		for impl, st := range map[string]*benchrun.Stats{"baseline": r.Baseline, "keyvalue": r.Keyvalue, "limit": r.Limit} {
+			if impl == "baseline" && r.Scenario.Baseline == nil || impl == "limit" && r.Scenario.Limit == nil {
+				continue // a scenario only keyvalue can run (cache/local-staleness), or without a defined limit
 			}
 			if st == nil || st.Median <= 0 {
 				t.Errorf("%s / %s: no positive result (errors: %v)", r.Scenario.Name, impl, r.Errors)
@@ -76,8 +76,11 @@ func TestEveryScenarioRunsTiny(t *testing.T) {
 	if err := benchrun.WriteRatioSVG(&svg, report); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(svg.String(), "lock/handoff") || !strings.Contains(svg.String(), "×") {
-		t.Error("ratio SVG lacks scenarios or ratios")
+	if !strings.Contains(svg.String(), "lock/handoff") || !strings.Contains(svg.String(), "×") || !strings.Contains(svg.String(), "the limit)") {
+		t.Error("ratio SVG lacks scenarios, ratios or limit ratios")
+	}
+	if !strings.Contains(table.String(), "keyvalue/limit") {
+		t.Error("the table lacks the limit column")
 	}
 	if h := html.String(); !strings.Contains(h, "<svg") || !strings.Contains(h, "cache/flush-stall-100k") || strings.Contains(h, "<script") {
 		t.Error("HTML report lacks charts or pulls in scripts")

@@ -45,17 +45,20 @@ type MachineInfo struct {
 // ResultJSON is one scenario in the JSON report. Values are numbers in
 // Unit, or null where an implementation does not do the scenario.
 type ResultJSON struct {
-	Name     string                        `json:"name"`
-	Unit     string                        `json:"unit"`
-	Better   string                        `json:"better"` // "lower" or "higher"
-	What     string                        `json:"what"`
-	Baseline *float64                      `json:"baseline"`
-	Keyvalue *float64                      `json:"keyvalue"`
-	Peers    map[string]*float64           `json:"peers"`
-	Ratio    *float64                      `json:"ratio"`  // how many times better keyvalue is than the baseline
-	Spread   map[string][2]float64         `json:"spread"` // min and max over the repetitions
-	Extra    map[string]map[string]float64 `json:"extra,omitempty"`
-	Errors   map[string]string             `json:"errors,omitempty"`
+	Name     string              `json:"name"`
+	Unit     string              `json:"unit"`
+	Better   string              `json:"better"` // "lower" or "higher"
+	What     string              `json:"what"`
+	Baseline *float64            `json:"baseline"`
+	Keyvalue *float64            `json:"keyvalue"`
+	Limit    *float64            `json:"limit"` // the cheapest raw-command equivalent
+	Peers    map[string]*float64 `json:"peers"`
+	Ratio    *float64            `json:"ratio"` // how many times better keyvalue is than the baseline
+	// LimitRatio is how many times keyvalue's cost is the limit's.
+	LimitRatio *float64                      `json:"limit_ratio"`
+	Spread     map[string][2]float64         `json:"spread"` // min and max over the repetitions
+	Extra      map[string]map[string]float64 `json:"extra,omitempty"`
+	Errors     map[string]string             `json:"errors,omitempty"`
 }
 
 // NewMachineInfo describes this machine.
@@ -73,9 +76,12 @@ func BuildReport(results []Result, peers []string, server ServerInfo, quick bool
 			better = "higher"
 		}
 		j := ResultJSON{Name: res.Scenario.Name, Unit: res.Scenario.Unit, Better: better, What: res.Scenario.What,
-			Baseline: med(res.Baseline), Keyvalue: med(res.Keyvalue), Peers: map[string]*float64{}, Spread: map[string][2]float64{}}
+			Baseline: med(res.Baseline), Keyvalue: med(res.Keyvalue), Limit: med(res.Limit), Peers: map[string]*float64{}, Spread: map[string][2]float64{}}
 		if ratio := res.Ratio(); ratio > 0 {
 			j.Ratio = &ratio
+		}
+		if lr := res.LimitRatio(); lr > 0 {
+			j.LimitRatio = &lr
 		}
 		add := func(name string, st *Stats) {
 			if st == nil {
@@ -91,6 +97,7 @@ func BuildReport(results []Result, peers []string, server ServerInfo, quick bool
 		}
 		add("baseline", res.Baseline)
 		add("keyvalue", res.Keyvalue)
+		add("limit", res.Limit)
 		for _, p := range peers {
 			j.Peers[p] = med(res.Peers[p])
 			add(p, res.Peers[p])
@@ -153,18 +160,21 @@ func cell(st *Stats, unit string) string {
 func WriteTable(w io.Writer, results []Result, peers []string) {
 	head := []string{"scenario", "unit", "baseline", "keyvalue"}
 	head = append(head, peers...)
-	head = append(head, "baseline/keyvalue")
+	head = append(head, "limit", "baseline/keyvalue", "keyvalue/limit")
 	rows := [][]string{head}
 	for _, r := range results {
 		row := []string{r.Scenario.Name, r.Scenario.Unit, cell(r.Baseline, r.Scenario.Unit), cell(r.Keyvalue, r.Scenario.Unit)}
 		for _, p := range peers {
 			row = append(row, cell(r.Peers[p], r.Scenario.Unit))
 		}
-		ratio := "—"
+		ratio, limit := "—", "—"
 		if x := r.Ratio(); x > 0 {
 			ratio = fmt.Sprintf("%.1fx", x)
 		}
-		rows = append(rows, append(row, ratio))
+		if x := r.LimitRatio(); x > 0 {
+			limit = fmt.Sprintf("%.1fx", x)
+		}
+		rows = append(rows, append(row, cell(r.Limit, r.Scenario.Unit), ratio, limit))
 	}
 	widths := make([]int, len(head))
 	for _, row := range rows {
@@ -192,7 +202,9 @@ func WriteTable(w io.Writer, results []Result, peers []string) {
 			fmt.Fprintln(w, strings.Repeat("-", total-2))
 		}
 	}
-	fmt.Fprintln(w, "ratio: how many times better keyvalue is than the baseline (for ops/s: higher is better; else lower). lock/handoff: p50 (p99); cache/local-staleness: p99 (max).")
+	fmt.Fprintln(w, "baseline/keyvalue: how many times better keyvalue is than the baseline (for ops/s: higher is better; else lower).")
+	fmt.Fprintln(w, "limit: the cheapest raw commands doing the same server work (BENCHMARKS.md); keyvalue/limit: how many times that keyvalue costs (1.0x = at the limit).")
+	fmt.Fprintln(w, "lock/handoff: p50 (p99); cache/local-staleness: p99 (max).")
 }
 
 // WriteHTML writes a self-contained page with one bar chart per scenario
@@ -209,18 +221,24 @@ func WriteHTML(w io.Writer, r Report) error {
 		Bars                            []bar
 	}
 	var charts []chart
-	colors := map[string]string{"baseline": "#b0b0b0", "keyvalue": "#2f7d32"}
+	colors := map[string]string{"baseline": "#b0b0b0", "keyvalue": "#2f7d32", "limit": "#333333"}
 	palette := []string{"#4a78c2", "#c27a4a", "#8a4ac2", "#c24a6e", "#4ab0c2", "#7a8a2f"}
 	for _, res := range r.Results {
 		c := chart{Name: res.Name, What: res.What, Unit: res.Unit, Better: res.Better}
 		if res.Ratio != nil {
 			c.Ratio = fmt.Sprintf("%.1f× %s than the baseline", *res.Ratio, map[bool]string{true: "better", false: "worse"}[*res.Ratio >= 1])
 		}
+		if res.LimitRatio != nil {
+			if c.Ratio != "" {
+				c.Ratio += "; "
+			}
+			c.Ratio += fmt.Sprintf("%.1f× the limit", *res.LimitRatio)
+		}
 		type kv struct {
 			name string
 			v    *float64
 		}
-		vals := []kv{{"baseline", res.Baseline}, {"keyvalue", res.Keyvalue}}
+		vals := []kv{{"baseline", res.Baseline}, {"keyvalue", res.Keyvalue}, {"limit", res.Limit}}
 		i := 0
 		for _, p := range slices.Sorted(maps.Keys(res.Peers)) {
 			vals = append(vals, kv{p, res.Peers[p]})
@@ -296,6 +314,9 @@ func WriteRatioSVG(w io.Writer, r Report) error {
 				rw.X, rw.Color = left-rw.Width, "#c24a4a"
 			}
 			rw.Label = fmt.Sprintf("%.1f×", *res.Ratio)
+		}
+		if res.LimitRatio != nil {
+			rw.Label += fmt.Sprintf(" (%.1f× the limit)", *res.LimitRatio)
 		}
 		rows = append(rows, rw)
 	}

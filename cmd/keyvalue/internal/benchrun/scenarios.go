@@ -59,15 +59,15 @@ func Scenarios() []Scenario {
 	}
 	for _, n := range []int{1, 5, 10, 20} {
 		s = append(s, Scenario{Name: fmt.Sprintf("cache/set-%d-tag%s", n, plural(n)), Unit: "µs", What: fmt.Sprintf("one set with %d tag%s", n, plural(n)),
-			Baseline: cacheSet(n, false), Keyvalue: cacheSet(n, true)})
+			Baseline: cacheSet(n, false), Keyvalue: cacheSet(n, true), Limit: setLimit(n)})
 	}
 	s = append(s,
-		Scenario{Name: "cache/flush-by-tags-10", Unit: "ms", What: "flush 10 tags covering 1,000 entries", Baseline: flushByTags(false), Keyvalue: flushByTags(true)},
-		Scenario{Name: "cache/flush-10k", Unit: "ms", What: "flush a cache of 10,000 entries", Baseline: flushAll(10000, false), Keyvalue: flushAll(10000, true)},
+		Scenario{Name: "cache/flush-by-tags-10", Unit: "ms", What: "flush 10 tags covering 1,000 entries", Baseline: flushByTags(false), Keyvalue: flushByTags(true), Limit: flushByTagsLimit},
+		Scenario{Name: "cache/flush-10k", Unit: "ms", What: "flush a cache of 10,000 entries", Baseline: flushAll(10000, false), Keyvalue: flushAll(10000, true), Limit: flushAllLimit(10000)},
 		Scenario{Name: "cache/flush-stall-100k", Unit: "ms", What: "longest PING a second client sees while a 100,000-entry cache is flushed",
 			Baseline: flushStall(false), Keyvalue: flushStall(true)},
 		Scenario{Name: "cache/gc-5k", Unit: "ms", What: "garbage-collect 5,000 expired entries", Baseline: gc(false), Keyvalue: gc(true)},
-		Scenario{Name: "cache/get-parallel-64", Unit: "ops/s", Higher: true, What: "GET throughput with 64 goroutines", Baseline: getParallel(false), Keyvalue: getParallel(true)},
+		Scenario{Name: "cache/get-parallel-64", Unit: "ops/s", Higher: true, What: "GET throughput with 64 goroutines", Baseline: getParallel(false), Keyvalue: getParallel(true), Limit: getParallelLimit},
 		Scenario{Name: "cache/index-growth", Unit: "×", What: "tag index members per live entry after 5,000 short-lived entries expired, no GC",
 			Baseline: indexGrowth(false), Keyvalue: indexGrowth(true)},
 		Scenario{Name: "cache/local-staleness", Unit: "µs", What: "another process serves a flushed entry from its local read cache for this long, p99 (max)",
@@ -77,9 +77,9 @@ func Scenarios() []Scenario {
 		Scenario{Name: "cache/swr-hit", Unit: "µs", What: "a read of a stale entry while it is revalidated in the background (baseline: a fresh hit, same API and background work)",
 			Baseline: swrHit(false), Keyvalue: swrHit(true)},
 		Scenario{Name: "cache/get-local-hit", Unit: "ns", What: "GET served by the local read cache (baseline: a server GET)", Baseline: getLocal(false), Keyvalue: getLocal(true)},
-		Scenario{Name: "session/getall-500", Unit: "ms", What: "list 500 sessions", Baseline: getAll500(false), Keyvalue: getAll500(true)},
-		Scenario{Name: "session/renew", Unit: "µs", What: "renew one session id", Baseline: renew(false), Keyvalue: renew(true)},
-		Scenario{Name: "lock/handoff", Unit: "µs", What: "release → waiting process acquires, p50 (p99)", Baseline: handoff(false), Keyvalue: handoff(true)},
+		Scenario{Name: "session/getall-500", Unit: "ms", What: "list 500 sessions", Baseline: getAll500(false), Keyvalue: getAll500(true), Limit: getAllLimit},
+		Scenario{Name: "session/renew", Unit: "µs", What: "renew one session id", Baseline: renew(false), Keyvalue: renew(true), Limit: renewLimit},
+		Scenario{Name: "lock/handoff", Unit: "µs", What: "release → waiting process acquires, p50 (p99)", Baseline: handoff(false), Keyvalue: handoff(true), Limit: pingLimit},
 		Scenario{Name: "lock/contended-8", Unit: "ops/s", Higher: true, What: "lock+unlock throughput, 8 contenders", Baseline: contended(false), Keyvalue: contended(true)},
 	)
 	return s
