@@ -109,8 +109,13 @@ func (r Result) LimitRatio() float64 {
 	return r.Keyvalue.Median / r.Limit.Median
 }
 
-// Run executes scenarios (all when names is empty) repeats times each;
+// Run executes scenarios, each repeats times per implementation;
 // progress is called before each scenario with its index.
+//
+// Noise must hit every implementation alike, so they run interleaved in
+// rounds — baseline, keyvalue, the limit, the peers, then again in
+// another order — after one untimed warm-up run each (connections
+// dialled, scripts loaded, caches of the server and the runtime warm).
 func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repeats int, progress func(i int, name string)) ([]Result, error) {
 	var out []Result
 	for i, sc := range scenarios {
@@ -118,43 +123,61 @@ func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repe
 			progress(i, sc.Name)
 		}
 		res := Result{Scenario: sc, Peers: map[string]*Stats{}, Errors: map[string]string{}}
-		run := func(name string, impl Impl) *Stats {
-			if impl == nil {
-				return nil
-			}
-			var ms []Measure
-			for range max(repeats, 1) {
-				if err := ctx.Err(); err != nil {
-					res.Errors[name] = err.Error()
-					return nil
-				}
-				rctx, cancel := context.WithTimeout(ctx, RunTimeout)
-				m, err := impl(rctx, env)
-				timedOut := rctx.Err() != nil && ctx.Err() == nil
-				cancel()
-				if timedOut {
-					res.Errors[name] = fmt.Sprintf("gave up after %s (a run must not hang the benchmark)", RunTimeout)
-					return nil
-				}
-				if errors.Is(err, ErrSkip) {
-					return nil
-				}
-				if err != nil {
-					res.Errors[name] = err.Error()
-					return nil
-				}
-				ms = append(ms, m)
-			}
-			return summarize(ms)
+		type contender struct {
+			name     string
+			impl     Impl
+			measures []Measure
+			out      func(*Stats)
+			dropped  bool
 		}
-		res.Baseline = run("baseline", sc.Baseline)
-		res.Keyvalue = run("keyvalue", sc.Keyvalue)
-		res.Limit = run("limit", sc.Limit)
+		cs := []*contender{
+			{name: "baseline", impl: sc.Baseline, out: func(st *Stats) { res.Baseline = st }},
+			{name: "keyvalue", impl: sc.Keyvalue, out: func(st *Stats) { res.Keyvalue = st }},
+			{name: "limit", impl: sc.Limit, out: func(st *Stats) { res.Limit = st }},
+		}
 		for _, p := range peers {
 			if impl, ok := p.Impls[sc.Name]; ok {
-				if st := run(p.Name, impl); st != nil {
-					res.Peers[p.Name] = st
+				cs = append(cs, &contender{name: p.Name, impl: impl, out: func(st *Stats) { res.Peers[p.Name] = st }})
+			}
+		}
+		once := func(c *contender) (Measure, bool) {
+			if c.impl == nil || c.dropped {
+				return Measure{}, false
+			}
+			if err := ctx.Err(); err != nil {
+				res.Errors[c.name], c.dropped = err.Error(), true
+				return Measure{}, false
+			}
+			rctx, cancel := context.WithTimeout(ctx, RunTimeout)
+			m, err := c.impl(rctx, env)
+			timedOut := rctx.Err() != nil && ctx.Err() == nil
+			cancel()
+			switch {
+			case timedOut:
+				res.Errors[c.name], c.dropped = fmt.Sprintf("gave up after %s (a run must not hang the benchmark)", RunTimeout), true
+			case errors.Is(err, ErrSkip):
+				c.dropped = true
+			case err != nil:
+				res.Errors[c.name], c.dropped = err.Error(), true
+			default:
+				return m, true
+			}
+			return Measure{}, false
+		}
+		for _, c := range cs {
+			once(c) // warm-up, not counted
+		}
+		for round := range max(repeats, 1) {
+			for k := range cs {
+				c := cs[(k+round)%len(cs)] // another order each round
+				if m, ok := once(c); ok {
+					c.measures = append(c.measures, m)
 				}
+			}
+		}
+		for _, c := range cs {
+			if !c.dropped && len(c.measures) > 0 {
+				c.out(summarize(c.measures))
 			}
 		}
 		out = append(out, res)
@@ -163,6 +186,21 @@ func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repe
 		}
 	}
 	return out, nil
+}
+
+// WithinNoise reports whether the spreads of the baseline and keyvalue
+// overlap so much that their ratio could be on either side of 1.0: the
+// best of one run against the worst of the other crosses 1.
+func (r Result) WithinNoise() bool {
+	b, k := r.Baseline, r.Keyvalue
+	if b == nil || k == nil || b.Runs < 2 || k.Runs < 2 || b.Min <= 0 || k.Min <= 0 {
+		return false
+	}
+	lo, hi := b.Min/k.Max, b.Max/k.Min // the ratio's range, lower is better
+	if r.Scenario.Higher {
+		lo, hi = k.Min/b.Max, k.Max/b.Min
+	}
+	return lo < 1 && hi > 1
 }
 
 func summarize(ms []Measure) *Stats {

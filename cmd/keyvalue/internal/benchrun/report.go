@@ -54,6 +54,9 @@ type ResultJSON struct {
 	Limit    *float64            `json:"limit"` // the cheapest raw-command equivalent
 	Peers    map[string]*float64 `json:"peers"`
 	Ratio    *float64            `json:"ratio"` // how many times better keyvalue is than the baseline
+	// WithinNoise is true when the runs' spreads make the ratio's side of
+	// 1.0 uncertain.
+	WithinNoise bool `json:"within_noise,omitempty"`
 	// LimitRatio is how many times keyvalue's cost is the limit's.
 	LimitRatio *float64                      `json:"limit_ratio"`
 	Spread     map[string][2]float64         `json:"spread"` // min and max over the repetitions
@@ -79,6 +82,7 @@ func BuildReport(results []Result, peers []string, server ServerInfo, quick bool
 			Baseline: med(res.Baseline), Keyvalue: med(res.Keyvalue), Limit: med(res.Limit), Peers: map[string]*float64{}, Spread: map[string][2]float64{}}
 		if ratio := res.Ratio(); ratio > 0 {
 			j.Ratio = &ratio
+			j.WithinNoise = res.WithinNoise()
 		}
 		if lr := res.LimitRatio(); lr > 0 {
 			j.LimitRatio = &lr
@@ -170,6 +174,9 @@ func WriteTable(w io.Writer, results []Result, peers []string) {
 		ratio, limit := "—", "—"
 		if x := r.Ratio(); x > 0 {
 			ratio = fmt.Sprintf("%.1fx", x)
+			if r.WithinNoise() {
+				ratio = fmt.Sprintf("≈ (%.1fx, noise)", x)
+			}
 		}
 		if x := r.LimitRatio(); x > 0 {
 			limit = fmt.Sprintf("%.1fx", x)
@@ -202,7 +209,7 @@ func WriteTable(w io.Writer, results []Result, peers []string) {
 			fmt.Fprintln(w, strings.Repeat("-", total-2))
 		}
 	}
-	fmt.Fprintln(w, "baseline/keyvalue: how many times better keyvalue is than the baseline (for ops/s: higher is better; else lower).")
+	fmt.Fprintln(w, "baseline/keyvalue: how many times better keyvalue is than the baseline (for ops/s: higher is better; else lower); ≈ (… noise): the runs' spreads overlap across 1.0, neither is better.")
 	fmt.Fprintln(w, "limit: the cheapest raw commands doing the same server work (BENCHMARKS.md); keyvalue/limit: how many times that keyvalue costs (1.0x = at the limit).")
 	fmt.Fprintln(w, "lock/handoff: p50 (p99); cache/local-staleness: p99 (max).")
 }
@@ -227,6 +234,9 @@ func WriteHTML(w io.Writer, r Report) error {
 		c := chart{Name: res.Name, What: res.What, Unit: res.Unit, Better: res.Better}
 		if res.Ratio != nil {
 			c.Ratio = fmt.Sprintf("%.1f× %s than the baseline", *res.Ratio, map[bool]string{true: "better", false: "worse"}[*res.Ratio >= 1])
+			if res.WithinNoise {
+				c.Ratio = fmt.Sprintf("%.1f× the baseline, within the runs' noise", *res.Ratio)
+			}
 		}
 		if res.LimitRatio != nil {
 			if c.Ratio != "" {
@@ -314,6 +324,10 @@ func WriteRatioSVG(w io.Writer, r Report) error {
 				rw.X, rw.Color = left-rw.Width, "#c24a4a"
 			}
 			rw.Label = fmt.Sprintf("%.1f×", *res.Ratio)
+			if res.WithinNoise {
+				rw.Label += " (noise)"
+				rw.Color = "#b0b0b0"
+			}
 		}
 		if res.LimitRatio != nil {
 			rw.Label += fmt.Sprintf(" (%.1f× the limit)", *res.LimitRatio)
