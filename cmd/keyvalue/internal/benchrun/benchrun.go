@@ -55,6 +55,9 @@ type Scenario struct {
 	What   string
 	// Baseline is the naive implementation; Keyvalue is ours.
 	Baseline, Keyvalue Impl
+	// Large scenarios run only in full runs (not with --quick) unless
+	// named with --scenario.
+	Large bool
 	// Limit, if set, is the cheapest raw-command equivalent of the same
 	// server work (see limits.go): what the wire and the server allow.
 	Limit Impl

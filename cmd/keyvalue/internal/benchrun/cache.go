@@ -138,8 +138,8 @@ func fillThenTime(kv bool, scenario string, n, tags int, lifetime, settle time.D
 	}
 }
 
-func flushByTags(kv bool) Impl {
-	return fillThenTime(kv, "fbt", 1000, 10, time.Hour, 0, func(t tagged, ctx context.Context) error { //nolint:revive // method-expression shape
+func flushByTagsN(n int, kv bool) Impl {
+	return fillThenTime(kv, "fbt", n, 10, time.Hour, 0, func(t tagged, ctx context.Context) error { //nolint:revive // method-expression shape
 		return t.FlushByTags(ctx, tagNames(10)...)
 	})
 }

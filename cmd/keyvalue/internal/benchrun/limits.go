@@ -102,23 +102,32 @@ func fillRaw(ctx context.Context, c valkey.Client, prefix string, n, tags int) (
 	return values, indexes, nil
 }
 
-// flushByTagsLimit: one UNLINK of the same keys (the 1,000 values and
-// the 10 indexes).
-func flushByTagsLimit(ctx context.Context, env *Env) (Measure, error) {
-	c, prefix, done, err := rawClient(env, "fbt")
-	if err != nil {
-		return Measure{}, err
+// flushByTagsLimitN: UNLINK of the same keys (the n values and the 10
+// indexes), in one command up to 10,000 keys, else pipelined in batches
+// of 10,000.
+func flushByTagsLimitN(n int) Impl {
+	return func(ctx context.Context, env *Env) (Measure, error) {
+		c, prefix, done, err := rawClient(env, "fbt")
+		if err != nil {
+			return Measure{}, err
+		}
+		defer done()
+		values, indexes, err := fillRaw(ctx, c, prefix, env.n(n), 10)
+		if err != nil {
+			return Measure{}, err
+		}
+		var cmds valkey.Commands
+		for batch := range slices.Chunk(append(values, indexes...), 10000) {
+			cmds = append(cmds, c.B().Unlink().Key(batch...).Build())
+		}
+		start := time.Now()
+		for _, r := range c.DoMulti(ctx, cmds...) {
+			if err := r.Error(); err != nil {
+				return Measure{}, err
+			}
+		}
+		return Measure{Value: per(time.Since(start), 1, "ms")}, nil
 	}
-	defer done()
-	values, indexes, err := fillRaw(ctx, c, prefix, env.n(1000), 10)
-	if err != nil {
-		return Measure{}, err
-	}
-	start := time.Now()
-	if err := c.Do(ctx, c.B().Unlink().Key(append(values, indexes...)...).Build()).Error(); err != nil {
-		return Measure{}, err
-	}
-	return Measure{Value: per(time.Since(start), 1, "ms")}, nil
 }
 
 // flushAllLimit: UNLINK of every key, in batches of 1,000 (the keys
@@ -164,15 +173,19 @@ func getParallelLimit(ctx context.Context, env *Env) (Measure, error) {
 	return Measure{Value: float64(n) / took.Seconds()}, nil
 }
 
-// getAllLimit: one MGET of 500 records of the same size, not decoded.
-func getAllLimit(ctx context.Context, env *Env) (Measure, error) {
+// getAllLimitN: one MGET of n records of the same size, not decoded.
+func getAllLimitN(n int) Impl {
+	return func(ctx context.Context, env *Env) (Measure, error) { return getAllLimit(ctx, env, n) }
+}
+
+func getAllLimit(ctx context.Context, env *Env, n int) (Measure, error) {
 	c, prefix, done, err := rawClient(env, "getall")
 	if err != nil {
 		return Measure{}, err
 	}
 	defer done()
 	record := `{"v":1,"sid":"` + strings.Repeat("x", 107) + `","created":"2026-11-29T10:00:00.123456789Z","updated":"2026-11-29T10:00:00.123456789Z","touched":"2026-11-29T10:00:00.123456789Z","expires":"2026-11-30T10:00:00.123456789Z","data":{"user":"42","cart":[1,2,3]}}`
-	keys := make([]string, env.n(500))
+	keys := make([]string, env.n(n))
 	cmds := make(valkey.Commands, len(keys))
 	for i := range keys {
 		keys[i] = prefix + strconv.Itoa(i)

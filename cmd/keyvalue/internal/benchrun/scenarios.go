@@ -62,7 +62,9 @@ func Scenarios() []Scenario {
 			Baseline: cacheSet(n, false), Keyvalue: cacheSet(n, true), Limit: setLimit(n)})
 	}
 	s = append(s,
-		Scenario{Name: "cache/flush-by-tags-10", Unit: "ms", What: "flush 10 tags covering 1,000 entries", Baseline: flushByTags(false), Keyvalue: flushByTags(true), Limit: flushByTagsLimit},
+		Scenario{Name: "cache/flush-by-tags-10", Unit: "ms", What: "flush 10 tags covering 1,000 entries", Baseline: flushByTagsN(1000, false), Keyvalue: flushByTagsN(1000, true), Limit: flushByTagsLimitN(1000)},
+		Scenario{Name: "cache/flush-by-tags-100k", Unit: "ms", Large: true, What: "flush 10 tags covering 100,000 entries (linear growth from flush-by-tags-10?)",
+			Baseline: flushByTagsN(100000, false), Keyvalue: flushByTagsN(100000, true), Limit: flushByTagsLimitN(100000)},
 		Scenario{Name: "cache/flush-10k", Unit: "ms", What: "flush a cache of 10,000 entries", Baseline: flushAll(10000, false), Keyvalue: flushAll(10000, true), Limit: flushAllLimit(10000)},
 		Scenario{Name: "cache/flush-stall-100k", Unit: "ms", What: "longest PING a second client sees while a 100,000-entry cache is flushed",
 			Baseline: flushStall(false), Keyvalue: flushStall(true)},
@@ -76,8 +78,11 @@ func Scenarios() []Scenario {
 			Baseline: stampede(false), Keyvalue: stampede(true)},
 		Scenario{Name: "cache/swr-hit", Unit: "µs", What: "a read of a stale entry while it is revalidated in the background (baseline: a fresh hit, same API and background work)",
 			Baseline: swrHit(false), Keyvalue: swrHit(true)},
+		Scenario{Name: "cache/memory-per-entry", Unit: "B", What: "server memory per entry (INFO used_memory) for 20,000 entries of 200 bytes with 3 tags; limit: plain SET PX of the same payloads",
+			Baseline: memoryPerEntry(false), Keyvalue: memoryPerEntry(true), Limit: memoryLimit},
 		Scenario{Name: "cache/get-local-hit", Unit: "ns", What: "GET served by the local read cache (baseline: a server GET)", Baseline: getLocal(false), Keyvalue: getLocal(true)},
-		Scenario{Name: "session/getall-500", Unit: "ms", What: "list 500 sessions", Baseline: getAll500(false), Keyvalue: getAll500(true), Limit: getAllLimit},
+		Scenario{Name: "session/getall-500", Unit: "ms", What: "list 500 sessions", Baseline: getAllN(500, false), Keyvalue: getAllN(500, true), Limit: getAllLimitN(500)},
+		Scenario{Name: "session/getall-10k", Unit: "ms", Large: true, What: "list 10,000 sessions (linear growth from getall-500?)", Baseline: getAllN(10000, false), Keyvalue: getAllN(10000, true), Limit: getAllLimitN(10000)},
 		Scenario{Name: "session/renew", Unit: "µs", What: "renew one session id", Baseline: renew(false), Keyvalue: renew(true), Limit: renewLimit},
 		Scenario{Name: "lock/handoff", Unit: "µs", What: "release → waiting process acquires, p50 (p99)", Baseline: handoff(false), Keyvalue: handoff(true), Limit: pingLimit},
 		Scenario{Name: "lock/contended-8", Unit: "ops/s", Higher: true, What: "lock+unlock throughput, 8 contenders", Baseline: contended(false), Keyvalue: contended(true)},

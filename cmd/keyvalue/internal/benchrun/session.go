@@ -29,7 +29,7 @@ func openSessions(env *Env, scenario string) (*session.Store, *keyvalue.Client, 
 	return st, c, nil
 }
 
-func getAll500(kv bool) Impl {
+func getAllN(n int, kv bool) Impl {
 	return func(ctx context.Context, env *Env) (Measure, error) {
 		data := json.RawMessage(`{"user":"42","cart":[1,2,3]}`)
 		if kv {
@@ -38,7 +38,7 @@ func getAll500(kv bool) Impl {
 				return Measure{}, err
 			}
 			defer c.Close()
-			for range env.n(500) {
+			for range env.n(n) {
 				if _, err := st.Create(ctx, session.Record{Data: data}); err != nil {
 					return Measure{}, err
 				}
@@ -46,7 +46,7 @@ func getAll500(kv bool) Impl {
 			start := time.Now()
 			recs, err := st.GetAll(ctx)
 			took := time.Since(start)
-			if want := env.n(500); err == nil && len(recs) != want {
+			if want := env.n(n); err == nil && len(recs) != want {
 				err = fmt.Errorf("listed %d sessions, want %d", len(recs), want)
 			}
 			if _, rerr := st.CollectGarbage(ctx); rerr != nil && err == nil {
@@ -60,7 +60,7 @@ func getAll500(kv bool) Impl {
 			return Measure{}, err
 		}
 		defer done()
-		for range env.n(500) {
+		for range env.n(n) {
 			if err := ns.Set(ctx, session.NewID(), data, time.Hour); err != nil {
 				return Measure{}, err
 			}
@@ -68,7 +68,7 @@ func getAll500(kv bool) Impl {
 		start := time.Now()
 		all, err := ns.GetAll(ctx)
 		took := time.Since(start)
-		if want := env.n(500); err == nil && len(all) != want {
+		if want := env.n(n); err == nil && len(all) != want {
 			err = fmt.Errorf("listed %d sessions, want %d", len(all), want)
 		}
 		return Measure{Value: per(took, 1, "ms")}, err

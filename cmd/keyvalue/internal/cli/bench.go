@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
@@ -47,6 +48,9 @@ kvbench-XXXXXXXX), deletes them at the end, and refuses a non-empty database unl
 			scenarios, err := benchrun.Select(benchrun.Scenarios(), only)
 			if err != nil {
 				return err
+			}
+			if quick && len(only) == 0 {
+				scenarios = slices.DeleteFunc(scenarios, func(s benchrun.Scenario) bool { return s.Large })
 			}
 			if list {
 				for _, s := range scenarios {
