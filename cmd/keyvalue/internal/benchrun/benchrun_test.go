@@ -85,6 +85,13 @@ func TestEveryScenarioRunsTiny(t *testing.T) {
 	if h := html.String(); !strings.Contains(h, "<svg") || !strings.Contains(h, "cache/flush-stall-100k") || strings.Contains(h, "<script") {
 		t.Error("HTML report lacks charts or pulls in scripts")
 	}
+	h := html.String()
+	if !strings.Contains(h, "<h2>Summary</h2>") || !strings.Contains(h, "× the limit") || !strings.Contains(h, "stroke-dasharray") {
+		t.Error("HTML report lacks the summary chart or the limit lines")
+	}
+	if strings.Contains(h, ">—<") {
+		t.Error("HTML report draws rows for implementations that did not run")
+	}
 }
 
 func validate(t *testing.T, report []byte) {

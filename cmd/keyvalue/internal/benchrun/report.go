@@ -214,8 +214,12 @@ func WriteTable(w io.Writer, results []Result, peers []string) {
 	fmt.Fprintln(w, "lock/handoff: p50 (p99); cache/local-staleness: p99 (max).")
 }
 
-// WriteHTML writes a self-contained page with one bar chart per scenario
-// (inline SVG, no scripts, no external files).
+// WriteHTML writes a self-contained page (inline SVG, no scripts, no
+// external files): first a summary chart with two bars per scenario on a
+// log scale — baseline ÷ keyvalue (how much better than the usual way)
+// and keyvalue ÷ limit (how far from what the server and the wire
+// allow) —, then one chart per scenario listing only the implementations
+// that ran it, with the limit drawn as a line.
 func WriteHTML(w io.Writer, r Report) error {
 	type bar struct {
 		Label, Value string
@@ -226,9 +230,12 @@ func WriteHTML(w io.Writer, r Report) error {
 		Name, What, Unit, Better, Ratio string
 		Height                          float64
 		Bars                            []bar
+		HasLimit                        bool
+		LimitX                          float64
+		LimitLabel                      string
 	}
 	var charts []chart
-	colors := map[string]string{"baseline": "#b0b0b0", "keyvalue": "#2f7d32", "limit": "#333333"}
+	colors := map[string]string{"baseline": "#b0b0b0", "keyvalue": "#2f7d32"}
 	palette := []string{"#4a78c2", "#c27a4a", "#8a4ac2", "#c24a6e", "#4ab0c2", "#7a8a2f"}
 	for _, res := range r.Results {
 		c := chart{Name: res.Name, What: res.What, Unit: res.Unit, Better: res.Better}
@@ -248,7 +255,7 @@ func WriteHTML(w io.Writer, r Report) error {
 			name string
 			v    *float64
 		}
-		vals := []kv{{"baseline", res.Baseline}, {"keyvalue", res.Keyvalue}, {"limit", res.Limit}}
+		vals := []kv{{"baseline", res.Baseline}, {"keyvalue", res.Keyvalue}}
 		i := 0
 		for _, p := range slices.Sorted(maps.Keys(res.Peers)) {
 			vals = append(vals, kv{p, res.Peers[p]})
@@ -257,25 +264,80 @@ func WriteHTML(w io.Writer, r Report) error {
 				i++
 			}
 		}
+		vals = slices.DeleteFunc(vals, func(x kv) bool { return x.v == nil }) // only what ran
 		top := 0.0
-		for _, x := range vals {
+		for _, x := range append(vals, kv{"limit", res.Limit}) {
 			if x.v != nil {
 				top = math.Max(top, *x.v)
 			}
 		}
 		for j, x := range vals {
-			b := bar{Label: x.name, Y: float64(j) * 26, Color: colors[x.name], Value: "—"}
-			if x.v != nil && top > 0 {
+			b := bar{Label: x.name, Y: float64(j) * 26, Color: colors[x.name], Value: format(*x.v, res.Unit) + " " + res.Unit}
+			if top > 0 {
 				b.Width = 420 * *x.v / top
-				b.Value = format(*x.v, res.Unit) + " " + res.Unit
 			}
 			c.Bars = append(c.Bars, b)
 		}
-		c.Height = float64(len(vals)) * 26
+		c.Height = float64(len(vals))*26 + 4
+		if res.Limit != nil && top > 0 {
+			c.HasLimit, c.LimitX = true, 110+420**res.Limit/top
+			c.LimitLabel = "limit " + format(*res.Limit, res.Unit) + " " + res.Unit
+			c.Height += 18
+		}
 		charts = append(charts, c)
 	}
-	return htmlPage.Execute(w, map[string]any{"R": r, "Charts": charts})
+	summary, err := summaryChart(r)
+	if err != nil {
+		return err
+	}
+	return htmlPage.Execute(w, map[string]any{"R": r, "Charts": charts, "Summary": summary})
 }
+
+// summaryChart draws the report's summary: per scenario, baseline ÷
+// keyvalue (green when keyvalue is better, red when worse, grey within
+// noise) and keyvalue ÷ limit (blue), on a log scale centred on 1×.
+func summaryChart(r Report) (template.HTML, error) {
+	type row struct {
+		Name                    string
+		Y, LimitY               float64
+		RatioX, RatioW, LimitW  float64
+		RatioLabel, LimitLabel  string
+		RatioColor              string
+		HasRatio, HasLimitRatio bool
+	}
+	const left, scale, rowH = 250.0, 90.0, 34.0 // scale: pixels per factor of 10
+	var rows []row
+	for i, res := range r.Results {
+		rw := row{Name: res.Name, Y: float64(i) * rowH, LimitY: float64(i)*rowH + 15}
+		if res.Ratio != nil {
+			lg := math.Log10(*res.Ratio)
+			rw.HasRatio, rw.RatioW, rw.RatioX, rw.RatioColor = true, math.Max(math.Abs(lg)*scale, 1), left, "#2f7d32"
+			if lg < 0 {
+				rw.RatioX, rw.RatioColor = left-rw.RatioW, "#c24a4a"
+			}
+			if res.WithinNoise {
+				rw.RatioColor = "#b0b0b0"
+			}
+			rw.RatioLabel = fmt.Sprintf("%.1f× the baseline", *res.Ratio)
+		}
+		if res.LimitRatio != nil {
+			rw.HasLimitRatio, rw.LimitW = true, math.Max(math.Log10(math.Max(*res.LimitRatio, 1))*scale, 1)
+			rw.LimitLabel = fmt.Sprintf("%.1f× the limit", *res.LimitRatio)
+		}
+		rows = append(rows, rw)
+	}
+	var b strings.Builder
+	err := summarySVG.Execute(&b, map[string]any{"Rows": rows, "Left": left, "Height": float64(len(rows))*rowH + 30})
+	return template.HTML(b.String()), err //nolint:gosec // our own template's output, escaped by it
+}
+
+var summarySVG = template.Must(template.New("summary").Parse(`<svg width="760" height="{{.Height}}" role="img" aria-label="summary: baseline ÷ keyvalue and keyvalue ÷ limit per scenario, log scale">
+<line x1="{{.Left}}" y1="0" x2="{{.Left}}" y2="{{.Height}}" stroke="#888"></line>
+{{range .Rows}}<text x="0" y="{{.Y}}" dy="14">{{.Name}}</text>
+{{if .HasRatio}}<rect x="{{.RatioX}}" y="{{.Y}}" width="{{.RatioW}}" height="13" fill="{{.RatioColor}}"></rect><text x="{{.RatioX}}" y="{{.Y}}" dx="{{.RatioW}}" dy="11">&#160;{{.RatioLabel}}</text>{{end}}
+{{if .HasLimitRatio}}<rect x="{{$.Left}}" y="{{.LimitY}}" width="{{.LimitW}}" height="13" fill="#4a78c2"></rect><text x="{{$.Left}}" y="{{.LimitY}}" dx="{{.LimitW}}" dy="11">&#160;{{.LimitLabel}}</text>{{end}}
+{{end}}<text x="0" y="{{.Height}}" dy="-6" fill="#555">green/red: baseline ÷ keyvalue (right of the line: keyvalue better; grey: within noise); blue: keyvalue ÷ limit (1× at the line). Log scale.</text>
+</svg>`))
 
 var htmlPage = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>keyvalue bench</title>
@@ -291,6 +353,8 @@ svg text{font:12px system-ui,sans-serif} table{border-collapse:collapse} td{padd
 <tr><td>machine</td><td>{{.R.Machine.OS}}/{{.R.Machine.Arch}}, {{.R.Machine.CPUs}} CPUs, {{.R.Machine.Go}}</td></tr>
 <tr><td>runs</td><td>median of {{.R.Repeats}}{{if .R.Quick}} (quick){{end}}</td></tr>
 </table>
+<h2>Summary</h2>
+{{.Summary}}
 {{range .Charts}}
 <h2>{{.Name}} <small>({{.Unit}}, {{.Better}} is better)</small></h2>
 <p class="what">{{.What}}</p>{{if .Ratio}}<p class="ratio">keyvalue: {{.Ratio}}</p>{{end}}
@@ -298,7 +362,9 @@ svg text{font:12px system-ui,sans-serif} table{border-collapse:collapse} td{padd
 {{range .Bars}}<text x="0" y="{{.Y}}" dy="16">{{.Label}}</text>
 <rect x="110" y="{{.Y}}" width="{{.Width}}" height="20" fill="{{.Color}}"></rect>
 <text x="{{.Width}}" y="{{.Y}}" dx="116" dy="15">{{.Value}}</text>
-{{end}}</svg>
+{{end}}{{if .HasLimit}}<line x1="{{.LimitX}}" y1="0" x2="{{.LimitX}}" y2="{{.Height}}" stroke="#222" stroke-width="2" stroke-dasharray="4 3"></line>
+<text x="{{.LimitX}}" y="{{.Height}}" dx="4" dy="-4">{{.LimitLabel}}</text>{{end}}
+</svg>
 {{end}}
 </body></html>
 `))
