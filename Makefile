@@ -16,7 +16,7 @@ TESTFLAGS ?= -race -count=1 -timeout 9m
 
 VALKEY_BIN ?= ../shared/valkey/bin
 
-.PHONY: all deps build test test-valkey test-short vet demo bench-cache bench-lock bench-peers clean
+.PHONY: all deps build test test-valkey test-short vet demo check-report bench-cache bench-lock bench-peers clean
 
 all: test
 
@@ -57,6 +57,11 @@ test-short: deps
 ## local server it starts itself, with the peer libraries taking part
 demo: deps build
 	./$(BIN) bench --quick --json bin/bench-report.json --html bin/bench-report.html
+
+## check-report: render make demo's HTML report in headless Chromium (installs
+## chromium when missing) and check that every chart drew; writes a screenshot
+check-report:
+	./scripts/check-report-html bin/bench-report.html
 
 ## bench-cache: keyvalue's cache vs the naive baseline, side by side, with ratios
 bench-cache: deps
