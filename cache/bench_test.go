@@ -186,6 +186,33 @@ func BenchmarkGet(b *testing.B) {
 			}
 		}
 	})
+	server, err := cache.New(c, "bench", cache.Options{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	typed := cache.NewTyped[[]byte](server, cache.Raw)
+	b.Run("valkey-go-raw", func(b *testing.B) { // the client library alone: the floor
+		key := server.Prefix() + "v:k"
+		for b.Loop() {
+			if _, err := c.Do(ctx, c.B().Get().Key(key).Build()).AsBytes(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("keyvalue", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := server.Get(ctx, "k"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("keyvalue-typed-getorset-hit", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := typed.GetOrSet(ctx, "k", nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("keyvalue-local-hit", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := local.Get(ctx, "k"); err != nil {

@@ -44,6 +44,7 @@ type Recorder struct {
 	base      attribute.Set // component name attributes
 	baseKV    []attribute.KeyValue
 	baseOpt   metric.MeasurementOption
+	addOpts   []metric.AddOption // {baseOpt}, built once: a variadic call with a new slice allocates
 	spanKind  trace.SpanStartOption
 	ops       sync.Map // op name -> *opInfo, built on first use
 	// Classify, if set, names errors the component knows ("invalid_input",
@@ -70,6 +71,7 @@ func New(component, nameKey, name string, mp metric.MeterProvider, tp trace.Trac
 	}
 	r.base = attribute.NewSet(r.baseKV...)
 	r.baseOpt = metric.WithAttributeSet(r.base)
+	r.addOpts = []metric.AddOption{r.baseOpt}
 	r.spanKind = trace.WithSpanKind(trace.SpanKindClient)
 	// Errors creating instruments leave a no-op instrument in their place
 	// (the API's contract): telemetry never stops the library.
@@ -87,7 +89,7 @@ func New(component, nameKey, name string, mp metric.MeterProvider, tp trace.Trac
 type opInfo struct {
 	op       string
 	spanName string
-	okOpt    metric.MeasurementOption // base attributes + keyvalue.operation
+	okOpts   []metric.RecordOption // base attributes + keyvalue.operation
 }
 
 func (r *Recorder) opInfo(op string) *opInfo {
@@ -95,7 +97,7 @@ func (r *Recorder) opInfo(op string) *opInfo {
 		return v.(*opInfo)
 	}
 	kv := append([]attribute.KeyValue{attribute.String("keyvalue.operation", op)}, r.baseKV...)
-	v, _ := r.ops.LoadOrStore(op, &opInfo{op: op, spanName: r.component + "." + op, okOpt: metric.WithAttributeSet(attribute.NewSet(kv...))})
+	v, _ := r.ops.LoadOrStore(op, &opInfo{op: op, spanName: r.component + "." + op, okOpts: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kv...))}})
 	return v.(*opInfo)
 }
 
@@ -133,7 +135,7 @@ func (s Span) End(ctx context.Context, err error) {
 	}
 	took := time.Since(s.start).Seconds()
 	if err == nil {
-		s.r.duration.Record(ctx, took, s.info.okOpt)
+		s.r.duration.Record(ctx, took, s.info.okOpts...)
 		if s.span != nil {
 			s.span.End()
 		}
@@ -181,7 +183,7 @@ func (r *Recorder) Add(ctx context.Context, name string, n int64, attrs ...attri
 		return
 	}
 	if len(attrs) == 0 {
-		c.Add(ctx, n, r.baseOpt)
+		c.Add(ctx, n, r.addOpts...)
 		return
 	}
 	c.Add(ctx, n, r.baseOpt, metric.WithAttributes(attrs...))
