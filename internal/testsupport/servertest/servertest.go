@@ -29,9 +29,9 @@ type Option func(*localserver.Options) error
 // mutual is true clients must present a certificate signed by c's CA.
 func WithTLS(c *Certs, mutual bool) Option {
 	return func(o *localserver.Options) error {
-		o.TLS = &localserver.TLSFiles{CertFile: c.ServerCertFile, KeyFile: c.ServerKeyFile, CAFile: c.CAFile, AuthClients: mutual}
+		o.TLS = c.ServerFiles(mutual)
 		var err error
-		o.PingTLS, err = c.clientTLS()
+		o.PingTLS, err = c.ClientTLS()
 		return err
 	}
 }
