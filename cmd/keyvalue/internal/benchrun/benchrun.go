@@ -7,6 +7,7 @@ package benchrun
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -28,9 +29,13 @@ var ErrSkip = errors.New("benchrun: scenario not applicable here")
 type Env struct {
 	// Cfg is the server's configuration (keyvalue connects with it).
 	Cfg keyvalue.Config
-	// Plain is set when the server is a standalone, non-TLS, database-0
-	// server that simple peer clients can reach at Cfg.Addrs[0].
+	// Plain is set when the server is a standalone, database-0 server
+	// that simple peer clients can reach at Cfg.Addrs[0] (with TLS when
+	// TLS is set).
 	Plain bool
+	// TLS is Cfg's client TLS configuration (nil without TLS): the
+	// baseline and the peers connect with the same settings as keyvalue.
+	TLS *tls.Config
 	// NS prefixes every key and name a run creates; it is cleaned up after.
 	NS string
 	// Quick selects small sizes; Tiny (tests) shrinks every size.

@@ -63,7 +63,7 @@ func plainOption(env *Env) (valkey.ClientOption, error) {
 	if !env.Plain {
 		return valkey.ClientOption{}, ErrSkip
 	}
-	return valkey.ClientOption{InitAddress: env.Cfg.Addrs[:1], ForceSingleClient: true, Username: env.Cfg.Username, Password: env.Cfg.Password, DisableCache: true}, nil
+	return valkey.ClientOption{InitAddress: env.Cfg.Addrs[:1], ForceSingleClient: true, Username: env.Cfg.Username, Password: env.Cfg.Password, DisableCache: true, TLSConfig: env.TLS}, nil
 }
 
 // ---- connect with backoff

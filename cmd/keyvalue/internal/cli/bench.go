@@ -42,6 +42,7 @@ kvbench-XXXXXXXX), deletes them at the end, and refuses a non-empty database unl
 --i-know is given.`,
 		Example: `  keyvalue bench --quick
   keyvalue bench --json report.json --html report.html
+  keyvalue bench --tls --quick                     # the same over mutual TLS
   keyvalue bench --url rediss://bench:pw@cache:6380?tls_ca_file=ca.crt --i-know --scenario cache/flush-stall-100k`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -73,6 +74,7 @@ kvbench-XXXXXXXX), deletes them at the end, and refuses a non-empty database unl
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&ep.localTLS, "tls", false, "start the throwaway local server with TLS and client certificates generated on the fly (mutual TLS); every implementation connects with them")
 	f.BoolVar(&quick, "quick", false, "small sizes and three rounds per scenario")
 	f.IntVar(&repeats, "repeat", 0, "rounds per scenario (each implementation once per round, after a warm-up); the median is reported (default 5, 3 with --quick)")
 	f.StringVar(&jsonFile, "json", "", "write the report as JSON to this file")
@@ -127,8 +129,12 @@ func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios
 	if err := scripts.Preload(cctx, client); err != nil {
 		return err
 	}
-	env := &benchrun.Env{Cfg: cfg, NS: benchrun.NewNamespace(), Quick: o.quick,
-		Plain: cfg.Mode == keyvalue.ModeStandalone && !cfg.TLS.Enabled && cfg.DB == 0}
+	tlsConf, err := cfg.TLS.ClientConfig()
+	if err != nil {
+		return err
+	}
+	env := &benchrun.Env{Cfg: cfg, NS: benchrun.NewNamespace(), Quick: o.quick, TLS: tlsConf,
+		Plain: cfg.Mode == keyvalue.ModeStandalone && cfg.DB == 0}
 	fmt.Fprintf(out, "keyvalue bench: %s %s (%s), %d scenarios × median of %d, namespace %s\n", server.Product, server.Version, cfg, len(scenarios), o.repeats, env.NS)
 	progress := func(i int, name string) { fmt.Fprintf(errOut, "[%d/%d] %s\n", i+1, len(scenarios), name) }
 	var bar *progressbar.ProgressBar

@@ -73,3 +73,29 @@ func TestBenchRefusesNonEmptyDatabase(t *testing.T) {
 		t.Errorf("bench touched a key outside its namespace: %q, %v", v, err)
 	}
 }
+
+// TestBenchOverMutualTLS: --tls starts the throwaway server with TLS and
+// generated client certificates; keyvalue, the baseline and the peers all
+// connect with them. With --url it is refused with a clear message.
+func TestBenchOverMutualTLS(t *testing.T) {
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "KEYVALUE_") && !strings.HasSuffix(k, "_BIN") {
+			os.Unsetenv(k)
+			t.Cleanup(func() { os.Setenv(k, v) })
+		}
+	}
+	t.Setenv("TMPDIR", t.TempDir())
+	stdout, err := run(t, "bench", "--tls", "--quick", "--repeat", "1", "--scenario", "session/renew", "--html", filepath.Join(t.TempDir(), "r.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, stdout, "tls=on", "session/renew")
+	row := regexp.MustCompile(`(?m)^session/renew .*$`).FindString(stdout)
+	if strings.Count(row, "—") > 0 {
+		t.Errorf("an implementation did not run over TLS: %q", row)
+	}
+	_, err = run(t, "bench", "--tls", "--url", "redis://127.0.0.1:1")
+	if err == nil || !strings.Contains(err.Error(), "--tls starts a throwaway local server with TLS; for your own server put TLS in --url") {
+		t.Errorf("--tls with --url: %v", err)
+	}
+}

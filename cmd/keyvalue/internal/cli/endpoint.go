@@ -20,6 +20,9 @@ type endpointFlags struct {
 	url, config string
 	verbose     bool
 	timeout     time.Duration
+	// localTLS starts the throwaway server with TLS and client
+	// certificates generated on the fly (keyvalue bench --tls).
+	localTLS bool
 }
 
 func (f *endpointFlags) register(cmd *cobra.Command) {
@@ -58,6 +61,8 @@ func (f *endpointFlags) resolve(stderr io.Writer) (*endpoint, error) {
 	switch {
 	case f.url != "" && f.config != "":
 		return nil, errors.New("--url and --config both given: use one")
+	case f.localTLS && (f.url != "" || f.config != ""):
+		return nil, errors.New("--tls starts a throwaway local server with TLS; for your own server put TLS in --url (rediss://...) or --config instead")
 	case f.url != "":
 		ep.cfg, err = cache.ParseURL(f.url)
 		ep.source = "--url"
@@ -68,8 +73,11 @@ func (f *endpointFlags) resolve(stderr io.Writer) (*endpoint, error) {
 		var found bool
 		ep.cfg, found, err = cache.ConfigFromEnv()
 		ep.source = "environment (KEYVALUE_*)"
+		if err == nil && found && f.localTLS {
+			return nil, errors.New("--tls starts a throwaway local server with TLS, but KEYVALUE_* variables name a server: unset them, or put TLS in them")
+		}
 		if err == nil && !found {
-			if err := ep.startLocal(); err != nil {
+			if err := ep.startLocal(f.localTLS); err != nil {
 				return nil, err
 			}
 		}
@@ -98,13 +106,29 @@ func (f *endpointFlags) resolveRequired(stderr io.Writer) (*endpoint, error) {
 	return f.resolve(stderr)
 }
 
-// startLocal starts a throwaway server on a free loopback port.
-func (e *endpoint) startLocal() error {
+// startLocal starts a throwaway server on a free loopback port; with
+// mutualTLS it accepts TLS only, from clients presenting a certificate of
+// a CA generated for it.
+func (e *endpoint) startLocal(mutualTLS bool) error {
 	dir, err := os.MkdirTemp("", "keyvalue-local-")
 	if err != nil {
 		return err
 	}
-	s, err := localserver.Start(localserver.Options{Dir: dir, Name: "throwaway"})
+	opts := localserver.Options{Dir: dir, Name: "throwaway"}
+	var tlsConf keyvalue.TLSConfig
+	if mutualTLS {
+		certs, err := localserver.GenerateCerts(dir)
+		if err == nil {
+			opts.PingTLS, err = certs.ClientTLS()
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return err
+		}
+		opts.TLS = certs.ServerFiles(true)
+		tlsConf = keyvalue.TLSConfig{Enabled: true, CAFile: certs.CAFile, CertFile: certs.ClientCertFile, KeyFile: certs.ClientKeyFile}
+	}
+	s, err := localserver.Start(opts)
 	if err != nil {
 		os.RemoveAll(dir)
 		if errors.Is(err, localserver.ErrMissingBinary) {
@@ -113,7 +137,7 @@ func (e *endpoint) startLocal() error {
 		return fmt.Errorf("start a throwaway local server: %w", err)
 	}
 	e.local, e.dir = s, dir
-	e.cfg = cache.Config{Config: keyvalue.Config{Addrs: []string{s.Addr()}}}
+	e.cfg = cache.Config{Config: keyvalue.Config{Addrs: []string{s.Addr()}, TLS: tlsConf}}
 	e.source = "throwaway local server (no --url, --config or KEYVALUE_URL given)"
 	return nil
 }

@@ -34,7 +34,7 @@ func goRedis(env *benchrun.Env) (*goredislib.Client, error) {
 	if !env.Plain {
 		return nil, benchrun.ErrSkip
 	}
-	return goredislib.NewClient(&goredislib.Options{Addr: env.Cfg.Addrs[0], Username: env.Cfg.Username, Password: env.Cfg.Password, PoolSize: 64}), nil
+	return goredislib.NewClient(&goredislib.Options{Addr: env.Cfg.Addrs[0], Username: env.Cfg.Username, Password: env.Cfg.Password, PoolSize: 64, TLSConfig: env.TLS}), nil
 }
 
 func key(env *benchrun.Env, parts ...string) string {
@@ -145,7 +145,8 @@ func scsRedisstore() benchrun.Peer {
 			return nil, nil, benchrun.ErrSkip
 		}
 		pool := &redis.Pool{MaxIdle: 16, Dial: func() (redis.Conn, error) {
-			return redis.Dial("tcp", env.Cfg.Addrs[0], redis.DialUsername(env.Cfg.Username), redis.DialPassword(env.Cfg.Password))
+			return redis.Dial("tcp", env.Cfg.Addrs[0], redis.DialUsername(env.Cfg.Username), redis.DialPassword(env.Cfg.Password),
+				redis.DialUseTLS(env.TLS != nil), redis.DialTLSConfig(env.TLS))
 		}}
 		return redisstore.NewWithPrefix(pool, key(env, "scs")+":"), pool, nil
 	}
@@ -281,7 +282,7 @@ func valkeyLocker(env *benchrun.Env) (benchrun.Locker, func(), error) {
 		return nil, nil, benchrun.ErrSkip
 	}
 	vl, err := valkeylock.NewLocker(valkeylock.LockerOption{
-		ClientOption: valkey.ClientOption{InitAddress: env.Cfg.Addrs[:1], Username: env.Cfg.Username, Password: env.Cfg.Password, ForceSingleClient: true},
+		ClientOption: valkey.ClientOption{InitAddress: env.Cfg.Addrs[:1], Username: env.Cfg.Username, Password: env.Cfg.Password, ForceSingleClient: true, TLSConfig: env.TLS},
 		KeyPrefix:    key(env, "valkeylock"), KeyMajority: 1, KeyValidity: benchrun.LockTTL, NoLoopTracking: true,
 	})
 	if err != nil {
