@@ -16,7 +16,7 @@ TESTFLAGS ?= -race -count=1 -timeout 9m
 
 VALKEY_BIN ?= ../shared/valkey/bin
 
-.PHONY: all deps build test test-valkey test-short vet demo check-report bench-cache bench-lock bench-peers clean
+.PHONY: all deps build test test-valkey test-short vet demo check-report bench-scale bench-cache bench-lock bench-peers clean
 
 all: test
 
@@ -62,6 +62,11 @@ demo: deps build
 ## chromium when missing) and check that every chart drew; writes a screenshot
 check-report:
 	./scripts/check-report-html bin/bench-report.html
+
+## bench-scale: Flush, CollectGarbage and FlushByTags of a sharded cache and
+## a session store's GetAll on Clusters of 3, 6 and 9 primaries (docs/scaling.md)
+bench-scale: deps
+	KEYVALUE_SCALE=1 $(GO) test -count=1 -timeout 15m -run TestScaleOut -v ./cache | grep -E 'scale_test|^(ok|FAIL)'
 
 ## bench-cache: keyvalue's cache vs the naive baseline, side by side, with ratios
 bench-cache: deps
