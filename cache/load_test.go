@@ -424,3 +424,41 @@ func TestGetOrSetBadResultHandsOver(t *testing.T) {
 		t.Errorf("a: %v; want the value with an ErrInvalidTag error", err)
 	}
 }
+
+// TestStaleRefreshNotStoredAfterFlush: a background refresh (stale-while-
+// revalidate) that straddles a flush of the entry's tag does not store
+// its result: after the flush no read serves the old page, stale or not.
+func TestStaleRefreshNotStoredAfterFlush(t *testing.T) {
+	t.Parallel()
+	s, _ := standalone(t)
+	view := typedView(t, s.Addr(), "swr-flush", cache.LoadOptions{Grace: time.Minute})
+	refreshing, flushed := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	load := func(ctx context.Context) (string, []string, time.Duration, error) {
+		if calls.Add(1) == 2 { // the background refresh
+			close(refreshing)
+			<-flushed
+			return "page rendered before the purge", []string{"page_7"}, time.Hour, nil
+		}
+		return fmt.Sprintf("page %d", calls.Load()), []string{"page_7"}, 100 * time.Millisecond, nil
+	}
+	if _, err := view.GetOrSet(ctx(t), "p", load); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond) // stale, within its grace
+	if v, err := view.GetOrSet(ctx(t), "p", load); err != nil || v != "page 1" {
+		t.Fatalf("stale read = %q, %v", v, err)
+	}
+	<-refreshing
+	if _, err := view.Backend().FlushByTags(ctx(t), "page_7"); err != nil {
+		t.Fatal(err)
+	}
+	close(flushed)
+	time.Sleep(100 * time.Millisecond) // the refresh finishes and is refused
+	if v, err := view.Get(ctx(t), "p"); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("after the purge, Get = %q, %v; want ErrNotFound", v, err)
+	}
+	if v, err := view.GetOrSet(ctx(t), "p", load); err != nil || v != "page 3" {
+		t.Fatalf("next read = %q, %v; want a fresh computation", v, err)
+	}
+}
