@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 	"github.com/keyvalue-go/keyvalue/session"
 	"github.com/valkey-io/valkey-go"
 )
@@ -342,5 +345,40 @@ func TestEvents(t *testing.T) {
 		if kinds[k] != n {
 			t.Errorf("%s events: %d, want %d (all: %v)", k, kinds[k], n, kinds)
 		}
+	}
+}
+
+// TestKeyRotationOnCluster: the store's keys share one slot, so the MGET of
+// an id's hashes under every key, the moving write and Rekey's ZSCAN and
+// MGET work on a Cluster as on one server.
+func TestKeyRotationOnCluster(t *testing.T) {
+	t.Parallel()
+	cl := servertest.Cluster(t, 3)
+	c := kvtest.Open(t, keyvalue.Config{Mode: keyvalue.ModeCluster, Addrs: cl.Addrs()})
+	storeA := newStore(t, c, session.Options{Prefix: "rot", Key: keyA})
+	var ids []string
+	for i := range 10 {
+		rec, err := storeA.Create(ctx(t), session.Record{UserID: fmt.Sprint("u", i%3)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.ID)
+	}
+	storeBA := newStore(t, c, session.Options{Prefix: "rot", Key: keyB, PreviousKeys: [][]byte{keyA}})
+	if _, err := storeBA.Update(ctx(t), ids[0], func(r *session.Record) error { r.Device = "moved by a write"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storeBA.Rekey(ctx(t), 4, nil)
+	if err != nil || st.Moved != 9 {
+		t.Fatalf("Rekey = %+v, %v; want the 9 sessions the write did not move", st, err)
+	}
+	storeB := newStore(t, c, session.Options{Prefix: "rot", Key: keyB})
+	for _, id := range ids {
+		if _, err := storeB.Get(ctx(t), id); err != nil {
+			t.Fatalf("[B] after Rekey on a Cluster: %v", err)
+		}
+	}
+	if all, err := storeB.GetAllByUser(ctx(t), "u0"); err != nil || len(all) != 4 {
+		t.Fatalf("[B] lists %d sessions of u0 (%v), want 4", len(all), err)
 	}
 }
