@@ -18,7 +18,7 @@ import (
 // left to gain.
 
 // rawClient opens a client for raw commands and a namespace prefix for
-// its keys, with a cleanup that unlinks every key it made.
+// its keys, with a cleanup that unlinks every key under it (Cleanup).
 func rawClient(env *Env, scenario string) (*keyvalue.Client, string, func(), error) {
 	c, err := env.client("")
 	if err != nil {
@@ -26,26 +26,9 @@ func rawClient(env *Env, scenario string) (*keyvalue.Client, string, func(), err
 	}
 	prefix := env.name("limit", scenario, strconv.FormatInt(time.Now().UnixNano(), 36)) + ":"
 	return c, prefix, func() {
-		unlinkPrefix(context.Background(), c, prefix)
+		_, _ = Cleanup(context.Background(), c, prefix)
 		c.Close()
 	}, nil
-}
-
-// unlinkPrefix removes every key under prefix (SCAN + UNLINK).
-func unlinkPrefix(ctx context.Context, c valkey.Client, prefix string) {
-	var cursor uint64
-	for range 100000 {
-		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
-		if err != nil {
-			return
-		}
-		if len(e.Elements) > 0 {
-			_ = c.Do(ctx, c.B().Unlink().Key(e.Elements...).Build()).Error()
-		}
-		if cursor = e.Cursor; cursor == 0 {
-			return
-		}
-	}
 }
 
 // setLimit: one round trip carrying a SET PX of the same payload and one
