@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // RemoveOthers ends every session of the user of session currentID but
@@ -112,11 +114,11 @@ func (s *Store) rekeyPage(ctx context.Context, members []string, st *RekeyStats)
 		return fmt.Errorf("session: rekey: %w", err)
 	}
 	var (
-		mu   sync.Mutex
+		mu   sync.Mutex // guards st and errs
 		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, 8)
+		g    errgroup.Group // errors are collected, not returned: every move is tried
 	)
+	g.SetLimit(8)
 	count := func(moved bool) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -142,9 +144,7 @@ func (s *Store) rekeyPage(ctx context.Context, members []string, st *RekeyStats)
 		if current == members[i] {
 			continue // already under the current key
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		g.Go(func() error {
 			sum := sha1.Sum(b) //nolint:gosec // see import
 			rec.Sealed = s.seal(id)
 			err := s.writeStored(ctx, current, hex.EncodeToString(sum[:]), rec, time.Until(rec.Expires), rec.UserID, origin{from: members[i]})
@@ -158,9 +158,10 @@ func (s *Store) rekeyPage(ctx context.Context, members []string, st *RekeyStats)
 				errs = append(errs, err)
 				mu.Unlock()
 			}
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("session: rekey: %w", err)
 	}
