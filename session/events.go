@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"time"
+
+	"github.com/valkey-io/valkey-go"
 )
 
 // EventKind names what happened to sessions, for Options.OnEvent.
@@ -59,9 +61,14 @@ func (s *Store) event(ctx context.Context, e Event) {
 // garbage collection drops it (one more read, only on a miss and only
 // with Options.OnEvent).
 func (s *Store) reportExpired(ctx context.Context, id string) {
-	for _, h := range s.hashes(id) {
-		score, err := s.c.Do(ctx, s.c.B().Zscore().Key(s.idx).Member(h).Build()).AsFloat64()
-		if err == nil && score < float64(time.Now().UnixMilli()) {
+	hashes := s.hashes(id)
+	cmds := make(valkey.Commands, len(hashes))
+	for i, h := range hashes {
+		cmds[i] = s.c.B().Zscore().Key(s.idx).Member(h).Build()
+	}
+	now := float64(time.Now().UnixMilli())
+	for _, r := range s.c.DoMulti(ctx, cmds...) { // one round trip for every key's hash
+		if score, err := r.AsFloat64(); err == nil && score < now {
 			s.event(ctx, Event{Kind: EventExpired})
 			return
 		}
