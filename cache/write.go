@@ -238,8 +238,10 @@ func (b *Backend) flushByTags(ctx context.Context, tags []string) (int, error) {
 		all = scripts.CacheFlushStamp.Pipelined(ctx, b.c, []string{b.stampsKey()}, stampArgs, func() valkey.Commands {
 			cmds := make(valkey.Commands, 0, 2*len(tags))
 			for _, t := range tags {
-				r := b.c.B().Zrange().Key(b.indexKey(t))
-				cmds = append(cmds, r.Min("-inf").Max("("+multiBand).Byscore().Build(), b.c.B().Zrange().Key(b.indexKey(t)).Min(multiBand).Max("+inf").Byscore().Build())
+				key := b.indexKey(t)
+				cmds = append(cmds,
+					b.c.B().Zrange().Key(key).Min("-inf").Max("("+multiBand).Byscore().Build(),
+					b.c.B().Zrange().Key(key).Min(multiBand).Max("+inf").Byscore().Build())
 			}
 			return cmds
 		})
