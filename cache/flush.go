@@ -12,6 +12,7 @@ import (
 	"github.com/keyvalue-go/keyvalue/internal/glob"
 	"github.com/keyvalue-go/keyvalue/internal/scan"
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/keyvalue-go/keyvalue/internal/wake"
 	"github.com/valkey-io/valkey-go"
 )
 
@@ -217,4 +218,20 @@ func (b *Backend) topology(ctx context.Context) (string, error) {
 	}
 	slices.Sort(views)
 	return strings.Join(views, "\n--\n"), nil
+}
+
+// retryLostConnection runs an idempotent call (a flush's stamp and reads)
+// up to three times while it fails on a lost connection: the first
+// command after a connection was cut fails without telling whether it
+// ran, and running it again is harmless.
+func retryLostConnection(ctx context.Context, call func() error) error {
+	var backoff time.Duration
+	var err error
+	for range 3 {
+		if err = call(); err == nil || !wake.Retryable(ctx, err) {
+			return err
+		}
+		wake.Pause(ctx, &backoff)
+	}
+	return err
 }

@@ -240,22 +240,6 @@ func (e entry) refreshDue(now time.Time, beta float64) (stale, due bool) {
 	return false, early >= left
 }
 
-// retryLostConnection runs an idempotent call (a flush's stamp and reads)
-// up to three times while it fails on a lost connection: the first
-// command after a connection was cut fails without telling whether it
-// ran, and running it again is harmless.
-func retryLostConnection(ctx context.Context, call func() error) error {
-	var backoff time.Duration
-	var err error
-	for range 3 {
-		if err = call(); err == nil || !wake.Retryable(ctx, err) {
-			return err
-		}
-		wake.Pause(ctx, &backoff)
-	}
-	return err
-}
-
 // stampKeep is how long flush stamps are kept, in µs (Options.MaxLoadTime).
 func (b *Backend) stampKeep() string {
 	return strconv.FormatInt(b.opts.MaxLoadTime.Microseconds(), 10)
