@@ -66,6 +66,9 @@
 //	               the lease script, the computation, the Set script (which checks the flush
 //	               stamps and wakes the waiters): 3 round trips; a waiter: GET, the lease
 //	               script, BLPOP until woken, the lease script again (returns the value): 4
+//	GetOrFill      the bytes-level GetOrSet for callers that run the computation themselves
+//	               (see Fill): the lease script (returns the value, or the Fill), then the
+//	               caller's Store (the Set script): 2 round trips on a miss, 1 on a hit
 //
 // Sharded mode: Set 3 round trips (tag, value, commit); Remove and
 // FlushByTags 4–5 (read tags and scores before deleting values).
@@ -99,6 +102,13 @@
 // index and an entry's value live on different nodes): there GetOrSet
 // computes once across the fleet but is not protected from this race.
 //
+// Backend.GetOrFill, Refill and TryFill hand out the same lease as a
+// Fill, for callers that must run the computation themselves (the
+// httpcache middleware streams the response it captures): Fill.Store
+// writes under the same check, Fill.StoreOther writes a second entry
+// computed from the same reads under it, and Fill.Abandon hands the
+// computation to a waiter.
+//
 // LoadOptions.Grace (stale-while-revalidate) keeps an entry Grace longer
 // than its lifetime: a read in that time returns the stale value at once
 // and starts a background refresh, one across the fleet (the lease, in a
@@ -129,7 +139,7 @@
 // Options.MeterProvider and Options.TracerProvider (OpenTelemetry's
 // global providers when nil) receive keyvalue.cache.operation.duration
 // (a histogram per operation: get, has, set, remove, flush_by_tags, flush,
-// collect_garbage, get_or_set) and the counters keyvalue.cache.hits,
+// collect_garbage, get_or_set, get_or_fill) and the counters keyvalue.cache.hits,
 // .misses, .local_hits, .stale_served, .recomputes, .refused_writes and
 // .dropped_writes, each with the attribute keyvalue.cache.name; and one
 // span per operation, under a recording span in the caller's context,

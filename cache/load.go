@@ -103,7 +103,31 @@ func (b *Backend) releaseLease(ctx context.Context, id, token string) {
 // It gives up waiting after twice the lease and a second, and then
 // computes without storing.
 func (b *Backend) loadShared(ctx context.Context, id string, o LoadOptions, unusable bool, load loadFunc) (entry, error) {
-	ttl := o.lease()
+	e, l, err := b.acquire(ctx, id, o.lease(), unusable)
+	switch {
+	case err != nil:
+		return entry{}, err
+	case l.id == "":
+		return e, nil
+	case l.token != "":
+		return b.compute(ctx, id, o, l.since, l.token, load)
+	default:
+		return b.computeUnstored(ctx, id, load)
+	}
+}
+
+// computeLease is the outcome of acquire when the caller must compute:
+// with a token, it holds the fleet's lease (since: the server's µs clock
+// when it was granted); without one, it computes without storing (the
+// server is unavailable in degraded mode, or waiting gave up).
+type computeLease struct {
+	id, token, since string
+}
+
+// acquire returns the entry under id when it exists or appears while
+// waiting for another caller's computation; otherwise the lease (or the
+// order to compute unstored, see computeLease) with a non-empty id.
+func (b *Backend) acquire(ctx context.Context, id string, ttl time.Duration, unusable bool) (entry, computeLease, error) {
 	mode := "wait"
 	if unusable {
 		mode = "miss"
@@ -115,46 +139,48 @@ func (b *Backend) loadShared(ctx context.Context, id string, o LoadOptions, unus
 		kind, msg, err := b.lease(ctx, id, token, ttl, mode)
 		if err != nil && b.opts.Degraded && unavailable(err) {
 			b.dropped(ctx, "computed entry", id, err)
-			return b.computeUnstored(ctx, id, load)
+			return entry{}, computeLease{id: id}, nil
 		}
 		if err != nil {
 			if wake.Retryable(ctx, err) {
 				wake.Pause(ctx, &backoff)
 				continue
 			}
-			return entry{}, fmt.Errorf("cache %s: load %q: %w", b.name, id, err)
+			return entry{}, computeLease{}, fmt.Errorf("cache %s: load %q: %w", b.name, id, err)
 		}
 		switch kind {
 		case leaseValue:
 			raw, _ := msg.AsBytes()
 			e, err := b.decode(id, raw)
 			if err == nil {
-				return e, nil
+				return e, computeLease{}, nil
 			}
 			mode = "miss" // written by another process, but unusable here
 		case leaseGranted:
 			since, err := msg.AsInt64()
 			if err != nil {
-				return entry{}, fmt.Errorf("cache %s: load %q: lease stamp: %w", b.name, id, err)
+				return entry{}, computeLease{}, fmt.Errorf("cache %s: load %q: lease stamp: %w", b.name, id, err)
 			}
 			if err := b.step("get-or-set", "leased"); err != nil {
-				return entry{}, err // as if the process died holding the lease
+				return entry{}, computeLease{}, err // as if the process died holding the lease
 			}
-			return b.compute(ctx, id, o, strconv.FormatInt(since, 10), token, load)
+			return entry{}, computeLease{id: id, token: token, since: strconv.FormatInt(since, 10)}, nil
 		case leaseWait:
 			ms, _ := msg.AsInt64()
 			if _, _, err := wake.Pop(ctx, b.direct, b.wakeKey(id), time.Duration(ms)*time.Millisecond+2*time.Millisecond); err != nil {
 				if !wake.Retryable(ctx, err) {
-					return entry{}, fmt.Errorf("cache %s: load %q: waiting for another caller's computation: %w", b.name, id, err)
+					return entry{}, computeLease{}, fmt.Errorf("cache %s: load %q: waiting for another caller's computation: %w", b.name, id, err)
 				}
 				wake.Pause(ctx, &backoff)
 			}
 			// Woken (the value was written or the computation failed) or
-			// the lease ran out: look again.
+			// the lease ran out: look again, at the value first (it may
+			// have been written by the caller waited for).
+			mode = "wait"
 		}
 	}
 	b.log.Warn("cache: gave up waiting for another process's computation; computing without storing", "cache", b.name, "id", id, "waited", 2*ttl+time.Second)
-	return b.computeUnstored(ctx, id, load)
+	return entry{}, computeLease{id: id}, nil
 }
 
 // computeUnstored computes an entry and returns it without storing it.
@@ -189,7 +215,7 @@ func (b *Backend) compute(ctx context.Context, id string, o LoadOptions, since, 
 		return b.loaded(r), err
 	}
 	err = b.store(ctx, id, r.codecID, r.body, r.tags, lifetime, guard{since: since, token: token, fresh: fresh})
-	if errors.Is(err, errRefused) {
+	if errors.Is(err, ErrFlushedWhileComputing) {
 		b.tel.Add(ctx, "refused_writes", 1)
 		b.log.Debug("cache: a computed value was not stored: its tags were flushed while it was computed", "cache", b.name, "id", id)
 	} else if err != nil {

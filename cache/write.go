@@ -42,10 +42,14 @@ type guard struct {
 	fresh *freshness
 }
 
-// errRefused is store's error when the guard refused a computed value.
-var errRefused = errors.New("cache: computed value refused: its tags were flushed after its computation began")
+// ErrFlushedWhileComputing is Fill.Store's error when the computed value
+// was not stored because the whole cache or one of its tags was flushed
+// after its computation began: it may have been computed from data the
+// flush was meant to purge. The value may still be served to the
+// requests that were waiting for it; the next read computes it again.
+var ErrFlushedWhileComputing = errors.New("cache: computed value not stored: the cache or one of its tags was flushed after its computation began")
 
-// store writes an entry, unless the guard refuses it (errRefused) or
+// store writes an entry, unless the guard refuses it (ErrFlushedWhileComputing) or
 // degraded mode drops it (no error).
 func (b *Backend) store(ctx context.Context, id string, codecID byte, body []byte, tags []string, lifetime time.Duration, g guard) error {
 	if err := b.checkID(id); err != nil {
@@ -110,7 +114,7 @@ func (b *Backend) store(ctx context.Context, id string, codecID byte, body []byt
 		return fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
 	}
 	if out[0] == "refused" {
-		return errRefused
+		return ErrFlushedWhileComputing
 	}
 	if b.recent != nil {
 		b.recent.wrote(b.valueKey(id), value)
