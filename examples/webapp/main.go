@@ -2,16 +2,17 @@
 // blocks on one shared connection:
 //
 //	GET  /login?user=42   creates a session (cookie "sid"), renewing it if one exists
-//	GET  /page/7          renders page 7 through the tag-aware cache (tag pageId_7)
+//	GET  /page/7          page 7, through the HTTP cache middleware (tag pageId_7)
 //	POST /publish/7       under the lock "publish-7": "publishes" page 7 and
-//	                      flushes every cached entry tagged pageId_7
+//	                      purges every cached response tagged pageId_7
 //	GET  /metrics         the library's OpenTelemetry metrics, through the
 //	                      Prometheus exporter (cache hits, operation latency, ...)
 //
-// Pages are computed once across every process running this (the cache's
+// Pages are rendered once across every process running this (the cache's
 // computing lease), served stale for up to an hour while one process
 // renders them again, and the cache turns into a pass-through (degraded
-// mode) while the server is down. It is its own Go module, so that the
+// mode) while the server is down; the Cache-Status response header says
+// what happened to each request. It is its own Go module, so that the
 // OpenTelemetry SDK and the Prometheus exporter stay out of the library's
 // dependencies.
 //
@@ -32,6 +33,7 @@ import (
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
+	"github.com/keyvalue-go/keyvalue/httpcache"
 	"github.com/keyvalue-go/keyvalue/lock"
 	"github.com/keyvalue-go/keyvalue/session"
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,7 +43,7 @@ import (
 )
 
 type app struct {
-	pages    *cache.Typed[string]
+	pages    *httpcache.Cache
 	sessions *session.Store
 	locks    *lock.Locker
 }
@@ -88,14 +90,18 @@ func newHandler(client *keyvalue.Client, sessionKey []byte) (http.Handler, error
 	if err != nil {
 		return nil, err
 	}
+	hc, err := httpcache.New(pages, httpcache.Options{})
+	if err != nil {
+		return nil, err
+	}
 	a := &app{
-		pages:    cache.NewTypedWith[string](pages, cache.Raw, cache.LoadOptions{Grace: time.Hour, Beta: 1}),
+		pages:    hc,
 		sessions: sessions,
 		locks:    lock.New(client, lock.Options{TTL: 30 * time.Second, MeterProvider: meters}),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login", a.login)
-	mux.HandleFunc("GET /page/{id}", a.page)
+	mux.Handle("GET /page/{id}", hc.Middleware(http.HandlerFunc(a.page)))
 	mux.HandleFunc("POST /publish/{id}", a.publish)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 	return mux, nil
@@ -126,16 +132,16 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "logged in as %s\n", user)
 }
 
+// page renders a page; the cache middleware in front of it stores the
+// response under the page's tag, serves it for 10 minutes, then stale for
+// up to an hour while one process renders it again (or for a day while
+// rendering fails).
 func (a *app) page(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	html, err := a.pages.GetOrSet(r.Context(), "page-"+id, func(ctx context.Context) (string, []string, time.Duration, error) {
-		return render(id), []string{"pageId_" + id}, cache.DefaultLifetime, nil
-	})
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	fmt.Fprint(w, html)
+	w.Header().Set("Cache-Control", "max-age=600, stale-while-revalidate=3600, stale-if-error=86400")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	httpcache.Tag(r, "pageId_"+id)
+	fmt.Fprint(w, render(id))
 }
 
 func (a *app) publish(w http.ResponseWriter, r *http.Request) {
@@ -162,7 +168,7 @@ func (a *app) publish(w http.ResponseWriter, r *http.Request) {
 	}()
 	// A real application would write to its database here, passing
 	// lease.Token() so the database can reject a stale publisher.
-	n, err := a.pages.Backend().FlushByTags(ctx, "pageId_"+id)
+	n, err := a.pages.Purge(ctx, "pageId_"+id)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return

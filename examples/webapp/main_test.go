@@ -54,7 +54,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		`keyvalue_cache_hits_total{keyvalue_cache_name="pages"`,
 		`keyvalue_cache_misses_total{keyvalue_cache_name="pages"`,
 		`keyvalue_cache_recomputes_total{keyvalue_cache_name="pages"`,
-		`keyvalue_cache_operation_duration_seconds_bucket{keyvalue_cache_name="pages",keyvalue_operation="get_or_set"`,
+		`keyvalue_cache_operation_duration_seconds_bucket{keyvalue_cache_name="pages",keyvalue_operation="get_or_fill"`,
 		`keyvalue_cache_operation_duration_seconds_count{keyvalue_cache_name="pages",keyvalue_operation="flush_by_tags"`,
 		`keyvalue_session_created_total{keyvalue_session_prefix="web"`,
 		`keyvalue_lock_operation_duration_seconds_count{keyvalue_operation="lock"`,
