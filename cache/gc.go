@@ -187,34 +187,63 @@ type pruneResult struct {
 // entry is live with that tag: one script per tag and batch of
 // Options.BatchSize, pipelined. It returns a result per tag.
 func (b *Backend) pruneEach(ctx context.Context, groups map[string][]string) map[string]pruneResult {
+	// Small groups share a script call (up to BatchSize ids per call); a
+	// large one is split into calls of BatchSize ids.
 	var execs []valkey.LuaExec
-	var tagOf []string
-	for _, tag := range slices.Sorted(maps.Keys(groups)) {
-		for batch := range slices.Chunk(groups[tag], b.opts.BatchSize) {
-			e := valkey.LuaExec{Keys: make([]string, 1, 1+len(batch)), Args: make([]string, 1, 1+len(batch))}
-			e.Keys[0], e.Args[0] = b.indexKey(tag), tag
-			for _, id := range batch {
+	var tagsOf [][]string // the tags of each call, in order
+	var cur []string      // the tags of the call being built
+	var curIDs [][]string
+	flush := func() {
+		if len(cur) == 0 {
+			return
+		}
+		e := valkey.LuaExec{Args: []string{strconv.Itoa(len(cur))}}
+		for _, t := range cur {
+			e.Keys = append(e.Keys, b.indexKey(t))
+			e.Args = append(e.Args, t)
+		}
+		for _, ids := range curIDs {
+			e.Args = append(e.Args, strconv.Itoa(len(ids)))
+		}
+		for _, ids := range curIDs {
+			for _, id := range ids {
 				e.Keys = append(e.Keys, b.valueKey(id))
 				e.Args = append(e.Args, id)
 			}
-			execs = append(execs, e)
-			tagOf = append(tagOf, tag)
+		}
+		execs = append(execs, e)
+		tagsOf = append(tagsOf, cur)
+		cur, curIDs = nil, nil
+	}
+	size := 0
+	for _, tag := range slices.Sorted(maps.Keys(groups)) {
+		for batch := range slices.Chunk(groups[tag], b.opts.BatchSize) {
+			if size+len(batch) > b.opts.BatchSize {
+				flush()
+				size = 0
+			}
+			cur = append(cur, tag)
+			curIDs = append(curIDs, batch)
+			size += len(batch)
 		}
 	}
+	flush()
 	out := make(map[string]pruneResult, len(groups))
 	for i, r := range scripts.CachePrune.ExecMulti(ctx, b.c, execs...) {
-		res := out[tagOf[i]]
 		n, err := r.AsIntSlice()
-		if err == nil && len(n) != 2 {
+		if err == nil && len(n) != 2*len(tagsOf[i]) {
 			err = fmt.Errorf("unexpected reply %v", n)
 		}
-		if err != nil {
-			res.err = cmp.Or(res.err, err)
-		} else {
-			res.removed += int(n[0])
-			res.gone = n[1] == 1 // the last batch's answer is the index's state
+		for j, tag := range tagsOf[i] {
+			res := out[tag]
+			if err != nil {
+				res.err = cmp.Or(res.err, err)
+			} else {
+				res.removed += int(n[2*j])
+				res.gone = n[2*j+1] == 1 // the last batch's answer is the index's state
+			}
+			out[tag] = res
 		}
-		out[tagOf[i]] = res
 	}
 	return out
 }

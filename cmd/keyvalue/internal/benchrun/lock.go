@@ -94,8 +94,7 @@ func HandoffMeasure(ctx context.Context, env *Env, l Locker) (Measure, error) {
 	if err != nil {
 		return Measure{}, err
 	}
-	p := func(q float64) float64 { return per(lat[min(len(lat)-1, int(q*float64(len(lat))))], 1, "µs") }
-	return Measure{Value: p(0.5), Extra: map[string]float64{"p99": p(0.99)}}, nil
+	return percentiles(lat), nil
 }
 
 // Handoffs takes l, starts a goroutine waiting for it, releases it and
