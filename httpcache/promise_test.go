@@ -1,0 +1,114 @@
+package httpcache_test
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/cache"
+	"github.com/keyvalue-go/keyvalue/httpcache"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
+)
+
+// TestPurgePromiseUnderLoad: pages are requested concurrently through two
+// "processes" while an editor changes them and purges their tags; every
+// request made after a Purge returned gets a version at least as new as
+// the one saved before it — never a response rendered from older data,
+// whichever process rendered it and whenever it finished.
+func TestPurgePromiseUnderLoad(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, cache.Options{})
+	other := kvtest.Open(t, keyvalue.Config{Addrs: []string{e.srv.Addr()}})
+	const pages = 5
+	var versions [pages]atomic.Int64
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		i, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/page/"))
+		v := versions[i].Load() // the "database" read
+		time.Sleep(time.Duration(i) * time.Millisecond)
+		w.Header().Set("Cache-Control", "max-age=600")
+		httpcache.Tag(r, "page_"+strconv.Itoa(i))
+		fmt.Fprintf(w, "%d", v)
+	}
+	sites := []*site{newSite(t, e.b, httpcache.Options{}, handler), newSite(t, newBackend(t, other, cache.Options{}), httpcache.Options{}, handler)}
+	url := func(n, i int) string { return sites[n%2].URL + "/page/" + strconv.Itoa(i) }
+
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for g := range 6 {
+		readers.Go(func() {
+			for n := 0; n < 2000; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				get(t, url(g+n, (g+n)%pages), "Host: www.example.test")
+			}
+		})
+	}
+	checked := 0
+	for round := range 60 {
+		i := round % pages
+		saved := versions[i].Add(1)
+		if _, err := sites[round%2].c.Purge(kvtest.Ctx(t, 0), "page_"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+		for n := range 2 {
+			r := get(t, url(n, i), "Host: www.example.test")
+			got, _ := strconv.ParseInt(r.body, 10, 64)
+			if got < saved {
+				t.Errorf("round %d: page %d served version %d after the purge of version %d's predecessor (%s)", round, i, got, saved, r.cacheStatus())
+			}
+			checked++
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	close(stop)
+	readers.Wait()
+	t.Logf("%d reads after purges checked; %d renders", checked, sites[0].calls.Load()+sites[1].calls.Load())
+}
+
+// TestRenderingProcessStalls: the process rendering a page for the fleet
+// stops (frozen, or dead) while holding the render: after the lease, a
+// request in another process renders and stores it; nobody waits longer.
+func TestRenderingProcessStalls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, cache.Options{})
+	other := kvtest.Open(t, keyvalue.Config{Addrs: []string{e.srv.Addr()}})
+	g := newGate()
+	defer g.open()
+	stalled := newSite(t, e.b, httpcache.Options{Lease: time.Second}, func(w http.ResponseWriter, r *http.Request) {
+		g.wait(t) // never opened while the test looks
+	})
+	healthy := newSite(t, newBackend(t, other, cache.Options{}), httpcache.Options{Lease: time.Second}, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		fmt.Fprint(w, "rendered by the healthy process")
+	})
+	go func() {
+		req, _ := http.NewRequestWithContext(kvtest.Ctx(t, 5*time.Second), http.MethodGet, stalled.URL+"/p", nil)
+		req.Host = "www.example.test"
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	g.awaitEntered(t)
+	start := time.Now()
+	r := get(t, healthy.URL+"/p", "Host: www.example.test")
+	took := time.Since(start)
+	if r.body != "rendered by the healthy process" {
+		t.Fatalf("got %q (%s)", r.body, r.cacheStatus())
+	}
+	t.Logf("served after %s (lease 1s): %s", took, r.cacheStatus())
+	if took < 800*time.Millisecond || took > 2500*time.Millisecond {
+		t.Errorf("served after %s; want about the 1 s lease (it waited for the stalled render, then took over)", took)
+	}
+	if r := get(t, healthy.URL+"/p", "Host: www.example.test"); !strings.HasPrefix(r.cacheStatus(), "keyvalue; hit") {
+		t.Errorf("the take-over's render was not stored: %s", r.cacheStatus())
+	}
+}
