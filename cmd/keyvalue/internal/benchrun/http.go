@@ -240,4 +240,3 @@ func percentiles(lat []time.Duration) Measure {
 	p := func(q float64) float64 { return per(lat[min(len(lat)-1, int(q*float64(len(lat))))], 1, "µs") }
 	return Measure{Value: p(0.5), Extra: map[string]float64{"p99": p(0.99)}}
 }
-
