@@ -93,3 +93,30 @@ func BenchmarkRotation(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGetAll lists 500 sessions (the bench's session/getall-500):
+// one ZRANGE, one MGET, then decoding; profile it with -cpuprofile.
+func BenchmarkGetAll(b *testing.B) {
+	s := servertest.Standalone(b)
+	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	st, err := session.New(c, session.Options{Prefix: "all", Key: key, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 500 {
+		if _, err := st.Create(ctx, session.Record{UserID: fmt.Sprint(i % 50), Data: []byte(`{"user":"42","cart":[1,2,3]}`)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		recs, err := st.GetAll(ctx)
+		if err != nil || len(recs) != 500 {
+			b.Fatalf("GetAll = %d records, %v", len(recs), err)
+		}
+	}
+}
