@@ -97,6 +97,10 @@ func HandoffMeasure(ctx context.Context, env *Env, l Locker) (Measure, error) {
 	return percentiles(lat), nil
 }
 
+// HandoffPause is how long Handoffs lets the waiter settle into its wait
+// before each release (the PING limit pauses as long).
+const HandoffPause = 3 * time.Millisecond
+
 // Handoffs takes l, starts a goroutine waiting for it, releases it and
 // times until the waiter holds it; n times. The latencies come sorted.
 func Handoffs(ctx context.Context, l Locker, n int) ([]time.Duration, error) {
@@ -116,7 +120,7 @@ func Handoffs(ctx context.Context, l Locker, n int) ([]time.Duration, error) {
 			}
 			got <- err
 		}()
-		time.Sleep(3 * time.Millisecond) // the waiter waits now
+		time.Sleep(HandoffPause) // the waiter waits now
 		released := time.Now()
 		if err := unlock(); err != nil {
 			return nil, err
