@@ -15,6 +15,7 @@
 //	kv:{l:NAME}:qs   zset    waiting readers: "token|ttl" -> deadline
 //	kv:{l:NAME}:g    hash    grants made but not yet delivered: token -> fencing token
 //	kv:{l:NAME}:w:T  list    waiter T's grant list: its fencing token once granted, with a TTL
+//	kv:{l:NAME}:h    list    hand-off list: "token|fencing token" per grant, with a TTL
 //
 // Every key a script touches is passed to it in KEYS.
 //
@@ -22,18 +23,21 @@
 //
 // Acquiring is one script: it takes the lock, or registers the caller as a
 // waiter (writers and readers in separate queues) and returns the holder's
-// remaining TTL. Lock then blocks in BLPOP on its own grant list, on a
-// connection of valkey-go's blocking pool (never the shared pipeline),
-// until a release hands it the lock or the holder's TTL runs out — timed
-// by the client (within a few milliseconds of the expiry), not by the
-// server's timeout sweep, which runs only every 1/hz seconds. Release is
-// one script that checks the lease token, deletes it and makes the
-// longest-waiting writer (or every waiting reader) the holder, recording
-// the grant; a second call pushes the fencing token onto the new holder's
-// grant list (its name is only known after the first), so Unlock costs two
-// round trips when it hands the lock over and the woken waiter none. A
-// waiter that misses the push (the releaser died between the calls) finds
-// the grant when its wait times out. Cancelling the context ends the wait
+// remaining TTL. Lock then blocks in BLPOP on the lock's hand-off list and
+// its own grant list, on a connection of valkey-go's blocking pool (never
+// the shared pipeline), until a release hands it the lock or the holder's
+// TTL runs out — timed by the client (within a few milliseconds of the
+// expiry), not by the server's timeout sweep, which runs only every 1/hz
+// seconds. Release is one script that checks the lease token, deletes it,
+// makes the longest-waiting writer (or every waiting reader) the holder,
+// records the grant and pushes it onto the hand-off list: the server wakes
+// the waiter that blocked there first, which is normally the one granted,
+// so Unlock costs one round trip when it hands the lock over and the woken
+// waiter none. A waiter that pops another waiter's grant (they blocked in
+// another order than they queued) forwards it to that waiter's own grant
+// list in one more call and waits again. A waiter that misses its grant
+// (the waiter that popped it died before forwarding it) finds it when its
+// wait times out. Cancelling the context ends the wait
 // promptly, removes the waiter from the queue and gives back a lock granted
 // meanwhile; closing the client ends it too. The blocked connection is
 // freed with CLIENT UNBLOCK (without that ACL permission it is closed and

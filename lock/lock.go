@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -156,9 +157,10 @@ func New(c valkey.Client, opts Options) *Locker {
 
 // keys names one lock's keys, all in the slot of {l:NAME}.
 type keys struct {
-	name string
-	all  []string // owner, readers, fence, waiting writers, waiting readers, undelivered grants
-	wait string   // prefix of the waiters' grant lists: kv:{l:NAME}:w:
+	name    string
+	all     []string // owner, readers, fence, waiting writers, waiting readers, undelivered grants
+	wait    string   // prefix of the waiters' grant lists: kv:{l:NAME}:w:
+	handoff string   // the hand-off list every waiter blocks on: kv:{l:NAME}:h
 }
 
 func (l *Locker) keysFor(name string) (keys, error) {
@@ -166,12 +168,18 @@ func (l *Locker) keysFor(name string) (keys, error) {
 		return keys{}, err
 	}
 	p := "kv:{l:" + name + "}"
-	return keys{name: name, all: []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs", p + ":g"}, wait: p + ":w:"}, nil
+	return keys{name: name, all: []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs", p + ":g"}, wait: p + ":w:", handoff: p + ":h"}, nil
 }
 
 // with returns the lock's keys followed by token's grant list.
 func (k keys) with(token string) []string {
 	return append(k.all[:len(k.all):len(k.all)], k.wait+token)
+}
+
+// forRelease returns the release script's keys: with(token) and the
+// hand-off list.
+func (k keys) forRelease(token string) []string {
+	return append(k.with(token), k.handoff)
 }
 
 func checkName(name string) error {
@@ -363,7 +371,17 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 		// Wake when the holder's TTL runs out (a crashed holder), timed by
 		// the client (see package wake).
 		holderLeft := time.Duration(res[1]) * time.Millisecond
-		granted, ok, err := wake.Pop(ctx, l.c, k.wait+token, holderLeft+2*time.Millisecond)
+		// Block on the hand-off list (where a release puts its grant) and
+		// on this waiter's own list (where a grant another waiter popped
+		// is forwarded).
+		from, granted, ok, err := wake.PopAny(ctx, l.c, []string{k.handoff, k.wait + token}, holderLeft+2*time.Millisecond)
+		if ok && from == k.handoff {
+			var forwarded bool
+			granted, forwarded = l.forward(ctx, k, token, granted)
+			if forwarded {
+				continue // another waiter's grant, now on its list: look again
+			}
+		}
 		switch {
 		case ok:
 			fence, perr := strconv.ParseInt(granted, 10, 64)
@@ -406,29 +424,38 @@ func (l *Locker) grantSlack() time.Duration {
 // delivers the grants it made to the next holders. It reports whether the
 // token held the lock.
 func (l *Locker) release(ctx context.Context, k keys, token, mode, member string) (bool, error) {
-	out, err := scripts.LockRelease.Exec(ctx, l.c, k.with(token), []string{token, mode, member,
+	out, err := scripts.LockRelease.Exec(ctx, l.c, k.forRelease(token), []string{token, mode, member,
 		strconv.FormatInt(l.grantSlack().Milliseconds(), 10)}).ToArray()
 	if err != nil {
 		return false, err
 	}
 	held, _ := out[0].AsInt64()
 	if len(out) > 1 {
+		// The grants are on the hand-off list, where the waiters block.
 		l.tel.Add(ctx, "handoffs", int64(len(out)/2))
-		keys := []string{k.all[5]}
-		args := []string{strconv.FormatInt((l.maxWait() + l.grantSlack()).Milliseconds(), 10)}
-		for i := 1; i+1 < len(out); i += 2 {
-			tok, _ := out[i].ToString()
-			f, _ := out[i+1].AsInt64()
-			keys = append(keys, k.wait+tok)
-			args = append(args, tok, strconv.FormatInt(f, 10))
-		}
-		// A failure here only delays the next holder until its wait times
-		// out (it then finds its grant itself); the release stands.
-		if err := scripts.LockGrant.Exec(context.WithoutCancel(ctx), l.c, keys, args).Error(); err != nil {
-			l.log.Warn("lock: delivering a grant failed; the waiter will find it when its wait times out", "lock", k.name, "error", err)
-		}
 	}
 	return held == 1, nil
+}
+
+// forward handles an element popped from the hand-off list, "token|fence":
+// this waiter's grant (its fence is returned), or another waiter's, which
+// is delivered to that waiter's own list (lock_grant.lua, which drops it
+// if that waiter took its grant another way meanwhile); forwarded is then
+// true. A failed forward only delays that waiter until its wait times out
+// (it then finds the grant itself).
+func (l *Locker) forward(ctx context.Context, k keys, token, element string) (fence string, forwarded bool) {
+	tok, f, found := strings.Cut(element, "|")
+	if !found {
+		return element, false // not a grant: the caller reports it
+	}
+	if tok == token {
+		return f, false
+	}
+	args := []string{strconv.FormatInt((l.maxWait() + l.grantSlack()).Milliseconds(), 10), tok, f}
+	if err := scripts.LockGrant.Exec(context.WithoutCancel(ctx), l.c, []string{k.all[5], k.wait + tok}, args).Error(); err != nil {
+		l.log.Warn("lock: forwarding another waiter's grant failed; it will find it when its wait times out", "lock", k.name, "error", err)
+	}
+	return "", true
 }
 
 // leave takes a waiter out of the queues after it gave up, releasing the

@@ -7,6 +7,7 @@
 -- KEYS[5]  waiting readers            kv:{l:NAME}:qs
 -- KEYS[6]  grants not yet delivered   kv:{l:NAME}:g
 -- KEYS[7]  the caller's grant list    kv:{l:NAME}:w:TOKEN
+-- KEYS[8]  the hand-off list          kv:{l:NAME}:h
 -- ARGV[1]  token
 -- ARGV[2]  mode: "x" (release exclusive), "s" (release shared),
 --          "leave" (a waiter gives up: leave the queues, and release what
@@ -16,12 +17,15 @@
 --
 -- Hand-off: when the lock becomes free, the longest-waiting writer gets it
 -- (else every waiting reader): this script makes it the holder, with its
--- own TTL plus the slack, takes its fencing token and records it in
--- KEYS[6]. The waiters' grant lists are only known now, so the caller
--- delivers the grants in a second call (lock_grant.lua) that declares them;
--- a waiter that misses it finds the grant in KEYS[6] when its wait times
--- out. Returns {held, then pairs: granted token, fencing token}; held is 1
--- if the token held (or was granted) the lock.
+-- own TTL plus the slack, takes its fencing token, records it in KEYS[6]
+-- and pushes "token|fencing token" onto the hand-off list KEYS[8], on
+-- which every waiter of the lock blocks (BLPOP, beside its own grant
+-- list): the server wakes the longest-blocked waiter, normally the one
+-- granted, so the hand-off costs this one round trip. A waiter that pops
+-- another's grant forwards it to that waiter's own list (lock_grant.lua,
+-- which declares it); a waiter that misses both finds the grant in KEYS[6]
+-- when its wait times out. Returns {held, then pairs: granted token,
+-- fencing token}; held is 1 if the token held (or was granted) the lock.
 
 local token, mode, member, slack = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local out = {0}
@@ -38,6 +42,7 @@ local function grant()
     local tok, ttl = string.sub(m, 1, sep - 1), tonumber(string.sub(m, sep + 1))
     local f = next_fence(KEYS[3])
     redis.call('HSET', KEYS[6], tok, string.format('%d', f))
+    redis.call('RPUSH', KEYS[8], tok .. '|' .. string.format('%d', f))
     out[#out + 1] = tok
     out[#out + 1] = f
     longest = math.max(longest, ttl + slack)
@@ -61,6 +66,7 @@ local function grant()
   end
   if longest > 0 then
     redis.call('PEXPIRE', KEYS[6], longest)
+    redis.call('PEXPIRE', KEYS[8], longest)
   end
 end
 
