@@ -94,8 +94,9 @@ func BenchmarkRotation(b *testing.B) {
 	}
 }
 
-// BenchmarkGetAll lists 500 sessions (the bench's session/getall-500):
-// one ZRANGE, one MGET, then decoding; profile it with -cpuprofile.
+// BenchmarkGetAll lists 500 and 10,000 sessions (the bench's
+// session/getall-500 and -10k): one ZRANGE, the MGETs, then decoding;
+// profile it with -cpuprofile.
 func BenchmarkGetAll(b *testing.B) {
 	s := servertest.Standalone(b)
 	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: quiet})
@@ -103,20 +104,24 @@ func BenchmarkGetAll(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	st, err := session.New(c, session.Options{Prefix: "all", Key: key, Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx := context.Background()
-	for i := range 500 {
-		if _, err := st.Create(ctx, session.Record{UserID: fmt.Sprint(i % 50), Data: []byte(`{"user":"42","cart":[1,2,3]}`)}); err != nil {
+	for _, n := range []int{500, 10000} {
+		st, err := session.New(c, session.Options{Prefix: fmt.Sprint("all", n), Key: key, Logger: quiet})
+		if err != nil {
 			b.Fatal(err)
 		}
-	}
-	for b.Loop() {
-		recs, err := st.GetAll(ctx)
-		if err != nil || len(recs) != 500 {
-			b.Fatalf("GetAll = %d records, %v", len(recs), err)
+		for i := range n {
+			if _, err := st.Create(ctx, session.Record{UserID: fmt.Sprint(i % 50), Data: []byte(`{"user":"42","cart":[1,2,3]}`)}); err != nil {
+				b.Fatal(err)
+			}
 		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				recs, err := st.GetAll(ctx)
+				if err != nil || len(recs) != n {
+					b.Fatalf("GetAll = %d records, %v", len(recs), err)
+				}
+			}
+		})
 	}
 }
