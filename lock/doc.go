@@ -28,16 +28,20 @@
 // the shared pipeline), until a release hands it the lock or the holder's
 // TTL runs out — timed by the client (within a few milliseconds of the
 // expiry), not by the server's timeout sweep, which runs only every 1/hz
-// seconds. Release is one script that checks the lease token, deletes it,
-// makes the longest-waiting writer (or every waiting reader) the holder,
-// records the grant and pushes it onto the hand-off list: the server wakes
-// the waiter that blocked there first, which is normally the one granted,
-// so Unlock costs one round trip when it hands the lock over and the woken
-// waiter none. A waiter that pops another waiter's grant (they blocked in
-// another order than they queued) forwards it to that waiter's own grant
-// list in one more call and waits again. A waiter that misses its grant
-// (the waiter that popped it died before forwarding it) finds it when its
-// wait times out. Cancelling the context ends the wait
+// seconds. Release is one script that checks the lease token, deletes it
+// and makes the longest-waiting writer (or every waiting reader) the
+// holder, recording the grant. When the granted waiter is the only one,
+// the script pushes the grant onto the hand-off list, where that waiter
+// blocks: Unlock costs one round trip and the woken waiter none. With other
+// waiters (who block on the hand-off list too, in an order that need not
+// be the queue's), a second call pushes the fencing token onto the new
+// holder's own grant list (its name is only known after the first): two
+// round trips. A waiter that pops another's grant from the hand-off list
+// (it queued just after the release, before the granted waiter blocked; or
+// its queue entry had expired) forwards it to that waiter's own list and
+// waits on. A waiter that misses its grant (the releaser died between the
+// calls, or the waiter that popped it before forwarding it) finds it when
+// its wait times out. Cancelling the context ends the wait
 // promptly, removes the waiter from the queue and gives back a lock granted
 // meanwhile; closing the client ends it too. The blocked connection is
 // freed with CLIENT UNBLOCK (without that ACL permission it is closed and

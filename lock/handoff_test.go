@@ -1,7 +1,9 @@
 package lock_test
 
 import (
-	"strconv"
+	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,78 +12,132 @@ import (
 	"github.com/keyvalue-go/keyvalue/lock"
 )
 
-// TestHandoffForwardedWhenWaitersBlockOutOfOrder: waiter A queues first
-// but never blocks (it stands for a waiter whose BLPOP has not arrived
-// yet); waiter B queues second and blocks on the hand-off list. The
-// release grants A, B pops A's grant from the hand-off list, forwards it
-// to A's own grant list (read back independently) and keeps waiting: it
-// does not take the lock. When A's lease is dropped, B gets the lock.
-func TestHandoffForwardedWhenWaitersBlockOutOfOrder(t *testing.T) {
-	t.Parallel()
+// handoffFixture: a held lock "fwd", a raw waiter A queued through the
+// acquire script but not blocked (a waiter whose BLPOP has not arrived
+// yet), and a real waiter B queued behind it and blocked.
+type handoffFixture struct {
+	holder *lock.Lease
+	l      *lock.Locker
+	b      chan error // B's Lock result
+	cancel context.CancelFunc
+	read   func(cmd ...string) (string, error)
+	prefix string
+}
+
+func newHandoffFixture(t *testing.T) *handoffFixture {
 	s := servertest.Standalone(t)
 	c := connect(t, s, "fwd")
 	l := lock.New(c, lock.Options{TTL: 20 * time.Second, Logger: quiet})
 	m := mutex(t, l, "fwd")
 	p := "kv:{l:fwd}"
-	keys := func(token string) []string {
-		return []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs", p + ":g", p + ":w:" + token}
-	}
-
 	holder, err := m.Lock(ctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A: queued as a waiter through the acquire script, not blocked. The
-	// queue is ordered by registration deadline: A's (30 s) comes before
-	// B's (the Locker registers for 2 TTLs + 1 s).
-	res, err := scripts.LockAcquire.Exec(ctx(t), c, keys("tokenA"), []string{"tokenA", "20000", "x", "30000"}).AsIntSlice()
+	// The queue is ordered by registration deadline: A's (30 s) comes
+	// before B's (the Locker registers for 2 TTLs + 1 s).
+	keys := []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs", p + ":g", p + ":w:tokenA"}
+	res, err := scripts.LockAcquire.Exec(ctx(t), c, keys, []string{"tokenA", "20000", "x", "30000"}).AsIntSlice()
 	if err != nil || res[0] != 0 {
 		t.Fatalf("A's registration = %v, %v; want queued", res, err)
 	}
-	got := make(chan error, 1)
+	bctx, cancel := context.WithCancel(ctx(t))
+	f := &handoffFixture{holder: holder, l: l, b: make(chan error, 1), cancel: cancel, prefix: p,
+		read: func(cmd ...string) (string, error) { return s.Do(cmd...) }}
 	go func() {
-		lease, err := m.Lock(ctx(t)) // B
+		lease, err := m.Lock(bctx) // B
 		if err == nil {
 			err = lease.Unlock(ctx(t))
 		}
-		got <- err
+		f.b <- err
 	}()
 	servertest.WaitFor(t, 5*time.Second, "B queued behind A", func() error {
-		n, err := c.Do(ctx(t), c.B().Zcard().Key(p+":qx").Build()).AsInt64()
-		if err == nil && n != 2 {
-			return strconv.ErrRange
+		n, err := s.Do("ZCARD", p+":qx")
+		if err == nil && n != "2" {
+			return errors.New("queue length " + n)
 		}
 		return err
 	})
 	time.Sleep(50 * time.Millisecond) // B blocks in BLPOP
-	if err := holder.Unlock(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-	servertest.WaitFor(t, 5*time.Second, "A's grant forwarded to A's own list", func() error {
-		v, err := c.Do(ctx(t), c.B().Lrange().Key(p+":w:tokenA").Start(0).Stop(-1).Build()).AsStrSlice()
-		if err == nil && len(v) != 1 {
-			return strconv.ErrSyntax
+	return f
+}
+
+// checkAHolds checks, with an independent reader, that A holds the lock
+// and its grant is on its own list, and that B is still waiting.
+func (f *handoffFixture) checkAHolds(t *testing.T) {
+	t.Helper()
+	servertest.WaitFor(t, 5*time.Second, "A's grant on A's own list", func() error {
+		v, err := f.read("LRANGE", f.prefix+":w:tokenA", "0", "-1")
+		if err == nil && v == "" {
+			return errors.New("empty")
 		}
 		return err
 	})
-	owner, _ := c.Do(ctx(t), c.B().Get().Key(p).Build()).ToString()
-	if owner != "tokenA" {
+	if owner, _ := f.read("GET", f.prefix); owner != "tokenA" {
 		t.Fatalf("the lock is held by %q; want A (granted first)", owner)
 	}
 	select {
-	case err := <-got:
+	case err := <-f.b:
 		t.Fatalf("B returned (%v) while A holds the lock", err)
 	case <-time.After(100 * time.Millisecond):
 	}
-	if err := l.ForceRelease(ctx(t), "fwd"); err != nil {
+}
+
+// TestHandoffWithOtherWaitersGoesToTheGrantedList: with B waiting too,
+// the release grants A (first in the queue) on A's own list; B, blocked,
+// does not get it; when A's lease is dropped, B gets the lock.
+func TestHandoffWithOtherWaitersGoesToTheGrantedList(t *testing.T) {
+	t.Parallel()
+	f := newHandoffFixture(t)
+	if err := f.holder.Unlock(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	f.checkAHolds(t)
+	if err := f.l.ForceRelease(ctx(t), "fwd"); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-got:
+	case err := <-f.b:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("B did not get the lock after A's lease was dropped")
+	}
+}
+
+// TestHandoffForwardedWhenPoppedByAnother: A is the only queued waiter
+// (B's queue entry vanished, as an expired one does, while B still blocks
+// on the hand-off list): the release puts A's grant on the hand-off list,
+// B pops it, forwards it to A's own list and keeps waiting.
+func TestHandoffForwardedWhenPoppedByAnother(t *testing.T) {
+	t.Parallel()
+	f := newHandoffFixture(t)
+	members, err := f.read("ZRANGE", f.prefix+":qx", "0", "-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range strings.FieldsSeq(members) {
+		if !strings.HasPrefix(m, "tokenA|") {
+			if _, err := f.read("ZREM", f.prefix+":qx", m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := f.holder.Unlock(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	f.checkAHolds(t)
+	if n, _ := f.read("LLEN", f.prefix+":h"); n != "0" {
+		t.Errorf("the hand-off list holds %s elements; want A's grant taken off it", n)
+	}
+	f.cancel()
+	select {
+	case err := <-f.b:
+		if err == nil {
+			t.Fatal("B got the lock A holds")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("B did not return after its context ended")
 	}
 }

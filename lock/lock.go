@@ -374,14 +374,7 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 		// Block on the hand-off list (where a release puts its grant) and
 		// on this waiter's own list (where a grant another waiter popped
 		// is forwarded).
-		from, granted, ok, err := wake.PopAny(ctx, l.c, []string{k.handoff, k.wait + token}, holderLeft+2*time.Millisecond)
-		if ok && from == k.handoff {
-			var forwarded bool
-			granted, forwarded = l.forward(ctx, k, token, granted)
-			if forwarded {
-				continue // another waiter's grant, now on its list: look again
-			}
-		}
+		granted, ok, err := l.waitForGrant(ctx, k, token, holderLeft+2*time.Millisecond)
 		switch {
 		case ok:
 			fence, perr := strconv.ParseInt(granted, 10, 64)
@@ -429,12 +422,50 @@ func (l *Locker) release(ctx context.Context, k keys, token, mode, member string
 	if err != nil {
 		return false, err
 	}
+	if len(out) < 2 {
+		return false, fmt.Errorf("unexpected release reply of %d elements", len(out))
+	}
 	held, _ := out[0].AsInt64()
-	if len(out) > 1 {
-		// The grants are on the hand-off list, where the waiters block.
-		l.tel.Add(ctx, "handoffs", int64(len(out)/2))
+	handed, _ := out[1].AsInt64()
+	if handed+int64(len(out)-2)/2 > 0 {
+		l.tel.Add(ctx, "handoffs", handed+int64(len(out)-2)/2)
+	}
+	if len(out) > 2 {
+		keys := []string{k.all[5]}
+		args := []string{strconv.FormatInt((l.maxWait() + l.grantSlack()).Milliseconds(), 10)}
+		for i := 2; i+1 < len(out); i += 2 {
+			tok, _ := out[i].ToString()
+			f, _ := out[i+1].AsInt64()
+			keys = append(keys, k.wait+tok)
+			args = append(args, tok, strconv.FormatInt(f, 10))
+		}
+		// A failure here only delays the next holder until its wait times
+		// out (it then finds its grant itself); the release stands.
+		if err := scripts.LockGrant.Exec(context.WithoutCancel(ctx), l.c, keys, args).Error(); err != nil {
+			l.log.Warn("lock: delivering a grant failed; the waiter will find it when its wait times out", "lock", k.name, "error", err)
+		}
 	}
 	return held == 1, nil
+}
+
+// waitForGrant blocks up to d on the hand-off list and token's own grant
+// list until this waiter's grant arrives (its fencing token). Grants of
+// other waiters popped from the hand-off list are forwarded to their own
+// lists, and the wait goes on (still in the queue) for the rest of d.
+func (l *Locker) waitForGrant(ctx context.Context, k keys, token string, d time.Duration) (string, bool, error) {
+	deadline := time.Now().Add(d)
+	for {
+		from, granted, ok, err := wake.PopAny(ctx, l.c, []string{k.handoff, k.wait + token}, time.Until(deadline))
+		if !ok || from != k.handoff {
+			return granted, ok, err
+		}
+		if fence, forwarded := l.forward(ctx, k, token, granted); !forwarded {
+			return fence, true, nil
+		}
+		if time.Until(deadline) <= 0 {
+			return "", false, nil
+		}
+	}
 }
 
 // forward handles an element popped from the hand-off list, "token|fence":

@@ -17,18 +17,23 @@
 --
 -- Hand-off: when the lock becomes free, the longest-waiting writer gets it
 -- (else every waiting reader): this script makes it the holder, with its
--- own TTL plus the slack, takes its fencing token, records it in KEYS[6]
--- and pushes "token|fencing token" onto the hand-off list KEYS[8], on
--- which every waiter of the lock blocks (BLPOP, beside its own grant
--- list): the server wakes the longest-blocked waiter, normally the one
--- granted, so the hand-off costs this one round trip. A waiter that pops
--- another's grant forwards it to that waiter's own list (lock_grant.lua,
--- which declares it); a waiter that misses both finds the grant in KEYS[6]
--- when its wait times out. Returns {held, then pairs: granted token,
--- fencing token}; held is 1 if the token held (or was granted) the lock.
+-- own TTL plus the slack, takes its fencing token and records it in
+-- KEYS[6]. When the granted waiter is the only one, the grant goes onto
+-- the hand-off list KEYS[8] ("token|fencing token"), on which waiters
+-- block beside their own grant lists: the hand-off costs this one round
+-- trip. Otherwise the waiters' grant lists are only known now, so the
+-- caller delivers the grants in a second call (lock_grant.lua) that
+-- declares them. A waiter that pops another's grant from the hand-off list
+-- (possible only in a race with a waiter that just queued) forwards it to
+-- that waiter's own list; a waiter that misses its grant finds it in
+-- KEYS[6] when its wait times out. Returns {held, handed, then pairs:
+-- granted token, fencing token, to deliver}; held is 1 if the token held
+-- (or was granted) the lock, handed the number of grants put on the
+-- hand-off list.
 
 local token, mode, member, slack = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local out = {0}
+local handed = 0 -- grants put on the hand-off list
 
 local function grant()
   if redis.call('EXISTS', KEYS[1]) == 1 then return end
@@ -42,7 +47,6 @@ local function grant()
     local tok, ttl = string.sub(m, 1, sep - 1), tonumber(string.sub(m, sep + 1))
     local f = next_fence(KEYS[3])
     redis.call('HSET', KEYS[6], tok, string.format('%d', f))
-    redis.call('RPUSH', KEYS[8], tok .. '|' .. string.format('%d', f))
     out[#out + 1] = tok
     out[#out + 1] = f
     longest = math.max(longest, ttl + slack)
@@ -66,7 +70,16 @@ local function grant()
   end
   if longest > 0 then
     redis.call('PEXPIRE', KEYS[6], longest)
+  end
+  -- The only waiter: it alone blocks on the hand-off list, so the grant
+  -- goes there and the caller has nothing to deliver. With others still
+  -- waiting (they block there too, in an order that need not be the
+  -- queue's), the caller delivers to the granted waiters' own lists.
+  if #out == 3 and redis.call('EXISTS', KEYS[4], KEYS[5]) == 0 then
+    redis.call('RPUSH', KEYS[8], out[2] .. '|' .. string.format('%d', out[3]))
     redis.call('PEXPIRE', KEYS[8], longest)
+    out[2], out[3] = nil, nil
+    handed = 1
   end
 end
 
@@ -93,4 +106,5 @@ if held == 1 then
   grant()
 end
 out[1] = held
+table.insert(out, 2, handed)
 return out
