@@ -22,9 +22,10 @@ type handoffFixture struct {
 	cancel context.CancelFunc
 	read   func(cmd ...string) (string, error)
 	prefix string
+	tokenA string
 }
 
-func newHandoffFixture(t *testing.T) *handoffFixture {
+func newHandoffFixture(t *testing.T, tokenA string) *handoffFixture {
 	s := servertest.Standalone(t)
 	c := connect(t, s, "fwd")
 	l := lock.New(c, lock.Options{TTL: 20 * time.Second, Logger: quiet})
@@ -36,13 +37,13 @@ func newHandoffFixture(t *testing.T) *handoffFixture {
 	}
 	// The queue is ordered by registration deadline: A's (30 s) comes
 	// before B's (the Locker registers for 2 TTLs + 1 s).
-	keys := []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs", p + ":g", p + ":w:tokenA"}
-	res, err := scripts.LockAcquire.Exec(ctx(t), c, keys, []string{"tokenA", "20000", "x", "30000"}).AsIntSlice()
+	keys := []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs", p + ":g", p + ":w:" + tokenA}
+	res, err := scripts.LockAcquire.Exec(ctx(t), c, keys, []string{tokenA, "20000", "x", "30000"}).AsIntSlice()
 	if err != nil || res[0] != 0 {
 		t.Fatalf("A's registration = %v, %v; want queued", res, err)
 	}
 	bctx, cancel := context.WithCancel(ctx(t))
-	f := &handoffFixture{holder: holder, l: l, b: make(chan error, 1), cancel: cancel, prefix: p,
+	f := &handoffFixture{holder: holder, l: l, b: make(chan error, 1), cancel: cancel, prefix: p, tokenA: tokenA,
 		read: func(cmd ...string) (string, error) { return s.Do(cmd...) }}
 	go func() {
 		lease, err := m.Lock(bctx) // B
@@ -67,13 +68,13 @@ func newHandoffFixture(t *testing.T) *handoffFixture {
 func (f *handoffFixture) checkAHolds(t *testing.T) {
 	t.Helper()
 	servertest.WaitFor(t, 5*time.Second, "A's grant on A's own list", func() error {
-		v, err := f.read("LRANGE", f.prefix+":w:tokenA", "0", "-1")
+		v, err := f.read("LRANGE", f.prefix+":w:"+f.tokenA, "0", "-1")
 		if err == nil && v == "" {
 			return errors.New("empty")
 		}
 		return err
 	})
-	if owner, _ := f.read("GET", f.prefix); owner != "tokenA" {
+	if owner, _ := f.read("GET", f.prefix); owner != f.tokenA {
 		t.Fatalf("the lock is held by %q; want A (granted first)", owner)
 	}
 	select {
@@ -88,7 +89,7 @@ func (f *handoffFixture) checkAHolds(t *testing.T) {
 // does not get it; when A's lease is dropped, B gets the lock.
 func TestHandoffWithOtherWaitersGoesToTheGrantedList(t *testing.T) {
 	t.Parallel()
-	f := newHandoffFixture(t)
+	f := newHandoffFixture(t, "htokenA")
 	if err := f.holder.Unlock(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -109,35 +110,57 @@ func TestHandoffWithOtherWaitersGoesToTheGrantedList(t *testing.T) {
 // TestHandoffForwardedWhenPoppedByAnother: A is the only queued waiter
 // (B's queue entry vanished, as an expired one does, while B still blocks
 // on the hand-off list): the release puts A's grant on the hand-off list,
-// B pops it, forwards it to A's own list and keeps waiting.
+// B pops it, forwards it to A's own list and keeps waiting. A waiter of an
+// older version (a token without the "h" mark) is not sent through the
+// hand-off list at all: its grant goes to its own list.
 func TestHandoffForwardedWhenPoppedByAnother(t *testing.T) {
 	t.Parallel()
-	f := newHandoffFixture(t)
-	members, err := f.read("ZRANGE", f.prefix+":qx", "0", "-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for m := range strings.FieldsSeq(members) {
-		if !strings.HasPrefix(m, "tokenA|") {
-			if _, err := f.read("ZREM", f.prefix+":qx", m); err != nil {
+	for _, tc := range []struct {
+		tokenA  string
+		viaList bool
+	}{{"htokenA", true}, {"tokenA", false}} {
+		t.Run(tc.tokenA, func(t *testing.T) {
+			f := newHandoffFixture(t, tc.tokenA)
+			members, err := f.read("ZRANGE", f.prefix+":qx", "0", "-1")
+			if err != nil {
 				t.Fatal(err)
 			}
-		}
-	}
-	if err := f.holder.Unlock(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-	f.checkAHolds(t)
-	if n, _ := f.read("LLEN", f.prefix+":h"); n != "0" {
-		t.Errorf("the hand-off list holds %s elements; want A's grant taken off it", n)
-	}
-	f.cancel()
-	select {
-	case err := <-f.b:
-		if err == nil {
-			t.Fatal("B got the lock A holds")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("B did not return after its context ended")
+			for m := range strings.FieldsSeq(members) {
+				if !strings.HasPrefix(m, tc.tokenA+"|") {
+					if _, err := f.read("ZREM", f.prefix+":qx", m); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if _, err := f.read("CONFIG", "RESETSTAT"); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.holder.Unlock(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			f.checkAHolds(t)
+			if n, _ := f.read("LLEN", f.prefix+":h"); n != "0" {
+				t.Errorf("the hand-off list holds %s elements; want A's grant taken off it", n)
+			}
+			// Through the hand-off list: pushed there, then forwarded to
+			// A's list (2 RPUSH); otherwise pushed to A's list only (1).
+			stats, _ := f.read("INFO", "commandstats")
+			want := "cmdstat_rpush:calls=1,"
+			if tc.viaList {
+				want = "cmdstat_rpush:calls=2,"
+			}
+			if !strings.Contains(stats, want) {
+				t.Errorf("want %s in INFO commandstats:\n%s", want, stats)
+			}
+			f.cancel()
+			select {
+			case err := <-f.b:
+				if err == nil {
+					t.Fatal("B got the lock A holds")
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("B did not return after its context ended")
+			}
+		})
 	}
 }

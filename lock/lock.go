@@ -280,10 +280,13 @@ func (m *RWMutex) RLockFor(ctx context.Context, ttl time.Duration) (*Lease, erro
 	return m.l.acquire(ctx, m.k, true, true, ttl)
 }
 
+// newToken returns a lease token: "h" and 32 hex digits. The "h" tells a
+// release that this waiter blocks on the hand-off list (waiters of older
+// versions, whose tokens are bare hex, only on their own grant list).
 func newToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return "h" + hex.EncodeToString(b[:])
 }
 
 func mode(shared bool) string {

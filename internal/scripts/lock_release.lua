@@ -74,8 +74,10 @@ local function grant()
   -- The only waiter: it alone blocks on the hand-off list, so the grant
   -- goes there and the caller has nothing to deliver. With others still
   -- waiting (they block there too, in an order that need not be the
-  -- queue's), the caller delivers to the granted waiters' own lists.
-  if #out == 3 and redis.call('EXISTS', KEYS[4], KEYS[5]) == 0 then
+  -- queue's), the caller delivers to the granted waiters' own lists; so it
+  -- does for a waiter of an older version, which does not block on the
+  -- hand-off list (its token does not begin with "h").
+  if #out == 3 and string.sub(out[2], 1, 1) == 'h' and redis.call('EXISTS', KEYS[4], KEYS[5]) == 0 then
     redis.call('RPUSH', KEYS[8], out[2] .. '|' .. string.format('%d', out[3]))
     redis.call('PEXPIRE', KEYS[8], longest)
     out[2], out[3] = nil, nil
