@@ -18,6 +18,7 @@ import (
 	"github.com/keyvalue-go/keyvalue/cache"
 	"github.com/keyvalue-go/keyvalue/httpcache"
 	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 )
 
 // TestVary: responses with Vary are stored per value of the named
@@ -474,4 +475,88 @@ func TestBadOptions(t *testing.T) {
 		t.Errorf("misconfigured middleware: %q %q", rec.Body.String(), rec.Header().Get("Cache-Status"))
 	}
 	_ = context.Background
+}
+
+// TestHeadNeverStoresItsEmptyBody: a handler that writes no body for HEAD
+// never gets its HEAD response stored as the GET's: a stale HEAD within
+// stale-while-revalidate refreshes with a GET, and beyond it passes
+// through.
+func TestHeadNeverStoresItsEmptyBody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, cache.Options{})
+	var version atomic.Int64
+	s := newSite(t, e.b, httpcache.Options{}, func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/swr") {
+			w.Header().Set("Cache-Control", "max-age=1, stale-while-revalidate=60")
+		} else {
+			w.Header().Set("Cache-Control", "max-age=1")
+		}
+		v := version.Add(1)
+		if r.Method == http.MethodHead {
+			return
+		}
+		fmt.Fprintf(w, "full body %d", v)
+	})
+	for _, path := range []string{"/h/swr", "/h/plain"} {
+		get(t, s.URL+path)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	for _, path := range []string{"/h/swr", "/h/plain"} {
+		r := do(t, http.MethodHead, s.URL+path)
+		t.Logf("stale HEAD %s: %d %s", path, r.status, r.cacheStatus())
+	}
+	servertest.WaitFor(t, 5*time.Second, "the background refresh stored a GET", func() error {
+		r := get(t, s.URL+"/h/swr")
+		if !strings.HasPrefix(r.body, "full body") {
+			return fmt.Errorf("GET /h/swr = %q (%s)", r.body, r.cacheStatus())
+		}
+		if r.body == "full body 1" {
+			return errors.New("not refreshed yet")
+		}
+		return nil
+	})
+	if r := get(t, s.URL+"/h/plain"); !strings.HasPrefix(r.body, "full body") {
+		t.Errorf("GET /h/plain after a stale HEAD = %q (%s)", r.body, r.cacheStatus())
+	}
+}
+
+// TestStaleIfErrorForWaiters: while one request renders a stale page and
+// the handler fails, the requests waiting for that render get the stale
+// page too (stale-if-error), instead of rendering one after another.
+func TestStaleIfErrorForWaiters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, cache.Options{})
+	var failing atomic.Bool
+	g := newGate()
+	s := newSite(t, e.b, httpcache.Options{}, func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			g.wait(t)
+			http.Error(w, "database down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=1, stale-if-error=60")
+		fmt.Fprint(w, "good")
+	})
+	get(t, s.URL+"/w")
+	time.Sleep(1100 * time.Millisecond)
+	failing.Store(true)
+	const n = 6
+	results := make(chan response, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { results <- get(t, s.URL+"/w") })
+	}
+	g.awaitEntered(t)
+	time.Sleep(200 * time.Millisecond) // the others wait for that render
+	g.open()
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r.status != 200 || r.body != "good" {
+			t.Errorf("got %d %q (%s); want the stale page", r.status, r.body, r.cacheStatus())
+		}
+	}
+	if calls := s.calls.Load(); calls != 2 {
+		t.Errorf("the handler ran %d times; want 2 (the first render and one failing revalidation)", calls)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -139,7 +140,7 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 				c.pass(w, r, next, "fwd=uri-miss; detail=head")
 				return
 			}
-			rec, status, err = c.fill(w, r, next, key, id, primary, nil)
+			rec, status, err = c.fill(w, r, next, key, id, primary)
 			if rec == nil || err != nil {
 				return // rendered (or passed) by fill
 			}
@@ -195,11 +196,15 @@ func (c *Cache) reuse(w http.ResponseWriter, r *http.Request, next http.Handler,
 	age := rec.currentAge(now)
 	switch {
 	case age < f.fresh:
-		c.write(w, r, rec, age, how+"; ttl="+strconv.FormatInt(int64((f.fresh-age)/time.Second), 10))
+		c.write(w, r, rec, age, how+"; ttl="+ttl(f.fresh-age))
 		return
 	case !f.revalidate && age < f.fresh+f.swr:
 		c.refreshInBackground(r, next, key, id, primary)
-		c.write(w, r, rec, age, how+"; ttl="+strconv.FormatInt(int64((f.fresh-age)/time.Second), 10)+"; detail=stale-while-revalidate")
+		c.write(w, r, rec, age, how+"; ttl="+ttl(f.fresh-age)+"; detail=stale-while-revalidate")
+		return
+	}
+	if r.Method == http.MethodHead {
+		c.pass(w, r, next, "fwd=stale; detail=head") // only a GET renders for the cache
 		return
 	}
 	// Stale: render again, one request across the fleet; the others wait
@@ -222,13 +227,19 @@ func (c *Cache) reuse(w http.ResponseWriter, r *http.Request, next http.Handler,
 			return
 		}
 		fresh, err := decodeRecord(data, key)
-		if err == nil && fresh.Kind == kindResponse && fresh.currentAge(time.Now()) < fresh.freshness().fresh {
+		switch {
+		case err == nil && fresh.Kind == kindResponse && fresh.currentAge(time.Now()) < fresh.freshness().fresh:
 			age := fresh.currentAge(time.Now())
-			c.write(w, r, fresh, age, "hit; collapsed; ttl="+strconv.FormatInt(int64((fresh.freshness().fresh-age)/time.Second), 10))
+			c.write(w, r, fresh, age, "hit; collapsed; ttl="+ttl(fresh.freshness().fresh-age))
 			return
-		}
-		if err == nil && fresh.Kind != kindResponse {
+		case err == nil && fresh.Kind != kindResponse:
 			c.pass(w, r, next, "fwd=stale; detail=changed-kind")
+			return
+		case fallback != nil:
+			// The render waited for did not replace the stale response
+			// (it failed, or was not storable): within stale-if-error,
+			// serve the stale one rather than render once more.
+			c.write(w, r, fallback, fallback.currentAge(time.Now()), "hit; fwd=stale; collapsed; detail=stale-if-error")
 			return
 		}
 	}
@@ -238,7 +249,7 @@ func (c *Cache) reuse(w http.ResponseWriter, r *http.Request, next http.Handler,
 // fill handles a miss: it renders the response (one request across the
 // fleet), or waits for the request rendering it and returns its record.
 // A nil record means the response was written already.
-func (c *Cache) fill(w http.ResponseWriter, r *http.Request, next http.Handler, key, id string, primary bool, fallback *record) (*record, string, error) {
+func (c *Cache) fill(w http.ResponseWriter, r *http.Request, next http.Handler, key, id string, primary bool) (*record, string, error) {
 	// Bounded: a server that stops answering now costs at most the lease.
 	ctx, cancel := context.WithTimeout(r.Context(), c.lease()+c.opts.LookupTimeout)
 	defer cancel()
@@ -264,7 +275,7 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, next http.Handler, 
 	if !primary {
 		fwd = "fwd=vary-miss"
 	}
-	c.render(w, r, next, key, id, primary, fill, fallback, fwd)
+	c.render(w, r, next, key, id, primary, fill, nil, fwd)
 	return nil, "", nil
 }
 
@@ -353,4 +364,10 @@ func (c *Cache) lease() time.Duration {
 		return c.opts.Lease
 	}
 	return cache.DefaultLease
+}
+
+// ttl formats a response's remaining freshness for Cache-Status, in whole
+// seconds, negative once it is stale.
+func ttl(left time.Duration) string {
+	return strconv.FormatInt(int64(math.Floor(left.Seconds())), 10)
 }

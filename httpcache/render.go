@@ -121,9 +121,7 @@ func (c *Cache) refreshInBackground(r *http.Request, next http.Handler, key, id 
 	lease := c.lease()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), lease)
 	req := r.Clone(ctx)
-	for _, f := range []string{"If-None-Match", "If-Modified-Since"} {
-		req.Header.Del(f)
-	}
+	req.Method = http.MethodGet // a HEAD hit refreshes the GET it was served from
 	go func() {
 		defer cancel()
 		defer c.refreshing.Delete(id)
