@@ -36,7 +36,10 @@
 // waiters (who block on the hand-off list too, in an order that need not
 // be the queue's), a second call pushes the fencing token onto the new
 // holder's own grant list (its name is only known after the first): two
-// round trips. A waiter that pops another's grant from the hand-off list
+// round trips — or one, when the new holder waits in the same Locker: the
+// release hands it the fencing token in-process (its BLPOP is cancelled),
+// and the holder takes the undelivered grant out of kv:{l:NAME}:g when it
+// releases. A waiter that pops another's grant from the hand-off list
 // (it queued just after the release, before the granted waiter blocked; or
 // its queue entry had expired) forwards it to that waiter's own list and
 // waits on. A waiter that misses its grant (the releaser died between the

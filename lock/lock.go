@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -123,6 +124,10 @@ type Locker struct {
 	opts Options
 	log  *slog.Logger
 	tel  *telemetry.Recorder
+	// waiters holds this Locker's waiting callers by token (chan int64,
+	// buffered): a release by this Locker that grants one of them hands it
+	// the fencing token in-process instead of through the server.
+	waiters sync.Map
 }
 
 // New returns a Locker on c.
@@ -334,6 +339,12 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 	start := time.Now()
 	waited := false
 	var backoff time.Duration
+	var local chan int64
+	if wait {
+		local = make(chan int64, 1)
+		l.waiters.Store(token, local)
+		defer l.waiters.Delete(token)
+	}
 	// giveUp leaves the queues and reports why the acquisition ended.
 	giveUp := func(what string, err error) (*Lease, error) {
 		l.leave(k, token, member)
@@ -377,7 +388,7 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 		// Block on the hand-off list (where a release puts its grant) and
 		// on this waiter's own list (where a grant another waiter popped
 		// is forwarded).
-		granted, ok, err := l.waitForGrant(ctx, k, token, holderLeft+2*time.Millisecond)
+		granted, ok, err := l.waitForGrant(ctx, k, token, local, holderLeft+2*time.Millisecond)
 		switch {
 		case ok:
 			fence, perr := strconv.ParseInt(granted, 10, 64)
@@ -439,8 +450,18 @@ func (l *Locker) release(ctx context.Context, k keys, token, mode, member string
 		for i := 2; i+1 < len(out); i += 2 {
 			tok, _ := out[i].ToString()
 			f, _ := out[i+1].AsInt64()
+			if ch, ok := l.waiters.Load(tok); ok {
+				select {
+				case ch.(chan int64) <- f:
+					continue // a waiter of this Locker: handed over in-process
+				default:
+				}
+			}
 			keys = append(keys, k.wait+tok)
 			args = append(args, tok, strconv.FormatInt(f, 10))
+		}
+		if len(keys) == 1 {
+			return held == 1, nil
 		}
 		// A failure here only delays the next holder until its wait times
 		// out (it then finds its grant itself); the release stands.
@@ -452,17 +473,42 @@ func (l *Locker) release(ctx context.Context, k keys, token, mode, member string
 }
 
 // waitForGrant blocks up to d on the hand-off list and token's own grant
-// list until this waiter's grant arrives (its fencing token). Grants of
-// other waiters popped from the hand-off list are forwarded to their own
-// lists, and the wait goes on (still in the queue) for the rest of d.
-func (l *Locker) waitForGrant(ctx context.Context, k keys, token string, d time.Duration) (string, bool, error) {
+// list until this waiter's grant arrives (its fencing token), or a release
+// in this process hands it over on local. Grants of other waiters popped
+// from the hand-off list are forwarded to their own lists, and the wait
+// goes on (still in the queue) for the rest of d.
+func (l *Locker) waitForGrant(ctx context.Context, k keys, token string, local <-chan int64, d time.Duration) (string, bool, error) {
 	deadline := time.Now().Add(d)
+	type popped struct {
+		from, value string
+		ok          bool
+		err         error
+	}
 	for {
-		from, granted, ok, err := wake.PopAny(ctx, l.c, []string{k.handoff, k.wait + token}, time.Until(deadline))
-		if !ok || from != k.handoff {
-			return granted, ok, err
+		pctx, cancel := context.WithCancel(ctx)
+		res := make(chan popped, 1)
+		go func() {
+			from, value, ok, err := wake.PopAny(pctx, l.c, []string{k.handoff, k.wait + token}, time.Until(deadline))
+			res <- popped{from, value, ok, err}
+		}()
+		var p popped
+		select {
+		case f := <-local:
+			cancel() // valkey-go unblocks the BLPOP (CLIENT UNBLOCK)
+			go func() {
+				// A grant of another waiter popped meanwhile still goes on.
+				if p := <-res; p.ok && p.from == k.handoff {
+					l.forward(context.WithoutCancel(ctx), k, token, p.value)
+				}
+			}()
+			return strconv.FormatInt(f, 10), true, nil
+		case p = <-res:
+			cancel()
 		}
-		if fence, forwarded := l.forward(ctx, k, token, granted); !forwarded {
+		if !p.ok || p.from != k.handoff {
+			return p.value, p.ok, p.err
+		}
+		if fence, forwarded := l.forward(ctx, k, token, p.value); !forwarded {
 			return fence, true, nil
 		}
 		if time.Until(deadline) <= 0 {

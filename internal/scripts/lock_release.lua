@@ -96,6 +96,11 @@ else
     redis.call('DEL', KEYS[7])
     redis.call('HDEL', KEYS[6], token)
   end
+  if mode ~= 'leave' then
+    -- A grant handed over in-process was never taken out of the pending
+    -- grants: its holder does it now.
+    redis.call('HDEL', KEYS[6], token)
+  end
   if (mode == 'x' or mode == 'leave') and redis.call('GET', KEYS[1]) == token then
     redis.call('DEL', KEYS[1])
     held = 1
