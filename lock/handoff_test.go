@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,5 +164,47 @@ func TestHandoffForwardedWhenPoppedByAnother(t *testing.T) {
 				t.Fatal("B did not return after its context ended")
 			}
 		})
+	}
+}
+
+// TestInProcessHandoffLeavesNoPendingGrants: goroutines of one Locker
+// contend; grants handed over in-process are never delivered through the
+// server, and each holder clears its pending grant when it releases: at
+// the end the pending grants hash is gone (an independent read), and no
+// two leases overlapped.
+func TestInProcessHandoffLeavesNoPendingGrants(t *testing.T) {
+	t.Parallel()
+	s := servertest.Standalone(t)
+	l := lock.New(connect(t, s, "inproc"), lock.Options{TTL: 10 * time.Second, Logger: quiet})
+	m := mutex(t, l, "inproc")
+	var inside, overlaps atomic.Int32
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			for range 50 {
+				lease, err := m.Lock(ctx(t))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if inside.Add(1) > 1 {
+					overlaps.Add(1)
+				}
+				inside.Add(-1)
+				if err := lease.Unlock(ctx(t)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := overlaps.Load(); n > 0 {
+		t.Errorf("%d overlapping leases", n)
+	}
+	for _, key := range []string{"kv:{l:inproc}:g", "kv:{l:inproc}", "kv:{l:inproc}:qx"} {
+		if n, err := s.Do("EXISTS", key); err != nil || n != "0" {
+			t.Errorf("EXISTS %s = %s, %v; want 0 once every lease is released", key, n, err)
+		}
 	}
 }
