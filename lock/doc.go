@@ -15,7 +15,6 @@
 //	kv:{l:NAME}:qs   zset    waiting readers: "token|ttl" -> deadline
 //	kv:{l:NAME}:g    hash    grants made but not yet delivered: token -> fencing token
 //	kv:{l:NAME}:w:T  list    waiter T's grant list: its fencing token once granted, with a TTL
-//	kv:{l:NAME}:h    list    hand-off list: "token|fencing token" per grant, with a TTL
 //
 // Every key a script touches is passed to it in KEYS.
 //
@@ -23,28 +22,21 @@
 //
 // Acquiring is one script: it takes the lock, or registers the caller as a
 // waiter (writers and readers in separate queues) and returns the holder's
-// remaining TTL. Lock then blocks in BLPOP on the lock's hand-off list and
-// its own grant list, on a connection of valkey-go's blocking pool (never
-// the shared pipeline), until a release hands it the lock or the holder's
-// TTL runs out — timed by the client (within a few milliseconds of the
-// expiry), not by the server's timeout sweep, which runs only every 1/hz
-// seconds. Release is one script that checks the lease token, deletes it
-// and makes the longest-waiting writer (or every waiting reader) the
-// holder, recording the grant. When the granted waiter is the only one,
-// the script pushes the grant onto the hand-off list, where that waiter
-// blocks: Unlock costs one round trip and the woken waiter none. With other
-// waiters (who block on the hand-off list too, in an order that need not
-// be the queue's), a second call pushes the fencing token onto the new
-// holder's own grant list (its name is only known after the first): two
-// round trips — or one, when the new holder waits in the same Locker: the
-// release hands it the fencing token in-process (its BLPOP is cancelled),
-// and the holder takes the undelivered grant out of kv:{l:NAME}:g when it
-// releases. A waiter that pops another's grant from the hand-off list
-// (it queued just after the release, before the granted waiter blocked; or
-// its queue entry had expired) forwards it to that waiter's own list and
-// waits on. A waiter that misses its grant (the releaser died between the
-// calls, or the waiter that popped it before forwarding it) finds it when
-// its wait times out. Cancelling the context ends the wait
+// remaining TTL. Lock then blocks in BLPOP on its own grant list, on a
+// connection of valkey-go's blocking pool (never the shared pipeline),
+// until a release hands it the lock or the holder's TTL runs out — timed
+// by the client (within a few milliseconds of the expiry), not by the
+// server's timeout sweep, which runs only every 1/hz seconds. Release is
+// one script that checks the lease token, deletes it and makes the
+// longest-waiting writer (or every waiting reader) the holder, recording
+// the grant; a second call pushes the fencing token onto the new holder's
+// grant list (its name is only known after the first), so Unlock costs two
+// round trips when it hands the lock over and the woken waiter none — or
+// one, when the new holder waits in the same Locker: the release hands it
+// the fencing token in-process (its BLPOP is cancelled), and the holder
+// takes the undelivered grant out of kv:{l:NAME}:g when it releases. A
+// waiter that misses the push (the releaser died between the calls) finds
+// the grant when its wait times out. Cancelling the context ends the wait
 // promptly, removes the waiter from the queue and gives back a lock granted
 // meanwhile; closing the client ends it too. The blocked connection is
 // freed with CLIENT UNBLOCK (without that ACL permission it is closed and

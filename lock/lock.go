@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unicode"
@@ -162,10 +161,9 @@ func New(c valkey.Client, opts Options) *Locker {
 
 // keys names one lock's keys, all in the slot of {l:NAME}.
 type keys struct {
-	name    string
-	all     []string // owner, readers, fence, waiting writers, waiting readers, undelivered grants
-	wait    string   // prefix of the waiters' grant lists: kv:{l:NAME}:w:
-	handoff string   // the hand-off list every waiter blocks on: kv:{l:NAME}:h
+	name string
+	all  []string // owner, readers, fence, waiting writers, waiting readers, undelivered grants
+	wait string   // prefix of the waiters' grant lists: kv:{l:NAME}:w:
 }
 
 func (l *Locker) keysFor(name string) (keys, error) {
@@ -173,18 +171,12 @@ func (l *Locker) keysFor(name string) (keys, error) {
 		return keys{}, err
 	}
 	p := "kv:{l:" + name + "}"
-	return keys{name: name, all: []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs", p + ":g"}, wait: p + ":w:", handoff: p + ":h"}, nil
+	return keys{name: name, all: []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs", p + ":g"}, wait: p + ":w:"}, nil
 }
 
 // with returns the lock's keys followed by token's grant list.
 func (k keys) with(token string) []string {
 	return append(k.all[:len(k.all):len(k.all)], k.wait+token)
-}
-
-// forRelease returns the release script's keys: with(token) and the
-// hand-off list.
-func (k keys) forRelease(token string) []string {
-	return append(k.with(token), k.handoff)
 }
 
 func checkName(name string) error {
@@ -285,13 +277,10 @@ func (m *RWMutex) RLockFor(ctx context.Context, ttl time.Duration) (*Lease, erro
 	return m.l.acquire(ctx, m.k, true, true, ttl)
 }
 
-// newToken returns a lease token: "h" and 32 hex digits. The "h" tells a
-// release that this waiter blocks on the hand-off list (waiters of older
-// versions, whose tokens are bare hex, only on their own grant list).
 func newToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return "h" + hex.EncodeToString(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func mode(shared bool) string {
@@ -385,9 +374,6 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 		// Wake when the holder's TTL runs out (a crashed holder), timed by
 		// the client (see package wake).
 		holderLeft := time.Duration(res[1]) * time.Millisecond
-		// Block on the hand-off list (where a release puts its grant) and
-		// on this waiter's own list (where a grant another waiter popped
-		// is forwarded).
 		granted, ok, err := l.waitForGrant(ctx, k, token, local, holderLeft+2*time.Millisecond)
 		switch {
 		case ok:
@@ -406,6 +392,32 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 			return giveUp("waiting", err)
 		}
 		// The holder's TTL ran out (it crashed?), or a grant was missed: try again.
+	}
+}
+
+// waitForGrant blocks up to d on token's grant list until its grant (a
+// fencing token) arrives there, or a release in this process hands it
+// over on local; then the BLPOP is cancelled (valkey-go unblocks it). A
+// grant never reaches both: a release delivers a grant of this Locker's
+// waiter in-process only.
+func (l *Locker) waitForGrant(ctx context.Context, k keys, token string, local <-chan int64, d time.Duration) (string, bool, error) {
+	type popped struct {
+		value string
+		ok    bool
+		err   error
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := make(chan popped, 1)
+	go func() {
+		value, ok, err := wake.Pop(pctx, l.c, k.wait+token, d)
+		res <- popped{value, ok, err}
+	}()
+	select {
+	case f := <-local:
+		return strconv.FormatInt(f, 10), true, nil
+	case p := <-res:
+		return p.value, p.ok, p.err
 	}
 }
 
@@ -431,23 +443,17 @@ func (l *Locker) grantSlack() time.Duration {
 // delivers the grants it made to the next holders. It reports whether the
 // token held the lock.
 func (l *Locker) release(ctx context.Context, k keys, token, mode, member string) (bool, error) {
-	out, err := scripts.LockRelease.Exec(ctx, l.c, k.forRelease(token), []string{token, mode, member,
+	out, err := scripts.LockRelease.Exec(ctx, l.c, k.with(token), []string{token, mode, member,
 		strconv.FormatInt(l.grantSlack().Milliseconds(), 10)}).ToArray()
 	if err != nil {
 		return false, err
 	}
-	if len(out) < 2 {
-		return false, fmt.Errorf("unexpected release reply of %d elements", len(out))
-	}
 	held, _ := out[0].AsInt64()
-	handed, _ := out[1].AsInt64()
-	if handed+int64(len(out)-2)/2 > 0 {
-		l.tel.Add(ctx, "handoffs", handed+int64(len(out)-2)/2)
-	}
-	if len(out) > 2 {
+	if len(out) > 1 {
+		l.tel.Add(ctx, "handoffs", int64(len(out)/2))
 		keys := []string{k.all[5]}
 		args := []string{strconv.FormatInt((l.maxWait() + l.grantSlack()).Milliseconds(), 10)}
-		for i := 2; i+1 < len(out); i += 2 {
+		for i := 1; i+1 < len(out); i += 2 {
 			tok, _ := out[i].ToString()
 			f, _ := out[i+1].AsInt64()
 			if ch, ok := l.waiters.Load(tok); ok {
@@ -470,72 +476,6 @@ func (l *Locker) release(ctx context.Context, k keys, token, mode, member string
 		}
 	}
 	return held == 1, nil
-}
-
-// waitForGrant blocks up to d on the hand-off list and token's own grant
-// list until this waiter's grant arrives (its fencing token), or a release
-// in this process hands it over on local. Grants of other waiters popped
-// from the hand-off list are forwarded to their own lists, and the wait
-// goes on (still in the queue) for the rest of d.
-func (l *Locker) waitForGrant(ctx context.Context, k keys, token string, local <-chan int64, d time.Duration) (string, bool, error) {
-	deadline := time.Now().Add(d)
-	type popped struct {
-		from, value string
-		ok          bool
-		err         error
-	}
-	for {
-		pctx, cancel := context.WithCancel(ctx)
-		res := make(chan popped, 1)
-		go func() {
-			from, value, ok, err := wake.PopAny(pctx, l.c, []string{k.handoff, k.wait + token}, time.Until(deadline))
-			res <- popped{from, value, ok, err}
-		}()
-		var p popped
-		select {
-		case f := <-local:
-			cancel() // valkey-go unblocks the BLPOP (CLIENT UNBLOCK)
-			go func() {
-				// A grant of another waiter popped meanwhile still goes on.
-				if p := <-res; p.ok && p.from == k.handoff {
-					l.forward(context.WithoutCancel(ctx), k, token, p.value)
-				}
-			}()
-			return strconv.FormatInt(f, 10), true, nil
-		case p = <-res:
-			cancel()
-		}
-		if !p.ok || p.from != k.handoff {
-			return p.value, p.ok, p.err
-		}
-		if fence, forwarded := l.forward(ctx, k, token, p.value); !forwarded {
-			return fence, true, nil
-		}
-		if time.Until(deadline) <= 0 {
-			return "", false, nil
-		}
-	}
-}
-
-// forward handles an element popped from the hand-off list, "token|fence":
-// this waiter's grant (its fence is returned), or another waiter's, which
-// is delivered to that waiter's own list (lock_grant.lua, which drops it
-// if that waiter took its grant another way meanwhile); forwarded is then
-// true. A failed forward only delays that waiter until its wait times out
-// (it then finds the grant itself).
-func (l *Locker) forward(ctx context.Context, k keys, token, element string) (fence string, forwarded bool) {
-	tok, f, found := strings.Cut(element, "|")
-	if !found {
-		return element, false // not a grant: the caller reports it
-	}
-	if tok == token {
-		return f, false
-	}
-	args := []string{strconv.FormatInt((l.maxWait() + l.grantSlack()).Milliseconds(), 10), tok, f}
-	if err := scripts.LockGrant.Exec(context.WithoutCancel(ctx), l.c, []string{k.all[5], k.wait + tok}, args).Error(); err != nil {
-		l.log.Warn("lock: forwarding another waiter's grant failed; it will find it when its wait times out", "lock", k.name, "error", err)
-	}
-	return "", true
 }
 
 // leave takes a waiter out of the queues after it gave up, releasing the

@@ -1,5 +1,4 @@
--- Deliver grants made by lock_release.lua to the waiters: a waiter that
--- popped another waiter's grant from the hand-off list forwards it here.
+-- Deliver grants made by lock_release.lua to the waiters.
 --
 -- KEYS[1]   grants not yet delivered   kv:{l:NAME}:g
 -- KEYS[2..] the waiters' grant lists   kv:{l:NAME}:w:TOKEN

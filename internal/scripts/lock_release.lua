@@ -7,7 +7,6 @@
 -- KEYS[5]  waiting readers            kv:{l:NAME}:qs
 -- KEYS[6]  grants not yet delivered   kv:{l:NAME}:g
 -- KEYS[7]  the caller's grant list    kv:{l:NAME}:w:TOKEN
--- KEYS[8]  the hand-off list          kv:{l:NAME}:h
 -- ARGV[1]  token
 -- ARGV[2]  mode: "x" (release exclusive), "s" (release shared),
 --          "leave" (a waiter gives up: leave the queues, and release what
@@ -18,22 +17,14 @@
 -- Hand-off: when the lock becomes free, the longest-waiting writer gets it
 -- (else every waiting reader): this script makes it the holder, with its
 -- own TTL plus the slack, takes its fencing token and records it in
--- KEYS[6]. When the granted waiter is the only one, the grant goes onto
--- the hand-off list KEYS[8] ("token|fencing token"), on which waiters
--- block beside their own grant lists: the hand-off costs this one round
--- trip. Otherwise the waiters' grant lists are only known now, so the
--- caller delivers the grants in a second call (lock_grant.lua) that
--- declares them. A waiter that pops another's grant from the hand-off list
--- (possible only in a race with a waiter that just queued) forwards it to
--- that waiter's own list; a waiter that misses its grant finds it in
--- KEYS[6] when its wait times out. Returns {held, handed, then pairs:
--- granted token, fencing token, to deliver}; held is 1 if the token held
--- (or was granted) the lock, handed the number of grants put on the
--- hand-off list.
+-- KEYS[6]. The waiters' grant lists are only known now, so the caller
+-- delivers the grants in a second call (lock_grant.lua) that declares them;
+-- a waiter that misses it finds the grant in KEYS[6] when its wait times
+-- out. Returns {held, then pairs: granted token, fencing token}; held is 1
+-- if the token held (or was granted) the lock.
 
 local token, mode, member, slack = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local out = {0}
-local handed = 0 -- grants put on the hand-off list
 
 local function grant()
   if redis.call('EXISTS', KEYS[1]) == 1 then return end
@@ -71,18 +62,6 @@ local function grant()
   if longest > 0 then
     redis.call('PEXPIRE', KEYS[6], longest)
   end
-  -- The only waiter: it alone blocks on the hand-off list, so the grant
-  -- goes there and the caller has nothing to deliver. With others still
-  -- waiting (they block there too, in an order that need not be the
-  -- queue's), the caller delivers to the granted waiters' own lists; so it
-  -- does for a waiter of an older version, which does not block on the
-  -- hand-off list (its token does not begin with "h").
-  if #out == 3 and string.sub(out[2], 1, 1) == 'h' and redis.call('EXISTS', KEYS[4], KEYS[5]) == 0 then
-    redis.call('RPUSH', KEYS[8], out[2] .. '|' .. string.format('%d', out[3]))
-    redis.call('PEXPIRE', KEYS[8], longest)
-    out[2], out[3] = nil, nil
-    handed = 1
-  end
 end
 
 local held = 0
@@ -97,8 +76,8 @@ else
     redis.call('HDEL', KEYS[6], token)
   end
   if mode ~= 'leave' then
-    -- A grant handed over in-process was never taken out of the pending
-    -- grants: its holder does it now.
+    -- A grant handed over in-process (see lock.go) was never taken out of
+    -- the pending grants: its holder does it now.
     redis.call('HDEL', KEYS[6], token)
   end
   if (mode == 'x' or mode == 'leave') and redis.call('GET', KEYS[1]) == token then
@@ -113,5 +92,4 @@ if held == 1 then
   grant()
 end
 out[1] = held
-table.insert(out, 2, handed)
 return out

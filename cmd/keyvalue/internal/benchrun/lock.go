@@ -55,24 +55,30 @@ func NaiveLocker(env *Env, c *keyvalue.Client, name string) Locker {
 	})
 }
 
-// LockImpl turns a locker factory into the two lock scenarios' Impls.
-func lockImpl(kv bool, measure func(ctx context.Context, env *Env, l Locker) (Measure, error)) Impl {
+// LockMeasure measures a lock scenario with two instances of one lock
+// implementation, each on its own client, as two processes would hold
+// them: lock/handoff hands over from the first to the second;
+// lock/contended-8 uses the first.
+type LockMeasure func(ctx context.Context, env *Env, first, second Locker) (Measure, error)
+
+// lockImpl turns a measure into keyvalue's or the baseline's Impl.
+func lockImpl(kv bool, measure LockMeasure) Impl {
 	return func(ctx context.Context, env *Env) (Measure, error) {
-		c, err := env.client("")
-		if err != nil {
-			return Measure{}, err
-		}
-		defer c.Close()
 		name := "lock-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		var l Locker
-		if kv {
-			if l, err = KeyvalueLocker(env, c, name); err != nil {
+		var lockers [2]Locker
+		for i := range lockers {
+			c, err := env.client("")
+			if err != nil {
 				return Measure{}, err
 			}
-		} else {
-			l = NaiveLocker(env, c, name)
+			defer c.Close()
+			if !kv {
+				lockers[i] = NaiveLocker(env, c, name)
+			} else if lockers[i], err = KeyvalueLocker(env, c, name); err != nil {
+				return Measure{}, err
+			}
 		}
-		return measure(ctx, env, l)
+		return measure(ctx, env, lockers[0], lockers[1])
 	}
 }
 
@@ -87,10 +93,11 @@ func ReportPercentiles(b interface{ ReportMetric(float64, string) }, lat []time.
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
-// HandoffMeasure measures release → a waiting goroutine acquires: the
-// median in Value, the 99th percentile in Extra["p99"], in µs.
-func HandoffMeasure(ctx context.Context, env *Env, l Locker) (Measure, error) {
-	lat, err := Handoffs(ctx, l, env.sizes().handoffs)
+// HandoffMeasure measures release by holder → waiter (another process's
+// instance) acquires: the median in Value, the 99th percentile in
+// Extra["p99"], in µs.
+func HandoffMeasure(ctx context.Context, env *Env, holder, waiter Locker) (Measure, error) {
+	lat, err := Handoffs(ctx, holder, waiter, env.sizes().handoffs)
 	if err != nil {
 		return Measure{}, err
 	}
@@ -101,19 +108,20 @@ func HandoffMeasure(ctx context.Context, env *Env, l Locker) (Measure, error) {
 // before each release (the PING limit pauses as long).
 const HandoffPause = 3 * time.Millisecond
 
-// Handoffs takes l, starts a goroutine waiting for it, releases it and
-// times until the waiter holds it; n times. The latencies come sorted.
-func Handoffs(ctx context.Context, l Locker, n int) ([]time.Duration, error) {
+// Handoffs takes the lock with holder, starts a goroutine waiting for it
+// with waiter, releases it and times until the waiter holds it; n times.
+// The latencies come sorted.
+func Handoffs(ctx context.Context, holder, waiter Locker, n int) ([]time.Duration, error) {
 	var lat []time.Duration
 	for range n {
-		unlock, err := l.Lock(ctx)
+		unlock, err := holder.Lock(ctx)
 		if err != nil {
 			return nil, err
 		}
 		got := make(chan error, 1)
 		var at time.Time
 		go func() {
-			u, err := l.Lock(ctx)
+			u, err := waiter.Lock(ctx)
 			at = time.Now()
 			if err == nil {
 				err = u()
@@ -134,8 +142,9 @@ func Handoffs(ctx context.Context, l Locker, n int) ([]time.Duration, error) {
 	return lat, nil
 }
 
-// ContendedMeasure is lock+unlock throughput with 8 contenders, in ops/s.
-func ContendedMeasure(ctx context.Context, env *Env, l Locker) (Measure, error) {
+// ContendedMeasure is lock+unlock throughput with 8 contenders of one
+// process (first), in ops/s.
+func ContendedMeasure(ctx context.Context, env *Env, l, _ Locker) (Measure, error) {
 	n := env.sizes().lockOps
 	took, err := Contend(ctx, l, 8, n)
 	if err != nil {

@@ -84,7 +84,7 @@ func Scenarios() []Scenario {
 		Scenario{Name: "session/getall-500", Unit: "ms", What: "list 500 sessions", Baseline: getAllN(500, false), Keyvalue: getAllN(500, true), Limit: getAllLimitN(500)},
 		Scenario{Name: "session/getall-10k", Unit: "ms", Large: true, What: "list 10,000 sessions (linear growth from getall-500?)", Baseline: getAllN(10000, false), Keyvalue: getAllN(10000, true), Limit: getAllLimitN(10000)},
 		Scenario{Name: "session/renew", Unit: "µs", What: "renew one session id", Baseline: renew(false), Keyvalue: renew(true), Limit: renewLimit},
-		Scenario{Name: "lock/handoff", Unit: "µs", What: "release → waiting process acquires, p50 (p99)", Baseline: handoff(false), Keyvalue: handoff(true), Limit: pingLimit},
+		Scenario{Name: "lock/handoff", Unit: "µs", What: "release → a waiting process (its own client) acquires, p50 (p99)", Baseline: handoff(false), Keyvalue: handoff(true), Limit: pingLimit},
 		Scenario{Name: "http/page-hit", Unit: "µs", What: "a 12 KB page through the httpcache middleware, a hit (baseline: the handler: one read + html/template), p50 (p99)",
 			Baseline: pageHit(false), Keyvalue: pageHit(true), Limit: pageHitLimit},
 		Scenario{Name: "http/purge-100", Unit: "ms", What: "purge a tag covering 100 cached pages (each then renders again: checked); limit: UNLINK of 100 keys",

@@ -14,37 +14,47 @@ import (
 )
 
 // lockers builds keyvalue's lock, the naive polling lock and every peer's
-// on one fresh server (the same implementations keyvalue bench uses).
+// on one fresh server (the same implementations keyvalue bench uses), each
+// twice on separate clients (l2 stands for another process).
 func lockers(b *testing.B) []struct {
-	name string
-	l    benchrun.Locker
+	name  string
+	l, l2 benchrun.Locker
 } {
 	s := servertest.Standalone(b)
 	cfg := keyvalue.Config{Addrs: []string{s.Addr()}, Logger: slog.New(slog.DiscardHandler)}
-	c, err := keyvalue.Open(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Close)
 	env := &benchrun.Env{Cfg: cfg, Plain: true, NS: benchrun.NewNamespace()}
-	kv, err := benchrun.KeyvalueLocker(env, c, "kv")
-	if err != nil {
-		b.Fatal(err)
+	type pair = struct {
+		name  string
+		l, l2 benchrun.Locker
 	}
-	out := []struct {
-		name string
-		l    benchrun.Locker
-	}{{"naive", benchrun.NaiveLocker(env, c, "naive")}, {"keyvalue", kv}}
-	for _, name := range []string{"redislock", "redsync", "valkeylock"} {
-		l, done, err := peers.Lockers()[name](env)
-		if err != nil {
-			b.Fatal(err)
+	var out []pair
+	for _, name := range []string{"naive", "keyvalue"} {
+		var two [2]benchrun.Locker
+		for i := range two {
+			c, err := keyvalue.Open(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(c.Close)
+			if name == "naive" {
+				two[i] = benchrun.NaiveLocker(env, c, "naive")
+			} else if two[i], err = benchrun.KeyvalueLocker(env, c, "kv"); err != nil {
+				b.Fatal(err)
+			}
 		}
-		b.Cleanup(done)
-		out = append(out, struct {
-			name string
-			l    benchrun.Locker
-		}{name, l})
+		out = append(out, pair{name, two[0], two[1]})
+	}
+	for _, name := range []string{"redislock", "redsync", "valkeylock"} {
+		var two [2]benchrun.Locker
+		for i := range two {
+			l, done, err := peers.Lockers()[name](env, "bench-"+name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(done)
+			two[i] = l
+		}
+		out = append(out, pair{name, two[0], two[1]})
 	}
 	return out
 }
@@ -61,12 +71,12 @@ func BenchmarkLockUncontended(b *testing.B) {
 	}
 }
 
-// BenchmarkLockHandoff measures release → a waiting goroutine acquires,
-// reporting p50 and p99.
+// BenchmarkLockHandoff measures release → a waiter on another client (as
+// another process) acquires, reporting p50 and p99.
 func BenchmarkLockHandoff(b *testing.B) {
 	for _, im := range lockers(b) {
 		b.Run(im.name, func(b *testing.B) {
-			lat, err := benchrun.Handoffs(benchCtx(b), im.l, b.N)
+			lat, err := benchrun.Handoffs(benchCtx(b), im.l, im.l2, b.N)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -213,8 +213,9 @@ func scsRedisstore() benchrun.Peer {
 	}}
 }
 
-// LockerFactory makes a peer's lock (and a function releasing its client).
-type LockerFactory func(env *benchrun.Env) (benchrun.Locker, func(), error)
+// LockerFactory makes a peer's lock on the lock named name (and a function
+// releasing its client): two calls with one name contend for one lock.
+type LockerFactory func(env *benchrun.Env, name string) (benchrun.Locker, func(), error)
 
 // Lockers are the peer locks by name, for benchmarks outside keyvalue bench.
 func Lockers() map[string]LockerFactory {
@@ -223,14 +224,19 @@ func Lockers() map[string]LockerFactory {
 
 // lockPeer builds the two lock scenarios from a locker factory.
 func lockPeer(name string, make LockerFactory) benchrun.Peer {
-	run := func(measure func(context.Context, *benchrun.Env, benchrun.Locker) (benchrun.Measure, error)) benchrun.Impl {
+	run := func(measure benchrun.LockMeasure) benchrun.Impl {
 		return func(ctx context.Context, env *benchrun.Env) (benchrun.Measure, error) {
-			l, done, err := make(env)
-			if err != nil {
-				return benchrun.Measure{}, err
+			name := key(env, name)
+			var lockers [2]benchrun.Locker
+			for i := range lockers {
+				l, done, err := make(env, name)
+				if err != nil {
+					return benchrun.Measure{}, err
+				}
+				defer done()
+				lockers[i] = l
 			}
-			defer done()
-			return measure(ctx, env, l)
+			return measure(ctx, env, lockers[0], lockers[1])
 		}
 	}
 	return benchrun.Peer{Name: name, Impls: map[string]benchrun.Impl{
@@ -243,12 +249,12 @@ func lockPeer(name string, make LockerFactory) benchrun.Peer {
 // default is a random 50-250ms).
 func redisLock() benchrun.Peer { return lockPeer("redislock", redisLocker) }
 
-func redisLocker(env *benchrun.Env) (benchrun.Locker, func(), error) {
+func redisLocker(env *benchrun.Env, name string) (benchrun.Locker, func(), error) {
 	c, err := goRedis(env)
 	if err != nil {
 		return nil, nil, err
 	}
-	rl, k := redislock.New(c), key(env, "redislock")
+	rl, k := redislock.New(c), name
 	return benchrun.LockerFunc(func(ctx context.Context) (func() error, error) {
 		l, err := rl.Obtain(ctx, k, benchrun.LockTTL, &redislock.Options{RetryStrategy: redislock.LinearBackoff(10 * time.Millisecond)})
 		if err != nil {
@@ -260,12 +266,12 @@ func redisLocker(env *benchrun.Env) (benchrun.Locker, func(), error) {
 
 func redSync() benchrun.Peer { return lockPeer("redsync", redsyncLocker) }
 
-func redsyncLocker(env *benchrun.Env) (benchrun.Locker, func(), error) {
+func redsyncLocker(env *benchrun.Env, name string) (benchrun.Locker, func(), error) {
 	c, err := goRedis(env)
 	if err != nil {
 		return nil, nil, err
 	}
-	rs, k := redsync.New(goredis.NewPool(c)), key(env, "redsync")
+	rs, k := redsync.New(goredis.NewPool(c)), name
 	return benchrun.LockerFunc(func(ctx context.Context) (func() error, error) {
 		m := rs.NewMutex(k, redsync.WithExpiry(benchrun.LockTTL), redsync.WithTries(1<<20), redsync.WithRetryDelay(10*time.Millisecond))
 		if err := m.LockContext(ctx); err != nil {
@@ -277,13 +283,13 @@ func redsyncLocker(env *benchrun.Env) (benchrun.Locker, func(), error) {
 
 func valkeyLock() benchrun.Peer { return lockPeer("valkeylock", valkeyLocker) }
 
-func valkeyLocker(env *benchrun.Env) (benchrun.Locker, func(), error) {
+func valkeyLocker(env *benchrun.Env, name string) (benchrun.Locker, func(), error) {
 	if !env.Plain {
 		return nil, nil, benchrun.ErrSkip
 	}
 	vl, err := valkeylock.NewLocker(valkeylock.LockerOption{
 		ClientOption: valkey.ClientOption{InitAddress: env.Cfg.Addrs[:1], Username: env.Cfg.Username, Password: env.Cfg.Password, ForceSingleClient: true, TLSConfig: env.TLS},
-		KeyPrefix:    key(env, "valkeylock"), KeyMajority: 1, KeyValidity: benchrun.LockTTL, NoLoopTracking: true,
+		KeyPrefix:    name, KeyMajority: 1, KeyValidity: benchrun.LockTTL, NoLoopTracking: true,
 	})
 	if err != nil {
 		return nil, nil, err
