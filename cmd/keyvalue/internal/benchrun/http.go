@@ -214,18 +214,9 @@ func purgeLimit(ctx context.Context, env *Env) (Measure, error) {
 		return Measure{}, err
 	}
 	defer done()
-	pages := env.n(100)
-	keys := make([]string, pages)
-	cmds := make(valkey.Commands, pages)
-	value := strings.Repeat("x", 12000)
-	for i := range keys {
-		keys[i] = prefix + strconv.Itoa(i)
-		cmds[i] = c.B().Set().Key(keys[i]).Value(value).Ex(time.Hour).Build()
-	}
-	for _, r := range c.DoMulti(ctx, cmds...) {
-		if err := r.Error(); err != nil {
-			return Measure{}, err
-		}
+	keys, err := setKeys(ctx, c, prefix, env.n(100), strings.Repeat("x", 12000))
+	if err != nil {
+		return Measure{}, err
 	}
 	start := time.Now()
 	if err := c.Do(ctx, c.B().Unlink().Key(keys...).Build()).Error(); err != nil {

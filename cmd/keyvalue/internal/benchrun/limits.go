@@ -168,16 +168,9 @@ func getAllLimit(ctx context.Context, env *Env, n int) (Measure, error) {
 	}
 	defer done()
 	record := `{"v":1,"sid":"` + strings.Repeat("x", 107) + `","created":"2026-11-29T10:00:00.123456789Z","updated":"2026-11-29T10:00:00.123456789Z","touched":"2026-11-29T10:00:00.123456789Z","expires":"2026-11-30T10:00:00.123456789Z","data":{"user":"42","cart":[1,2,3]}}`
-	keys := make([]string, env.n(n))
-	cmds := make(valkey.Commands, len(keys))
-	for i := range keys {
-		keys[i] = prefix + strconv.Itoa(i)
-		cmds[i] = c.B().Set().Key(keys[i]).Value(record).Px(time.Hour).Build()
-	}
-	for _, r := range c.DoMulti(ctx, cmds...) {
-		if err := r.Error(); err != nil {
-			return Measure{}, err
-		}
+	keys, err := setKeys(ctx, c, prefix, env.n(n), record)
+	if err != nil {
+		return Measure{}, err
 	}
 	start := time.Now()
 	if err := c.Do(ctx, c.B().Mget().Key(keys...).Build()).Error(); err != nil {
@@ -242,4 +235,21 @@ func pingLimit(ctx context.Context, env *Env) (Measure, error) {
 	}
 	slices.Sort(lat)
 	return Measure{Value: per(lat[n/2], 1, "µs"), Extra: map[string]float64{"p99": per(lat[n*99/100], 1, "µs")}}, nil
+}
+
+// setKeys writes n keys under prefix holding value (expiring in an hour),
+// in one pipeline, and returns their names.
+func setKeys(ctx context.Context, c valkey.Client, prefix string, n int, value string) ([]string, error) {
+	keys := make([]string, n)
+	cmds := make(valkey.Commands, n)
+	for i := range keys {
+		keys[i] = prefix + strconv.Itoa(i)
+		cmds[i] = c.B().Set().Key(keys[i]).Value(value).Px(time.Hour).Build()
+	}
+	for _, r := range c.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
 }
