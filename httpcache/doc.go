@@ -118,6 +118,20 @@
 // "stored" reflects the decision when the header is sent; a body that then
 // grows too large, or a purge during the render, still keeps it out.
 //
+// # Observability
+//
+// Options.MeterProvider (OpenTelemetry's global provider when nil)
+// receives keyvalue.httpcache.requests, a counter by
+// keyvalue.httpcache.result — hit, stale (served within
+// stale-while-revalidate), stale_if_error, collapsed (waited for another
+// request's render), miss (rendered, stored or not), pass (not cacheable,
+// hit-for-pass, HEAD miss), method, unavailable — and
+// keyvalue.httpcache.purged (entries removed by Purge), with
+// keyvalue.cache.name; Purge is also an operation (duration histogram, a
+// span under a recording parent). The backend records its own reads and
+// writes (see the cache package). URLs, keys and tags never become
+// attributes.
+//
 // # Key layout and costs
 //
 // Entries live in the backend's cache under ids "http:" + 32 hex digits

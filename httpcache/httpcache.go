@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/cache"
+	"github.com/keyvalue-go/keyvalue/internal/telemetry"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Cache is an HTTP response cache on a tag-aware cache backend. Build it
@@ -20,6 +22,7 @@ import (
 type Cache struct {
 	b    *cache.Backend
 	opts Options
+	tel  *telemetry.Recorder
 
 	refreshing sync.Map // ids being refreshed in the background by this process
 	lastWarn   atomic.Int64
@@ -37,7 +40,11 @@ func New(b *cache.Backend, opts Options) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{b: b, opts: o}, nil
+	tel := telemetry.New("httpcache", "keyvalue.cache.name", b.Name(), o.MeterProvider, o.TracerProvider, map[string]string{
+		"requests": "Requests through the middleware, by keyvalue.httpcache.result: hit, stale, stale_if_error, collapsed, miss, pass, method, unavailable.",
+		"purged":   "Cached responses removed by Purge.",
+	})
+	return &Cache{b: b, opts: o, tel: tel}, nil
 }
 
 // Middleware returns a middleware caching the responses of the handlers
@@ -87,7 +94,10 @@ func (c *Cache) Purge(ctx context.Context, tags ...string) (int, error) {
 	if len(tags) == 0 {
 		return 0, errors.New("httpcache: Purge needs at least one tag")
 	}
+	ctx, sp := c.tel.Start(ctx, "purge")
 	n, err := c.b.FlushByTags(ctx, tags...)
+	sp.End(ctx, err)
+	c.tel.Add(ctx, "purged", int64(n))
 	if err != nil {
 		return n, fmt.Errorf("httpcache: purge %q: %w", tags, err)
 	}
@@ -115,8 +125,45 @@ func Tag(r *http.Request, tags ...string) {
 	}
 }
 
-// serve handles one request.
+// serve handles one request and counts it by its Cache-Status.
 func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	defer func() { c.tel.Add(r.Context(), "requests", 1, resultAttr(w.Header().Get("Cache-Status"))) }()
+	c.route(w, r, next)
+}
+
+// The values of keyvalue.httpcache.result, built once.
+var results = func() map[string]attribute.KeyValue {
+	m := map[string]attribute.KeyValue{}
+	for _, r := range []string{"hit", "stale", "stale_if_error", "collapsed", "miss", "pass", "method", "unavailable"} {
+		m[r] = attribute.String("keyvalue.httpcache.result", r)
+	}
+	return m
+}()
+
+// resultAttr classifies a response by its Cache-Status value.
+func resultAttr(status string) attribute.KeyValue {
+	_, params, _ := strings.Cut(status, "; ")
+	switch {
+	case strings.Contains(params, "detail=unavailable"):
+		return results["unavailable"]
+	case strings.Contains(params, "detail=stale-if-error"):
+		return results["stale_if_error"]
+	case strings.Contains(params, "detail=stale-while-revalidate"):
+		return results["stale"]
+	case strings.HasPrefix(params, "hit") && strings.Contains(params, "collapsed"):
+		return results["collapsed"]
+	case strings.HasPrefix(params, "hit"):
+		return results["hit"]
+	case strings.HasPrefix(params, "fwd=method"):
+		return results["method"]
+	case strings.Contains(params, "fwd-status="):
+		return results["miss"] // rendered (stored or not)
+	}
+	return results["pass"]
+}
+
+// route handles one request.
+func (c *Cache) route(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 	case http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch:

@@ -8,6 +8,9 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults for zero Options fields.
@@ -81,6 +84,12 @@ type Options struct {
 	// not answer within it (frozen, unreachable) makes the request go to
 	// the handler uncached; default 500ms.
 	LookupTimeout time.Duration
+
+	// MeterProvider and TracerProvider receive the middleware's metrics
+	// (see "Observability" in the package doc); nil means OpenTelemetry's
+	// global providers.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 
 	// Logger receives warnings (a response that could not be stored, the
 	// server unreachable: at most one line per 10 seconds for those);

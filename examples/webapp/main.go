@@ -90,7 +90,7 @@ func newHandler(client *keyvalue.Client, sessionKey []byte) (http.Handler, error
 	if err != nil {
 		return nil, err
 	}
-	hc, err := httpcache.New(pages, httpcache.Options{})
+	hc, err := httpcache.New(pages, httpcache.Options{MeterProvider: meters})
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		`keyvalue_session_created_total{keyvalue_session_prefix="web"`,
 		`keyvalue_lock_operation_duration_seconds_count{keyvalue_operation="lock"`,
 		`keyvalue_lock_operation_duration_seconds_count{keyvalue_operation="unlock"`,
+		`keyvalue_httpcache_requests_total{keyvalue_cache_name="pages",keyvalue_httpcache_result="hit"`,
+		`keyvalue_httpcache_requests_total{keyvalue_cache_name="pages",keyvalue_httpcache_result="miss"`,
+		`keyvalue_httpcache_purged_total{keyvalue_cache_name="pages"`,
 	} {
 		if !strings.Contains(metrics, series) {
 			t.Errorf("/metrics lacks %s", series)

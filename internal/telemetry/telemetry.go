@@ -2,7 +2,7 @@
 // OpenTelemetry API only: the application chooses the SDK and exporters
 // (or none: then the global no-op providers make this nearly free).
 //
-// Every component (cache, lock, session) records:
+// Every component (cache, lock, session, httpcache) records:
 //
 //	keyvalue.<component>.operation.duration  histogram (s): each public operation, with
 //	                                         keyvalue.operation and error.type (on failure)
