@@ -112,3 +112,88 @@ func TestRenderingProcessStalls(t *testing.T) {
 		t.Errorf("the take-over's render was not stored: %s", r.cacheStatus())
 	}
 }
+
+// TestPurgePromiseUnderFaults: as TestPurgePromiseUnderLoad, while the
+// server kills every client connection every 30 ms and freezes for 150 ms
+// now and then. No request fails because of the cache (every one gets its
+// page), and every read after a Purge returned sees a version at least as
+// new as the one saved before it.
+func TestPurgePromiseUnderFaults(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, cache.Options{Degraded: true, BreakerThreshold: 1000})
+	const pages = 4
+	var versions [pages]atomic.Int64
+	s := newSite(t, e.b, httpcache.Options{LookupTimeout: 300 * time.Millisecond, Lease: 2 * time.Second}, func(w http.ResponseWriter, r *http.Request) {
+		i, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/page/"))
+		v := versions[i].Load()
+		w.Header().Set("Cache-Control", "max-age=600")
+		httpcache.Tag(r, "page_"+strconv.Itoa(i))
+		fmt.Fprintf(w, "%d", v)
+	})
+	stop := make(chan struct{})
+	var faults sync.WaitGroup
+	faults.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(30 * time.Millisecond):
+			}
+			if i%10 == 9 {
+				_ = e.srv.Freeze()
+				time.Sleep(150 * time.Millisecond)
+				_ = e.srv.Thaw()
+				continue
+			}
+			_, _ = e.srv.Do("CLIENT", "KILL", "TYPE", "normal")
+		}
+	})
+	var readers sync.WaitGroup
+	var served, bypassed atomic.Int64
+	readersDone := make(chan struct{})
+	for g := range 4 {
+		readers.Go(func() {
+			for n := 0; n < 4000; n++ {
+				select {
+				case <-readersDone:
+					return
+				default:
+				}
+				r := get(t, s.URL+"/page/"+strconv.Itoa((g+n)%pages))
+				if r.status != http.StatusOK {
+					t.Errorf("a request failed under faults: %d %q (%s)", r.status, r.body, r.cacheStatus())
+					return
+				}
+				served.Add(1)
+				if strings.Contains(r.cacheStatus(), "unavailable") {
+					bypassed.Add(1)
+				}
+			}
+		})
+	}
+	checked, purges := 0, 0
+	for round := range 60 {
+		time.Sleep(25 * time.Millisecond)
+		i := round % pages
+		saved := versions[i].Add(1)
+		if _, err := s.c.Purge(kvtest.Ctx(t, 10*time.Second), "page_"+strconv.Itoa(i)); err != nil {
+			continue // a purge that failed promises nothing: its error says so
+		}
+		purges++
+		r := get(t, s.URL+"/page/"+strconv.Itoa(i))
+		got, _ := strconv.ParseInt(r.body, 10, 64)
+		if r.status != http.StatusOK || got < saved {
+			t.Errorf("round %d: page %d after the purge: %d %q (%s); want version ≥ %d", round, i, r.status, r.body, r.cacheStatus(), saved)
+		}
+		checked++
+	}
+	close(readersDone)
+	readers.Wait()
+	close(stop)
+	faults.Wait()
+	_ = e.srv.Thaw()
+	t.Logf("%d purges succeeded of 60, %d reads after them checked, %d concurrent reads served (%d of them uncached: the cache did not answer)", purges, checked, served.Load(), bypassed.Load())
+	if purges == 0 {
+		t.Error("no purge succeeded: the test checked nothing")
+	}
+}
