@@ -98,7 +98,7 @@ func (l *Locker) ForceRelease(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := l.release(ctx, k, "", "force", ""); err != nil {
+	if _, err := l.release(ctx, k, "", "force", "", -1); err != nil {
 		return fmt.Errorf("lock %s: force release: %w", name, err)
 	}
 	return nil

@@ -15,6 +15,9 @@
 //	kv:{l:NAME}:qs   zset    waiting readers: "token|ttl" -> deadline
 //	kv:{l:NAME}:g    hash    grants made but not yet delivered: token -> fencing token
 //	kv:{l:NAME}:w:T  list    waiter T's grant list: its fencing token once granted, with a TTL
+//	kv:{l:NAME}:n    string  waiter sequence counter (expires with the longest wait)
+//	kv:{l:NAME}:s    hash    waiting token -> its sequence number
+//	kv:{l:NAME}:w:s:N list   waiter N's numbered grant list: "token|fencing token", with a TTL
 //
 // Every key a script touches is passed to it in KEYS.
 //
@@ -22,21 +25,30 @@
 //
 // Acquiring is one script: it takes the lock, or registers the caller as a
 // waiter (writers and readers in separate queues) and returns the holder's
-// remaining TTL. Lock then blocks in BLPOP on its own grant list, on a
-// connection of valkey-go's blocking pool (never the shared pipeline),
-// until a release hands it the lock or the holder's TTL runs out — timed
-// by the client (within a few milliseconds of the expiry), not by the
-// server's timeout sweep, which runs only every 1/hz seconds. Release is
-// one script that checks the lease token, deletes it and makes the
-// longest-waiting writer (or every waiting reader) the holder, recording
-// the grant; a second call pushes the fencing token onto the new holder's
-// grant list (its name is only known after the first), so Unlock costs two
-// round trips when it hands the lock over and the woken waiter none — or
-// one, when the new holder waits in the same Locker: the release hands it
-// the fencing token in-process (its BLPOP is cancelled), and the holder
-// takes the undelivered grant out of kv:{l:NAME}:g when it releases. A
-// waiter that misses the push (the releaser died between the calls) finds
-// the grant when its wait times out. Cancelling the context ends the wait
+// remaining TTL and, to a waiter, a sequence number (the next of the
+// lock's counter, kept across rounds). Lock then blocks in BLPOP on its two
+// grant lists (by token and by number, both its own), on a connection of
+// valkey-go's blocking pool (never the shared pipeline), until a release
+// hands it the lock or the holder's TTL runs out — timed by the client
+// (within a few milliseconds of the expiry), not by the server's timeout
+// sweep, which runs only every 1/hz seconds. Release is one script that
+// checks the lease token, deletes it and makes the longest-waiting writer
+// (or every waiting reader) the holder, recording the grant. A holder
+// knows a sequence base (its own number, or the counter when it took the
+// lock at once), and its release declares the numbered lists of the next
+// four numbers: when the new holder is one of them — a waiter that queued
+// after it, the usual case — the script pushes the grant there, and Unlock
+// costs one round trip. Otherwise the new holder's list is only known
+// after the script, and a second call delivers the fencing token onto its
+// token list: two round trips — unless that waiter is in the same Locker:
+// then the release hands it the fencing token in-process instead of making
+// the call (its BLPOP is cancelled), and the new holder takes that
+// undelivered grant out of kv:{l:NAME}:g when it releases. A waiter only ever pops its own lists,
+// so a cancelled wait cannot take another waiter's grant; should a lost
+// counter give one number twice, the waiter that pops another token's
+// grant forwards it to that waiter's token list. A waiter that misses the
+// push (the releaser died between the calls) finds the grant when its wait
+// times out. Cancelling the context ends the wait
 // promptly, removes the waiter from the queue and gives back a lock granted
 // meanwhile; closing the client ends it too. The blocked connection is
 // freed with CLIENT UNBLOCK (without that ACL permission it is closed and

@@ -24,6 +24,7 @@ type Lease struct {
 	fence  int64
 	shared bool
 	ttl    time.Duration // what Refresh extends the lease to
+	base   int64         // sequence base: the waiters after it get the lock in one round trip
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -229,7 +230,7 @@ func (ls *Lease) Unlock(ctx context.Context) (err error) {
 	ctx, sp := ls.l.tel.Start(ctx, "unlock")
 	defer func() { sp.End(ctx, err) }()
 	wasHeld := ls.end(context.Canceled)
-	held, err := ls.l.release(ctx, ls.k, ls.token, mode(ls.shared), "")
+	held, err := ls.l.release(ctx, ls.k, ls.token, mode(ls.shared), "", ls.base)
 	if err != nil {
 		return fmt.Errorf("lock %s: unlock: %w (the server drops the lease when its TTL runs out)", ls.k.name, err)
 	}

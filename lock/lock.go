@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode"
@@ -161,9 +162,12 @@ func New(c valkey.Client, opts Options) *Locker {
 
 // keys names one lock's keys, all in the slot of {l:NAME}.
 type keys struct {
-	name string
-	all  []string // owner, readers, fence, waiting writers, waiting readers, undelivered grants
-	wait string   // prefix of the waiters' grant lists: kv:{l:NAME}:w:
+	name     string
+	all      []string // owner, readers, fence, waiting writers, waiting readers, undelivered grants
+	wait     string   // prefix of the waiters' grant lists: kv:{l:NAME}:w:
+	counter  string   // waiter sequence counter: kv:{l:NAME}:n
+	seqs     string   // waiters' sequence numbers: kv:{l:NAME}:s
+	numbered string   // prefix of the numbered grant lists: kv:{l:NAME}:w:s:
 }
 
 func (l *Locker) keysFor(name string) (keys, error) {
@@ -171,7 +175,30 @@ func (l *Locker) keysFor(name string) (keys, error) {
 		return keys{}, err
 	}
 	p := "kv:{l:" + name + "}"
-	return keys{name: name, all: []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs", p + ":g"}, wait: p + ":w:"}, nil
+	return keys{name: name, all: []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs", p + ":g"}, wait: p + ":w:",
+		counter: p + ":n", seqs: p + ":s", numbered: p + ":w:s:"}, nil
+}
+
+// handoffCandidates is how many waiters queued after a holder its release
+// declares (their numbered grant lists), to hand over in one round trip.
+const handoffCandidates = 4
+
+// forAcquire returns the acquire script's keys.
+func (k keys) forAcquire(token string) []string {
+	return append(k.with(token), k.counter, k.seqs)
+}
+
+// forRelease returns the release script's keys: those of with(token), the
+// sequence numbers, and the numbered grant lists of the waiters after base
+// (none when base < 0).
+func (k keys) forRelease(token string, base int64) []string {
+	out := append(k.with(token), k.seqs)
+	if base >= 0 {
+		for i := int64(1); i <= handoffCandidates; i++ {
+			out = append(out, k.numbered+strconv.FormatInt(base+i, 10))
+		}
+	}
+	return out
 }
 
 // with returns the lock's keys followed by token's grant list.
@@ -342,6 +369,7 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 		}
 		return nil, fmt.Errorf("lock %s: %s: %w", k.name, what, err)
 	}
+	seq := "" // this waiter's sequence number, once it has one
 	for {
 		// Register as a waiter for longer than this round may block.
 		waitMS := "0"
@@ -349,7 +377,7 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 			waitMS = strconv.FormatInt((l.maxWait() + time.Second).Milliseconds(), 10)
 		}
 		sent := time.Now()
-		res, err := scripts.LockAcquire.Exec(ctx, l.c, k.with(token), []string{token, ttlMS, mode(shared), waitMS}).AsIntSlice()
+		res, err := scripts.LockAcquire.Exec(ctx, l.c, k.forAcquire(token), []string{token, ttlMS, mode(shared), waitMS, seq}).AsIntSlice()
 		if err != nil && wait && wake.Retryable(ctx, err) {
 			wake.Pause(ctx, &backoff) // a lost connection: the same token tries again
 			continue
@@ -358,10 +386,10 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 			return giveUp("acquire", err)
 		}
 		backoff = 0
-		if res[0] == 1 && len(res) == 3 {
-			return l.acquired(ctx, k, token, shared, res[1], sent, ttl, time.Duration(res[2])*time.Millisecond, start)
+		if len(res) > 0 && res[0] == 1 && len(res) == 4 {
+			return l.acquired(ctx, k, token, shared, res[1], res[3], sent, ttl, time.Duration(res[2])*time.Millisecond, start)
 		}
-		if len(res) != 2 {
+		if len(res) < 2 || len(res) > 3 || res[0] != 0 || wait != (len(res) == 3) {
 			return nil, fmt.Errorf("lock %s: acquire: unexpected reply %v", k.name, res)
 		}
 		if !wait {
@@ -374,7 +402,8 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 		// Wake when the holder's TTL runs out (a crashed holder), timed by
 		// the client (see package wake).
 		holderLeft := time.Duration(res[1]) * time.Millisecond
-		granted, ok, err := l.waitForGrant(ctx, k, token, local, holderLeft+2*time.Millisecond)
+		seq = strconv.FormatInt(res[2], 10)
+		granted, ok, err := l.waitForGrant(ctx, k, token, seq, local, holderLeft+2*time.Millisecond)
 		switch {
 		case ok:
 			fence, perr := strconv.ParseInt(granted, 10, 64)
@@ -383,7 +412,7 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 			}
 			// The lease started when the release granted it, just before
 			// now; the server keeps it for its TTL + slack.
-			return l.acquired(ctx, k, token, shared, fence, time.Now(), ttl, ttl, start)
+			return l.acquired(ctx, k, token, shared, fence, res[2], time.Now(), ttl, ttl, start)
 		case ctx.Err() != nil:
 			return giveUp("waiting", ctx.Err())
 		case err != nil && wake.Retryable(ctx, err):
@@ -395,37 +424,67 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 	}
 }
 
-// waitForGrant blocks up to d on token's grant list until its grant (a
-// fencing token) arrives there, or a release in this process hands it
-// over on local; then the BLPOP is cancelled (valkey-go unblocks it). A
-// grant never reaches both: a release delivers a grant of this Locker's
-// waiter in-process only.
-func (l *Locker) waitForGrant(ctx context.Context, k keys, token string, local <-chan int64, d time.Duration) (string, bool, error) {
+// waitForGrant blocks up to d on the waiter's two grant lists (by token,
+// where a grant delivered by a second call lands, and by sequence number,
+// where a release puts it in its own script) until its grant (a fencing
+// token) arrives, or a release in this process hands it over on local; then
+// the BLPOP is cancelled (valkey-go unblocks it). Both lists are this
+// waiter's alone, so a cancelled wait never takes another waiter's grant.
+// An element of another token on the numbered list (a number given twice
+// after the counter was lost) is forwarded to that waiter's own list.
+func (l *Locker) waitForGrant(ctx context.Context, k keys, token, seq string, local <-chan int64, d time.Duration) (string, bool, error) {
 	type popped struct {
-		value string
-		ok    bool
-		err   error
+		from, value string
+		ok          bool
+		err         error
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	res := make(chan popped, 1)
-	go func() {
-		value, ok, err := wake.Pop(pctx, l.c, k.wait+token, d)
-		res <- popped{value, ok, err}
-	}()
-	select {
-	case f := <-local:
-		return strconv.FormatInt(f, 10), true, nil
-	case p := <-res:
-		return p.value, p.ok, p.err
+	deadline := time.Now().Add(d)
+	lists := []string{k.wait + token, k.numbered + seq}
+	for {
+		pctx, cancel := context.WithCancel(ctx)
+		res := make(chan popped, 1)
+		go func() {
+			from, value, ok, err := wake.PopAny(pctx, l.c, lists, time.Until(deadline))
+			res <- popped{from, value, ok, err}
+		}()
+		var p popped
+		select {
+		case f := <-local:
+			cancel()
+			return strconv.FormatInt(f, 10), true, nil
+		case p = <-res:
+			cancel()
+		}
+		if !p.ok || p.from == lists[0] {
+			return p.value, p.ok, p.err
+		}
+		tok, fence, _ := strings.Cut(p.value, "|")
+		if tok == token {
+			return fence, true, nil
+		}
+		l.forward(ctx, k, tok, fence)
+		if time.Until(deadline) <= 0 {
+			return "", false, nil
+		}
+	}
+}
+
+// forward delivers a grant of another waiter to that waiter's own list
+// (lock_grant.lua drops it if that waiter took it another way meanwhile).
+// A failure only delays that waiter until its wait times out.
+func (l *Locker) forward(ctx context.Context, k keys, tok, fence string) {
+	args := []string{strconv.FormatInt((l.maxWait() + l.grantSlack()).Milliseconds(), 10), tok, fence}
+	if err := scripts.LockGrant.Exec(context.WithoutCancel(ctx), l.c, []string{k.all[5], k.wait + tok}, args).Error(); err != nil {
+		l.log.Warn("lock: forwarding another waiter's grant failed; it will find it when its wait times out", "lock", k.name, "error", err)
 	}
 }
 
 // maxWait bounds how long a waiter stays registered per round.
 func (l *Locker) maxWait() time.Duration { return max(l.opts.TTL, time.Second) * 2 }
 
-func (l *Locker) acquired(ctx context.Context, k keys, token string, shared bool, fence int64, sent time.Time, ttl, left time.Duration, start time.Time) (*Lease, error) {
+func (l *Locker) acquired(ctx context.Context, k keys, token string, shared bool, fence, base int64, sent time.Time, ttl, left time.Duration, start time.Time) (*Lease, error) {
 	lease := newLease(l, k, token, shared, fence, sent, ttl, left)
+	lease.base = base
 	if err := l.replicate(ctx, lease); err != nil {
 		return nil, err
 	}
@@ -442,9 +501,13 @@ func (l *Locker) grantSlack() time.Duration {
 // release runs the release script in mode x, s, leave or force, then
 // delivers the grants it made to the next holders. It reports whether the
 // token held the lock.
-func (l *Locker) release(ctx context.Context, k keys, token, mode, member string) (bool, error) {
-	out, err := scripts.LockRelease.Exec(ctx, l.c, k.with(token), []string{token, mode, member,
-		strconv.FormatInt(l.grantSlack().Milliseconds(), 10)}).ToArray()
+func (l *Locker) release(ctx context.Context, k keys, token, mode, member string, base int64) (bool, error) {
+	baseArg := ""
+	if base >= 0 {
+		baseArg = strconv.FormatInt(base, 10)
+	}
+	out, err := scripts.LockRelease.Exec(ctx, l.c, k.forRelease(token, base), []string{token, mode, member,
+		strconv.FormatInt(l.grantSlack().Milliseconds(), 10), baseArg}).ToArray()
 	if err != nil {
 		return false, err
 	}
@@ -484,7 +547,7 @@ func (l *Locker) release(ctx context.Context, k keys, token, mode, member string
 func (l *Locker) leave(k keys, token, member string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, _ = l.release(ctx, k, token, "leave", member)
+	_, _ = l.release(ctx, k, token, "leave", member, -1)
 }
 
 // replicate waits for Options.WaitReplicas acknowledgements.

@@ -7,15 +7,26 @@
 -- KEYS[5]  waiting readers: "token|ttl" -> deadline  kv:{l:NAME}:qs
 -- KEYS[6]  grants not yet delivered: token -> fencing token  kv:{l:NAME}:g
 -- KEYS[7]  this caller's grant list              kv:{l:NAME}:w:TOKEN
+-- KEYS[8]  waiter sequence counter                kv:{l:NAME}:n
+-- KEYS[9]  waiters' sequence numbers: token -> n  kv:{l:NAME}:s
 -- ARGV[1]  token (unique per lease)
 -- ARGV[2]  lease TTL in milliseconds
 -- ARGV[3]  mode: "x" or "s"
 -- ARGV[4]  if > 0: on failure, register as a waiter until now + ARGV[4] ms
+-- ARGV[5]  "" or the sequence number this waiter got in an earlier round
+--
+-- Sequence numbers: a waiter gets the next one when it first registers and
+-- also blocks on kv:{l:NAME}:w:s:N. A holder learns a base (its own number,
+-- or the counter when it took the lock at once); waiters that queued after
+-- it have the numbers just above, so its release can declare their lists
+-- and hand the lock over in the same script (lock_release.lua).
 --
 -- The caller may already hold the lock (see below). Writers are not starved: while a writer waits, new readers
 -- do not get in. Returns {1, fencing token, ms the lease has left} on
 -- success, or {0, ms until the holder's TTL runs out} (the longest a
--- waiter needs to block before trying again).
+-- waiter needs to block before trying again); both with the sequence
+-- number (a waiter's) or base (a holder's) appended when ARGV[4] > 0 or
+-- the caller had one.
 
 local token, ttl, mode, wait = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local member = token .. '|' .. ARGV[2]
@@ -42,8 +53,20 @@ else
 end
 local granted = redis.call('HGET', KEYS[6], token) or redis.call('LPOP', KEYS[7])
 redis.call('HDEL', KEYS[6], token)
+local seq = ARGV[5]
+if seq == '' then
+  seq = redis.call('HGET', KEYS[9], token) or ''
+end
+
+-- base: this holder's sequence number, or the counter when it never waited.
+local function holding(fence, ms)
+  redis.call('HDEL', KEYS[9], token)
+  local base = tonumber(seq) or tonumber(redis.call('GET', KEYS[8]) or 0)
+  return {1, fence, ms, base}
+end
+
 if left > 0 then
-  return {1, tonumber(granted or redis.call('GET', KEYS[3]) or 0), left}
+  return holding(tonumber(granted or redis.call('GET', KEYS[3]) or 0), left)
 end
 
 local function remaining()
@@ -79,11 +102,22 @@ if free then
     expire_at_max(KEYS[2])
   end
   redis.call('ZREM', queue, member)
-  return {1, next_fence(KEYS[3]), ttl}
+  return holding(next_fence(KEYS[3]), ttl)
 end
 
 if wait > 0 then
   redis.call('ZADD', queue, now + wait, member)
   expire_at_max(queue)
+  if seq == '' then
+    seq = redis.call('INCR', KEYS[8])
+  end
+  redis.call('HSET', KEYS[9], token, seq)
+  -- The counter and the map live as long as the longest waiter may (never
+  -- shortened: a counter that restarted could give a number twice).
+  for k = 8, 9 do
+    redis.call('PEXPIRE', KEYS[k], wait, 'NX')
+    redis.call('PEXPIRE', KEYS[k], wait, 'GT')
+  end
+  return {0, remaining(), tonumber(seq)}
 end
 return {0, remaining()}

@@ -7,23 +7,31 @@
 -- KEYS[5]  waiting readers            kv:{l:NAME}:qs
 -- KEYS[6]  grants not yet delivered   kv:{l:NAME}:g
 -- KEYS[7]  the caller's grant list    kv:{l:NAME}:w:TOKEN
+-- KEYS[8]  waiters' sequence numbers  kv:{l:NAME}:s (see lock_acquire.lua)
+-- KEYS[9..] the grant lists of the waiters numbered ARGV[5]+1, +2, ...
+--                                     kv:{l:NAME}:w:s:N
 -- ARGV[1]  token
 -- ARGV[2]  mode: "x" (release exclusive), "s" (release shared),
 --          "leave" (a waiter gives up: leave the queues, and release what
 --          it may have been granted meanwhile), "force" (drop all holders)
 -- ARGV[3]  the caller's queue member ("token|ttl"), for "leave"
 -- ARGV[4]  grant slack in milliseconds (see below)
+-- ARGV[5]  the caller's sequence base ("" for none): KEYS[9..] follow it
 --
 -- Hand-off: when the lock becomes free, the longest-waiting writer gets it
 -- (else every waiting reader): this script makes it the holder, with its
 -- own TTL plus the slack, takes its fencing token and records it in
--- KEYS[6]. The waiters' grant lists are only known now, so the caller
--- delivers the grants in a second call (lock_grant.lua) that declares them;
--- a waiter that misses it finds the grant in KEYS[6] when its wait times
--- out. Returns {held, then pairs: granted token, fencing token}; held is 1
--- if the token held (or was granted) the lock.
+-- KEYS[6]. When the new holder's sequence number is one the caller
+-- declared (a waiter that queued just after it: the usual case), the
+-- grant ("token|fencing token") goes onto that waiter's numbered list
+-- here: one round trip. Otherwise its grant list is only known now, so the
+-- caller delivers the grant in a second call (lock_grant.lua) that
+-- declares it. A waiter that misses both finds the grant in KEYS[6] when
+-- its wait times out. Returns {held, then pairs: granted token, fencing
+-- token, for the caller to deliver}; held is 1 if the token held (or was
+-- granted) the lock.
 
-local token, mode, member, slack = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local token, mode, member, slack, base = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local out = {0}
 
 local function grant()
@@ -38,9 +46,17 @@ local function grant()
     local tok, ttl = string.sub(m, 1, sep - 1), tonumber(string.sub(m, sep + 1))
     local f = next_fence(KEYS[3])
     redis.call('HSET', KEYS[6], tok, string.format('%d', f))
-    out[#out + 1] = tok
-    out[#out + 1] = f
     longest = math.max(longest, ttl + slack)
+    local n = tonumber(redis.call('HGET', KEYS[8], tok))
+    redis.call('HDEL', KEYS[8], tok)
+    local at = n and base and 8 + n - base
+    if at and at >= 9 and at <= #KEYS then
+      redis.call('RPUSH', KEYS[at], tok .. '|' .. string.format('%d', f))
+      redis.call('PEXPIRE', KEYS[at], ttl + slack)
+    else
+      out[#out + 1] = tok
+      out[#out + 1] = f
+    end
     return tok, ttl
   end
   local w = redis.call('ZRANGE', KEYS[4], 0, 0)
@@ -74,6 +90,7 @@ else
     redis.call('ZREM', KEYS[5], member)
     redis.call('DEL', KEYS[7])
     redis.call('HDEL', KEYS[6], token)
+    redis.call('HDEL', KEYS[8], token)
   end
   if mode ~= 'leave' then
     -- A grant handed over in-process (see lock.go) was never taken out of

@@ -24,26 +24,32 @@ import (
 // returns ok false when d passed with nothing pushed, and an error when
 // ctx ended or the wait failed (see Retryable).
 func Pop(ctx context.Context, c valkey.Client, key string, d time.Duration) (value string, ok bool, err error) {
+	_, value, ok, err = PopAny(ctx, c, []string{key}, d)
+	return value, ok, err
+}
+
+// PopAny is Pop on several lists (in one Cluster slot): the first element
+// pushed onto any of them, and the list it came from. Give it only lists
+// no other client pops: an element popped just as the wait is cancelled is
+// lost with the reply.
+func PopAny(ctx context.Context, c valkey.Client, keys []string, d time.Duration) (key, value string, ok bool, err error) {
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	// The server's own timeout is a backstop a second later: the client's
 	// deadline ends the wait first.
-	cmd := c.B().Blpop().Key(key).Timeout((d + time.Second).Seconds()).Build().UnblockOnCancel()
+	cmd := c.B().Blpop().Key(keys...).Timeout((d + time.Second).Seconds()).Build().UnblockOnCancel()
 	got, err := c.Do(wctx, cmd).AsStrSlice()
 	switch {
 	case err == nil && len(got) == 2:
-		return got[1], true, nil
+		return got[0], got[1], true, nil
 	case ctx.Err() != nil:
-		return "", false, ctx.Err()
+		return "", "", false, ctx.Err()
 	case err == nil || valkey.IsValkeyNil(err) || wctx.Err() != nil:
-		return "", false, nil
+		return "", "", false, nil
 	}
-	return "", false, err
+	return "", "", false, err
 }
 
-// Retryable reports whether a failed wait or call may be tried again: a
-// lost connection (not a server's error reply, a closed client or ctx's
-// end).
 func Retryable(ctx context.Context, err error) bool {
 	if ctx.Err() != nil || errors.Is(err, keyvalue.ErrClosed) || errors.Is(err, valkey.ErrClosing) {
 		return false
