@@ -84,8 +84,9 @@
 //     is returned with the error, so the caller is never left with an
 //     orphan it cannot name.
 //   - A stored record that does not parse exactly (trailing bytes, a field
-//     of the wrong type, an unknown field) is ErrCorrupt for every reader,
-//     Renew included, and is never overwritten silently.
+//     of the wrong type, an unknown, duplicate or differently-cased field,
+//     invalid UTF-8: encoding/json/v2 semantics) is ErrCorrupt for every
+//     reader, Renew included, and is never overwritten silently.
 //
 // # Drop-in adapters
 //
