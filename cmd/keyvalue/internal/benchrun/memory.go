@@ -49,25 +49,31 @@ func memoryPerEntry(kv bool) Impl {
 		defer done()
 		n := env.n(memoryEntries)
 		data := make([]byte, memoryPayload)
-		before, err := usedMemory(ctx, c)
-		if err != nil {
-			return Measure{}, err
-		}
-		if err := eachIndex(n, func(i int) error {
+		return memoryGrowth(ctx, c, n, func(i int) error {
 			tags := make([]string, memoryTags)
 			for k := range tags {
 				tags[k] = "t" + strconv.Itoa((i+k*100)%300)
 			}
 			return t.Set(ctx, "entry-"+strconv.Itoa(i), data, tags, time.Hour)
-		}); err != nil {
-			return Measure{}, err
-		}
-		after, err := usedMemory(ctx, c)
-		if err != nil {
-			return Measure{}, err
-		}
-		return Measure{Value: float64(after-before) / float64(n)}, nil
+		})
 	}
+}
+
+// memoryGrowth writes n entries with write (32 goroutines) and returns the
+// server's used_memory growth per entry.
+func memoryGrowth(ctx context.Context, c valkey.Client, n int, write func(i int) error) (Measure, error) {
+	before, err := usedMemory(ctx, c)
+	if err != nil {
+		return Measure{}, err
+	}
+	if err := eachIndex(n, write); err != nil {
+		return Measure{}, err
+	}
+	after, err := usedMemory(ctx, c)
+	if err != nil {
+		return Measure{}, err
+	}
+	return Measure{Value: float64(after-before) / float64(n)}, nil
 }
 
 // eachIndex calls fn(0..n-1) over 32 goroutines (see Parallel).
@@ -90,18 +96,7 @@ func memoryLimit(ctx context.Context, env *Env) (Measure, error) {
 	defer done()
 	n := env.n(memoryEntries)
 	data := string(make([]byte, memoryPayload))
-	before, err := usedMemory(ctx, c)
-	if err != nil {
-		return Measure{}, err
-	}
-	if err := eachIndex(n, func(i int) error {
+	return memoryGrowth(ctx, c, n, func(i int) error {
 		return c.Do(ctx, c.B().Set().Key(prefix+"entry-"+strconv.Itoa(i)).Value(data).Px(time.Hour).Build()).Error()
-	}); err != nil {
-		return Measure{}, err
-	}
-	after, err := usedMemory(ctx, c)
-	if err != nil {
-		return Measure{}, err
-	}
-	return Measure{Value: float64(after-before) / float64(n)}, nil
+	})
 }
