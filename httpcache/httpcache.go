@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -60,7 +61,7 @@ func Middleware(b *cache.Backend, opts Options) func(http.Handler) http.Handler 
 	if err != nil {
 		logger := opts.Logger
 		if logger == nil {
-			logger = slogDefault()
+			logger = slog.Default()
 		}
 		logger.Error("httpcache: the middleware caches nothing", "error", err)
 		name := opts.Name
@@ -176,21 +177,21 @@ func (c *Cache) route(w http.ResponseWriter, r *http.Request, next http.Handler)
 	key := c.key(r)
 	id, primary := entryID(key), true
 	for range 3 { // the key, then its variant; once more if a variant moved
-		rec, status, err := c.lookup(r.Context(), id, key)
+		rec, err := c.lookup(r.Context(), id, key)
 		if err != nil {
-			c.warn("httpcache: cache unavailable; serving uncached", err)
-			c.pass(w, r, next, "fwd=bypass; detail=unavailable")
+			c.bypass(w, r, next, err)
 			return
 		}
+		how := "hit"
 		if rec == nil {
 			if r.Method == http.MethodHead {
 				c.pass(w, r, next, "fwd=uri-miss; detail=head")
 				return
 			}
-			rec, status, err = c.fill(w, r, next, key, id, primary)
-			if rec == nil || err != nil {
+			if rec = c.fill(w, r, next, key, id, primary); rec == nil {
 				return // rendered (or passed) by fill
 			}
+			how = "hit; collapsed"
 		}
 		switch rec.Kind {
 		case kindPass:
@@ -204,7 +205,7 @@ func (c *Cache) route(w http.ResponseWriter, r *http.Request, next http.Handler)
 			id, primary = variantID(key, rec, r), false
 			continue
 		}
-		c.reuse(w, r, next, key, id, primary, rec, status)
+		c.reuse(w, r, next, key, id, primary, rec, how)
 		return
 	}
 	c.pass(w, r, next, "fwd=bypass; detail=vary-changing")
@@ -212,27 +213,27 @@ func (c *Cache) route(w http.ResponseWriter, r *http.Request, next http.Handler)
 
 // lookup reads the entry under id. A miss is (nil, nil); an entry that
 // cannot be used (undecodable, another key's) counts as a miss.
-func (c *Cache) lookup(ctx context.Context, id, key string) (*record, string, error) {
+func (c *Cache) lookup(ctx context.Context, id, key string) (*record, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.LookupTimeout)
 	defer cancel()
 	data, err := c.b.Get(ctx, id)
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 		// The server did not answer in time (in degraded mode the cache
 		// reports that as a miss): do not wait for it again to fill.
-		return nil, "", fmt.Errorf("httpcache: no answer from the cache within LookupTimeout (%s): %w", c.opts.LookupTimeout, ctx.Err())
+		return nil, fmt.Errorf("httpcache: no answer from the cache within LookupTimeout (%s): %w", c.opts.LookupTimeout, ctx.Err())
 	}
 	if errors.Is(err, cache.ErrNotFound) || errors.Is(err, cache.ErrCorrupt) {
-		return nil, "", nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	rec, err := decodeRecord(data, key)
 	if err != nil {
 		c.warn("httpcache: unusable entry; treating it as a miss", err)
-		return nil, "", nil
+		return nil, nil
 	}
-	return rec, "hit", nil
+	return rec, nil
 }
 
 // reuse serves rec, a stored response, when it is fresh or may be served
@@ -265,8 +266,7 @@ func (c *Cache) reuse(w http.ResponseWriter, r *http.Request, next http.Handler,
 		data, fill, err := c.b.Refill(ctx, id, c.opts.Lease)
 		cancel()
 		if err != nil {
-			c.warn("httpcache: cache unavailable; serving uncached", err)
-			c.pass(w, r, next, "fwd=bypass; detail=unavailable")
+			c.bypass(w, r, next, err)
 			return
 		}
 		if fill != nil {
@@ -274,10 +274,13 @@ func (c *Cache) reuse(w http.ResponseWriter, r *http.Request, next http.Handler,
 			return
 		}
 		fresh, err := decodeRecord(data, key)
+		var left time.Duration // how long fresh stays fresh
+		if err == nil {
+			left = fresh.freshness().fresh - fresh.currentAge(time.Now())
+		}
 		switch {
-		case err == nil && fresh.Kind == kindResponse && fresh.currentAge(time.Now()) < fresh.freshness().fresh:
-			age := fresh.currentAge(time.Now())
-			c.write(w, r, fresh, age, "hit; collapsed; ttl="+ttl(fresh.freshness().fresh-age))
+		case err == nil && fresh.Kind == kindResponse && left > 0:
+			c.write(w, r, fresh, fresh.freshness().fresh-left, "hit; collapsed; ttl="+ttl(left))
 			return
 		case err == nil && fresh.Kind != kindResponse:
 			c.pass(w, r, next, "fwd=stale; detail=changed-kind")
@@ -295,35 +298,39 @@ func (c *Cache) reuse(w http.ResponseWriter, r *http.Request, next http.Handler,
 
 // fill handles a miss: it renders the response (one request across the
 // fleet), or waits for the request rendering it and returns its record.
-// A nil record means the response was written already.
-func (c *Cache) fill(w http.ResponseWriter, r *http.Request, next http.Handler, key, id string, primary bool) (*record, string, error) {
+// nil means the response was written already.
+func (c *Cache) fill(w http.ResponseWriter, r *http.Request, next http.Handler, key, id string, primary bool) *record {
 	// Bounded: a server that stops answering now costs at most the lease.
 	ctx, cancel := context.WithTimeout(r.Context(), c.lease()+c.opts.LookupTimeout)
 	defer cancel()
 	data, fill, err := c.b.GetOrFill(ctx, id, c.opts.Lease)
 	if err != nil {
-		if r.Context().Err() != nil {
-			return nil, "", err // the client left while waiting
+		if r.Context().Err() == nil { // else the client left while waiting
+			c.bypass(w, r, next, err)
 		}
-		c.warn("httpcache: cache unavailable; serving uncached", err)
-		c.pass(w, r, next, "fwd=bypass; detail=unavailable")
-		return nil, "", err
+		return nil
 	}
 	if fill == nil {
 		rec, err := decodeRecord(data, key)
 		if err != nil {
 			c.warn("httpcache: unusable entry; serving uncached", err)
 			c.pass(w, r, next, "fwd=bypass; detail=unusable-entry")
-			return nil, "", err
+			return nil
 		}
-		return rec, "hit; collapsed", nil
+		return rec
 	}
 	fwd := "fwd=uri-miss"
 	if !primary {
 		fwd = "fwd=vary-miss"
 	}
 	c.render(w, r, next, key, id, primary, fill, nil, fwd)
-	return nil, "", nil
+	return nil
+}
+
+// bypass sends r to the handler because the cache failed (err, logged).
+func (c *Cache) bypass(w http.ResponseWriter, r *http.Request, next http.Handler, err error) {
+	c.warn("httpcache: cache unavailable; serving uncached", err)
+	c.pass(w, r, next, "fwd=bypass; detail=unavailable")
 }
 
 // pass sends r to the handler, uncached, with a Cache-Status saying why.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -49,7 +48,7 @@ func (c *Cache) render(w http.ResponseWriter, r *http.Request, next http.Handler
 	tags.mu.Unlock()
 	if cw.staleInstead {
 		age := fallback.currentAge(time.Now())
-		c.write(w, r, fallback, age, "hit; fwd=stale; fwd-status="+itoa(cw.status)+"; detail=stale-if-error")
+		c.write(w, r, fallback, age, "hit; fwd=stale; fwd-status="+strconv.Itoa(cw.status)+"; detail=stale-if-error")
 	}
 	ctx := context.WithoutCancel(r.Context())
 	if cw.refused == nil && !cw.complete() {
@@ -185,10 +184,6 @@ func splitTags(values []string) []string {
 
 // token turns a reason into an RFC 8941 token for Cache-Status's detail.
 func token(s string) string { return strings.ReplaceAll(s, " ", "-") }
-
-func slogDefault() *slog.Logger { return slog.Default() }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // newGeneration returns a random generation for variant ids.
 func newGeneration() string {
