@@ -471,11 +471,22 @@ func (l *Locker) waitForGrant(ctx context.Context, k keys, token, seq string, lo
 
 // forward delivers a grant of another waiter to that waiter's own list
 // (lock_grant.lua drops it if that waiter took it another way meanwhile).
-// A failure only delays that waiter until its wait times out.
 func (l *Locker) forward(ctx context.Context, k keys, tok, fence string) {
-	args := []string{strconv.FormatInt((l.maxWait() + l.grantSlack()).Milliseconds(), 10), tok, fence}
-	if err := scripts.LockGrant.Exec(context.WithoutCancel(ctx), l.c, []string{k.all[5], k.wait + tok}, args).Error(); err != nil {
-		l.log.Warn("lock: forwarding another waiter's grant failed; it will find it when its wait times out", "lock", k.name, "error", err)
+	l.deliver(ctx, k, []string{tok}, []string{fence})
+}
+
+// deliver pushes grants (fencing tokens) onto their waiters' token lists
+// in one call (lock_grant.lua). A failure only delays those waiters until
+// their waits time out (they then find their grants themselves).
+func (l *Locker) deliver(ctx context.Context, k keys, tokens, fences []string) {
+	keys := []string{k.all[5]}
+	args := []string{strconv.FormatInt((l.maxWait() + l.grantSlack()).Milliseconds(), 10)}
+	for i, tok := range tokens {
+		keys = append(keys, k.wait+tok)
+		args = append(args, tok, fences[i])
+	}
+	if err := scripts.LockGrant.Exec(context.WithoutCancel(ctx), l.c, keys, args).Error(); err != nil {
+		l.log.Warn("lock: delivering a grant failed; the waiter will find it when its wait times out", "lock", k.name, "error", err)
 	}
 }
 
@@ -511,32 +522,29 @@ func (l *Locker) release(ctx context.Context, k keys, token, mode, member string
 	if err != nil {
 		return false, err
 	}
+	if len(out) < 2 {
+		return false, fmt.Errorf("unexpected release reply of %d elements", len(out))
+	}
 	held, _ := out[0].AsInt64()
-	if len(out) > 1 {
-		l.tel.Add(ctx, "handoffs", int64(len(out)/2))
-		keys := []string{k.all[5]}
-		args := []string{strconv.FormatInt((l.maxWait() + l.grantSlack()).Milliseconds(), 10)}
-		for i := 1; i+1 < len(out); i += 2 {
-			tok, _ := out[i].ToString()
-			f, _ := out[i+1].AsInt64()
-			if ch, ok := l.waiters.Load(tok); ok {
-				select {
-				case ch.(chan int64) <- f:
-					continue // a waiter of this Locker: handed over in-process
-				default:
-				}
+	pushed, _ := out[1].AsInt64()
+	if granted := pushed + int64(len(out)-2)/2; granted > 0 {
+		l.tel.Add(ctx, "handoffs", granted)
+	}
+	var tokens, fences []string
+	for i := 2; i+1 < len(out); i += 2 {
+		tok, _ := out[i].ToString()
+		f, _ := out[i+1].AsInt64()
+		if ch, ok := l.waiters.Load(tok); ok {
+			select {
+			case ch.(chan int64) <- f:
+				continue // a waiter of this Locker: handed over in-process
+			default:
 			}
-			keys = append(keys, k.wait+tok)
-			args = append(args, tok, strconv.FormatInt(f, 10))
 		}
-		if len(keys) == 1 {
-			return held == 1, nil
-		}
-		// A failure here only delays the next holder until its wait times
-		// out (it then finds its grant itself); the release stands.
-		if err := scripts.LockGrant.Exec(context.WithoutCancel(ctx), l.c, keys, args).Error(); err != nil {
-			l.log.Warn("lock: delivering a grant failed; the waiter will find it when its wait times out", "lock", k.name, "error", err)
-		}
+		tokens, fences = append(tokens, tok), append(fences, strconv.FormatInt(f, 10))
+	}
+	if len(tokens) > 0 {
+		l.deliver(ctx, k, tokens, fences)
 	}
 	return held == 1, nil
 }

@@ -27,12 +27,13 @@
 -- here: one round trip. Otherwise its grant list is only known now, so the
 -- caller delivers the grant in a second call (lock_grant.lua) that
 -- declares it. A waiter that misses both finds the grant in KEYS[6] when
--- its wait times out. Returns {held, then pairs: granted token, fencing
--- token, for the caller to deliver}; held is 1 if the token held (or was
--- granted) the lock.
+-- its wait times out. Returns {held, pushed, then pairs: granted token,
+-- fencing token, for the caller to deliver}; held is 1 if the token held
+-- (or was granted) the lock, pushed the number of grants already put on
+-- numbered lists.
 
 local token, mode, member, slack, base = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local out = {0}
+local out = {0, 0} -- held, grants pushed onto numbered lists, then pairs to deliver
 
 local function grant()
   if redis.call('EXISTS', KEYS[1]) == 1 then return end
@@ -53,6 +54,7 @@ local function grant()
     if at and at >= 9 and at <= #KEYS then
       redis.call('RPUSH', KEYS[at], tok .. '|' .. string.format('%d', f))
       redis.call('PEXPIRE', KEYS[at], ttl + slack)
+      out[2] = out[2] + 1
     else
       out[#out + 1] = tok
       out[#out + 1] = f
