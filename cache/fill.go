@@ -79,20 +79,30 @@ func (b *Backend) TryFill(ctx context.Context, id string, lease time.Duration) (
 	if err := b.checkID(id); err != nil {
 		return nil, err
 	}
+	l, ok, err := b.refreshLease(ctx, id, leaseOrDefault(lease))
+	if err != nil || !ok {
+		return nil, err
+	}
+	b.tel.Add(ctx, "recomputes", 1)
+	return &Fill{b: b, l: l}, nil
+}
+
+// refreshLease takes the computing lease of id in the mode that never
+// waits (cache_lease.lua "refresh"): ok false when another caller holds it.
+func (b *Backend) refreshLease(ctx context.Context, id string, ttl time.Duration) (l computeLease, ok bool, err error) {
 	token := newLeaseToken()
-	kind, msg, err := b.lease(ctx, id, token, leaseOrDefault(lease), "refresh")
+	kind, msg, err := b.lease(ctx, id, token, ttl, "refresh")
 	if err != nil {
-		return nil, fmt.Errorf("cache %s: refresh %q: %w", b.name, id, err)
+		return computeLease{}, false, fmt.Errorf("cache %s: refresh %q: %w", b.name, id, err)
 	}
 	if kind != leaseGranted {
-		return nil, nil
+		return computeLease{}, false, nil
 	}
 	since, err := msg.AsInt64()
 	if err != nil {
-		return nil, fmt.Errorf("cache %s: refresh %q: lease stamp: %w", b.name, id, err)
+		return computeLease{}, false, fmt.Errorf("cache %s: refresh %q: lease stamp: %w", b.name, id, err)
 	}
-	b.tel.Add(ctx, "recomputes", 1)
-	return &Fill{b: b, l: computeLease{id: id, token: token, since: strconv.FormatInt(since, 10)}}, nil
+	return computeLease{id: id, token: token, since: strconv.FormatInt(since, 10)}, true, nil
 }
 
 // ID returns the id of the entry being computed.

@@ -288,17 +288,15 @@ func (b *Backend) refreshInBackground(ctx context.Context, id string, o LoadOpti
 		defer b.refreshing.Delete(id)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.lease())
 		defer cancel()
-		token := newLeaseToken()
-		kind, msg, err := b.lease(rctx, id, token, o.lease(), "refresh")
+		l, ok, err := b.refreshLease(rctx, id, o.lease())
 		if err != nil {
 			b.log.Warn("cache: background refresh could not start", "cache", b.name, "id", id, "error", err)
 			return
 		}
-		if kind != leaseGranted {
+		if !ok {
 			return // another caller is computing it
 		}
-		since, _ := msg.AsInt64()
-		if _, err := b.compute(rctx, id, o, strconv.FormatInt(since, 10), token, load); err != nil && !errors.Is(err, context.Canceled) {
+		if _, err := b.compute(rctx, id, o, l.since, l.token, load); err != nil && !errors.Is(err, context.Canceled) {
 			b.log.Warn("cache: background refresh failed; the stale value stays until its grace ends", "cache", b.name, "id", id, "error", err)
 		}
 	}()
