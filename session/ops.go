@@ -158,53 +158,58 @@ func (s *Store) getIndexed(ctx context.Context, index string) ([]Record, error) 
 	if err != nil {
 		return nil, fmt.Errorf("session: get all: %w", err)
 	}
-	// Decoding JSON dominates the cost of a long list: spread it over the CPUs.
-	parsed := make([]*Record, len(vals))
+	// Decoding JSON dominates the cost of a long list: spread it over the
+	// CPUs, decoding into one slice, each worker reusing its buffer for
+	// the sealed ids.
+	parsed := make([]stored, len(vals))
+	listed := make([]bool, len(vals))
 	errs := make([]error, len(vals))
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(vals)/64))
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
+			var scratch []byte
 			for i := w; i < len(vals); i += workers {
-				parsed[i], errs[i] = s.parseListed(vals[i], keys[i])
+				listed[i], scratch, errs[i] = s.parseListed(vals[i], keys[i], &parsed[i], scratch)
 			}
 		})
 	}
 	wg.Wait()
 	out := make([]Record, 0, len(vals))
-	for i, r := range parsed {
+	for i := range parsed {
 		if errs[i] != nil {
 			return nil, fmt.Errorf("session: get all: %w", errs[i])
 		}
-		if r != nil {
-			out = append(out, *r)
+		if listed[i] {
+			out = append(out, parsed[i].Record)
 		}
 	}
 	return out, nil
 }
 
-// parseListed parses one MGET element: nil (no error) for records that
-// vanished, are renewed stubs, or do not parse (logged).
-func (s *Store) parseListed(v valkey.ValkeyMessage, key string) (*Record, error) {
+// parseListed parses one MGET element into st and reports whether it is
+// listed: not for records that vanished, are renewed stubs, or do not
+// parse (logged). scratch is unsealInto's.
+func (s *Store) parseListed(v valkey.ValkeyMessage, key string, st *stored, scratch []byte) (bool, []byte, error) {
 	b, err := v.AsBytes()
 	if valkey.IsValkeyNil(err) {
-		return nil, nil
+		return false, scratch, nil
 	}
 	if err != nil {
-		return nil, err
+		return false, scratch, err
 	}
-	st, err := s.parse(b)
-	if err != nil {
+	if err := s.parseInto(b, st); err != nil {
 		s.log.Warn("session: skipping a record that does not parse", "key", key, "error", err)
-		return nil, nil
+		return false, scratch, nil
 	}
 	if st.Renewed {
-		return nil, nil // the read-only stub of a renewed session
+		return false, scratch, nil // the read-only stub of a renewed session
 	}
-	if id, ok := s.unseal(st.Sealed); ok {
-		st.ID = id
+	var ok bool
+	if st.ID, scratch, ok = s.unsealInto(st.Sealed, scratch); !ok {
+		st.ID = ""
 	}
-	return &st.Record, nil
+	return true, scratch, nil
 }
 
 // Renew moves the session to a fresh id and returns it (call it on login
