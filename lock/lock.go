@@ -124,10 +124,51 @@ type Locker struct {
 	opts Options
 	log  *slog.Logger
 	tel  *telemetry.Recorder
-	// waiters holds this Locker's waiting callers by token (chan int64,
-	// buffered): a release by this Locker that grants one of them hands it
-	// the fencing token in-process instead of through the server.
+	// waiters holds this Locker's waiting callers by token (*localWaiter):
+	// a release by this Locker that grants one of them hands it the
+	// fencing token in-process instead of through the server.
 	waiters sync.Map
+}
+
+// localWaiter is a caller of Lock waiting in this process: a release of
+// the same Locker that grants it puts the fencing token on grant and ends
+// its server-side wait.
+type localWaiter struct {
+	grant chan int64 // buffered: the release never blocks
+	mu    sync.Mutex
+	stop  context.CancelFunc // ends the current BLPOP; nil between waits
+}
+
+// hand gives the waiter its fencing token, unless it already has one.
+func (w *localWaiter) hand(fence int64) bool {
+	select {
+	case w.grant <- fence:
+	default:
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stop != nil {
+		w.stop()
+	}
+	return true
+}
+
+// waiting sets (or, with nil, clears) what ends the current wait.
+func (w *localWaiter) waiting(stop context.CancelFunc) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stop = stop
+}
+
+// handed returns the fencing token a release of this process handed over.
+func (w *localWaiter) handed() (int64, bool) {
+	select {
+	case f := <-w.grant:
+		return f, true
+	default:
+		return 0, false
+	}
 }
 
 // New returns a Locker on c.
@@ -355,9 +396,9 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 	start := time.Now()
 	waited := false
 	var backoff time.Duration
-	var local chan int64
+	var local *localWaiter
 	if wait {
-		local = make(chan int64, 1)
+		local = &localWaiter{grant: make(chan int64, 1)}
 		l.waiters.Store(token, local)
 		defer l.waiters.Delete(token)
 	}
@@ -427,38 +468,32 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 // waitForGrant blocks up to d on the waiter's two grant lists (by token,
 // where a grant delivered by a second call lands, and by sequence number,
 // where a release puts it in its own script) until its grant (a fencing
-// token) arrives, or a release in this process hands it over on local; then
-// the BLPOP is cancelled (valkey-go unblocks it). Both lists are this
-// waiter's alone, so a cancelled wait never takes another waiter's grant.
-// An element of another token on the numbered list (a number given twice
-// after the counter was lost) is forwarded to that waiter's own list.
-func (l *Locker) waitForGrant(ctx context.Context, k keys, token, seq string, local <-chan int64, d time.Duration) (string, bool, error) {
-	type popped struct {
-		from, value string
-		ok          bool
-		err         error
-	}
+// token) arrives, or a release in this process hands it over through
+// local, which also ends the BLPOP (valkey-go unblocks it). The wait runs
+// in the caller's goroutine: a grant reaches the caller with no hop
+// between goroutines. Both lists are this waiter's alone, so a cancelled
+// wait never takes another waiter's grant. An element of another token on
+// the numbered list (a number given twice after the counter was lost) is
+// forwarded to that waiter's own list.
+func (l *Locker) waitForGrant(ctx context.Context, k keys, token, seq string, local *localWaiter, d time.Duration) (string, bool, error) {
 	deadline := time.Now().Add(d)
 	lists := []string{k.wait + token, k.numbered + seq}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	local.waiting(cancel)
+	defer local.waiting(nil)
 	for {
-		pctx, cancel := context.WithCancel(ctx)
-		res := make(chan popped, 1)
-		go func() {
-			from, value, ok, err := wake.PopAny(pctx, l.c, lists, time.Until(deadline))
-			res <- popped{from, value, ok, err}
-		}()
-		var p popped
-		select {
-		case f := <-local:
-			cancel()
+		if f, ok := local.handed(); ok {
 			return strconv.FormatInt(f, 10), true, nil
-		case p = <-res:
-			cancel()
 		}
-		if !p.ok || p.from == lists[0] {
-			return p.value, p.ok, p.err
+		from, value, ok, err := wake.PopAny(pctx, l.c, lists, time.Until(deadline))
+		if f, handed := local.handed(); handed {
+			return strconv.FormatInt(f, 10), true, nil
 		}
-		tok, fence, _ := strings.Cut(p.value, "|")
+		if !ok || from == lists[0] {
+			return value, ok, err
+		}
+		tok, fence, _ := strings.Cut(value, "|")
 		if tok == token {
 			return fence, true, nil
 		}
@@ -534,12 +569,8 @@ func (l *Locker) release(ctx context.Context, k keys, token, mode, member string
 	for i := 2; i+1 < len(out); i += 2 {
 		tok, _ := out[i].ToString()
 		f, _ := out[i+1].AsInt64()
-		if ch, ok := l.waiters.Load(tok); ok {
-			select {
-			case ch.(chan int64) <- f:
-				continue // a waiter of this Locker: handed over in-process
-			default:
-			}
+		if w, ok := l.waiters.Load(tok); ok && w.(*localWaiter).hand(f) {
+			continue // a waiter of this Locker: handed over in-process
 		}
 		tokens, fences = append(tokens, tok), append(fences, strconv.FormatInt(f, 10))
 	}
