@@ -261,6 +261,6 @@ var (
 	SessionRenew = load("session_renew.lua")
 	// SessionRemove removes session records and their index entries.
 	SessionRemove = load("session_remove.lua")
-	// SessionIndex drops expired index members and lists the live ones.
+	// SessionIndex drops expired index members (a ZRANGE follows it).
 	SessionIndex = load("session_index.lua")
 )
