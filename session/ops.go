@@ -32,7 +32,7 @@ func (s *Store) removeOp(ctx context.Context, id string) (bool, error) {
 		return false, nil
 	}
 	user := ""
-	if r, err := s.find(ctx, id); err == nil {
+	if r, err := s.find(ctx, id, s.hash(id)); err == nil {
 		user = r.st.UserID
 	} else if errors.Is(err, ErrNotFound) {
 		return false, nil

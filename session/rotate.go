@@ -24,7 +24,7 @@ func (s *Store) RemoveOthers(ctx context.Context, currentID string) (n int, err 
 	if !validID(currentID) {
 		return 0, ErrNotFound
 	}
-	cur, err := s.find(ctx, currentID)
+	cur, err := s.find(ctx, currentID, s.hash(currentID))
 	if err != nil {
 		return 0, err
 	}

@@ -13,9 +13,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -284,8 +286,15 @@ func readKeyFile(path string) ([]byte, error) {
 // storeKey is what one secret is used as: separate keys for hashing ids
 // and for sealing them, both derived from it.
 type storeKey struct {
-	mac  []byte
+	ids  *sync.Pool // of *idHasher keyed with the id-hashing key
 	aead cipher.AEAD
+}
+
+// idHasher is a keyed HMAC-SHA256 with its buffers, reused through
+// storeKey.ids: hashing an id then allocates only the resulting string.
+type idHasher struct {
+	mac           hash.Hash
+	in, sum, text []byte
 }
 
 func deriveKey(secret []byte) storeKey {
@@ -296,13 +305,21 @@ func deriveKey(secret []byte) storeKey {
 	}
 	block, _ := aes.NewCipher(derive("seal")) // a 32-byte key never fails
 	aead, _ := cipher.NewGCM(block)
-	return storeKey{mac: derive("id"), aead: aead}
+	idKey := derive("id")
+	ids := &sync.Pool{New: func() any { return &idHasher{mac: hmac.New(sha256.New, idKey)} }}
+	return storeKey{ids: ids, aead: aead}
 }
 
+// hash is HMAC-SHA256(the id-hashing key, id) in hex.
 func (k storeKey) hash(id string) string {
-	m := hmac.New(sha256.New, k.mac)
-	m.Write([]byte(id))
-	return hex.EncodeToString(m.Sum(nil))
+	h := k.ids.Get().(*idHasher)
+	defer k.ids.Put(h)
+	h.mac.Reset()
+	h.in = append(h.in[:0], id...)
+	h.mac.Write(h.in)
+	h.sum = h.mac.Sum(h.sum[:0])
+	h.text = hex.AppendEncode(h.text[:0], h.sum)
+	return string(h.text)
 }
 
 // hash is the member and key suffix for an id under the current key.
@@ -379,11 +396,11 @@ func (r raw) origin(current string) origin {
 	return origin{from: r.hash}
 }
 
-// find reads the record of id: under the current key, or else under a
-// previous one (all in one MGET).
-func (s *Store) find(ctx context.Context, id string) (raw, error) {
+// find reads the record of id, whose hash under the current key is hash:
+// under the current key, or else under a previous one (all in one MGET).
+func (s *Store) find(ctx context.Context, id, hash string) (raw, error) {
 	if len(s.keys) == 1 {
-		return s.read(ctx, id, s.hash(id))
+		return s.read(ctx, id, hash)
 	}
 	hashes := s.hashes(id)
 	keys := make([]string, len(hashes))
@@ -490,7 +507,7 @@ func (s *Store) getWithOp(ctx context.Context, id string, o GetOptions) (Record,
 		return Record{}, ErrNotFound
 	}
 	hash := s.hash(id)
-	r, err := s.find(ctx, id)
+	r, err := s.find(ctx, id, hash)
 	if errors.Is(err, ErrNotFound) && s.o.OnEvent != nil {
 		s.reportExpired(ctx, id)
 	}

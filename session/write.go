@@ -59,7 +59,7 @@ func (s *Store) setOp(ctx context.Context, id string, rec Record) (Record, error
 	}
 	hash := s.hash(id)
 	oldUser := ""
-	old, err := s.find(ctx, id)
+	old, err := s.find(ctx, id, hash)
 	switch {
 	case err == nil:
 		if old.st.ReadOnly {
@@ -118,7 +118,7 @@ func (s *Store) updateOp(ctx context.Context, id string, fn func(*Record) error)
 	}
 	hash := s.hash(id)
 	for range s.o.UpdateRetries {
-		r, err := s.find(ctx, id)
+		r, err := s.find(ctx, id, hash)
 		if err != nil {
 			return Record{}, err
 		}
