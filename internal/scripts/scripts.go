@@ -69,9 +69,18 @@ func Preload(ctx context.Context, c valkey.Client) error {
 	return nil
 }
 
-// Exec runs the script once.
+// Exec runs the script once: ExecMulti of one call, sent with Do (fewer
+// allocations than a pipeline of one).
 func (s *Script) Exec(ctx context.Context, c valkey.Client, keys, args []string) valkey.ValkeyResult {
-	return s.ExecMulti(ctx, c, valkey.LuaExec{Keys: keys, Args: args})[0]
+	for attempt := 1; ; attempt++ {
+		r := c.Do(ctx, s.evalsha(c, keys, args))
+		switch again, err := s.resend(ctx, c, []error{r.Error()}, attempt); {
+		case err != nil:
+			return valkey.NewErrorResult(err)
+		case len(again) == 0:
+			return r
+		}
+	}
 }
 
 // ExecMulti runs the script once per exec in one pipeline (valkey-go
