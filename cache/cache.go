@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -116,6 +117,8 @@ type Backend struct {
 	opts     Options
 	payloads *payloads
 	prefix   string // kv:{c:NAME}: (sharded: kv:c:NAME:)
+	stamps   string // stampsKey
+	keep     string // stampKeep
 	log      *slog.Logger
 	policy   *policyCheck
 	recent   *recentWrites // nil without a local read cache
@@ -171,7 +174,7 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 	}
 	b := &Backend{c: c, direct: c, name: name, opts: opts, prefix: p, log: log, slack: shardedSlack,
 		payloads: newPayloads(opts.Compression, opts.CompressionThreshold, opts.MaxValueBytes),
-		policy:   &policyCheck{}}
+		policy:   &policyCheck{}, stamps: p + "f", keep: strconv.FormatInt(opts.MaxLoadTime.Microseconds(), 10)}
 	if opts.LocalCacheTTL > 0 {
 		b.recent = newRecentWrites(opts.LocalCacheTTL)
 	}
@@ -225,7 +228,7 @@ func (b *Backend) wakeKey(id string) string  { return b.entryKey("n", id) }
 
 // stampsKey names the flush stamps (standalone layout only): tag -> when
 // it was last flushed, "" for the whole cache.
-func (b *Backend) stampsKey() string { return b.prefix + "f" }
+func (b *Backend) stampsKey() string { return b.stamps }
 
 // keyKind tells what a key of this cache is.
 type keyKind int

@@ -267,9 +267,7 @@ func (e entry) refreshDue(now time.Time, beta float64) (stale, due bool) {
 }
 
 // stampKeep is how long flush stamps are kept, in µs (Options.MaxLoadTime).
-func (b *Backend) stampKeep() string {
-	return strconv.FormatInt(b.opts.MaxLoadTime.Microseconds(), 10)
-}
+func (b *Backend) stampKeep() string { return b.keep }
 
 func (o LoadOptions) lease() time.Duration {
 	if o.Lease <= 0 {

@@ -3,6 +3,7 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"unicode"
 	"unicode/utf8"
 )
@@ -109,17 +110,29 @@ func (b *Backend) checkTag(tag string) error {
 }
 
 // checkTags validates tags and returns them without duplicates.
+// smallTagList is up to how many tags checkTags looks for duplicates by
+// comparing each with the ones before it (no allocation) instead of with
+// a set.
+const smallTagList = 16
+
 func (b *Backend) checkTags(tags []string) ([]string, error) {
 	if len(tags) > MaxTagsPerEntry {
 		return nil, &InputError{Cache: b.name, Kind: ErrInvalidTag, Value: fmt.Sprintf("%d tags", len(tags)),
 			Reason: fmt.Sprintf("an entry may have at most %d tags", MaxTagsPerEntry)}
 	}
-	seen := make(map[string]struct{}, len(tags))
-	out := make([]string, 0, len(tags))
-	for _, t := range tags {
+	dups := false
+	for i, t := range tags {
 		if err := b.checkTag(t); err != nil {
 			return nil, err
 		}
+		dups = dups || len(tags) <= smallTagList && slices.Contains(tags[:i], t)
+	}
+	if len(tags) <= smallTagList && !dups {
+		return tags, nil // the caller's slice: nothing here modifies it
+	}
+	seen := make(map[string]struct{}, len(tags))
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
 		if _, dup := seen[t]; !dup {
 			seen[t] = struct{}{}
 			out = append(out, t)
