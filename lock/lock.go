@@ -396,12 +396,15 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 	start := time.Now()
 	waited := false
 	var backoff time.Duration
+	// local registers the caller as a waiter of this Locker once it waits
+	// (a lock taken at once costs no registration); a release of this
+	// Locker that grants it meanwhile delivers through the server instead.
 	var local *localWaiter
-	if wait {
-		local = &localWaiter{grant: make(chan int64, 1)}
-		l.waiters.Store(token, local)
-		defer l.waiters.Delete(token)
-	}
+	defer func() {
+		if local != nil {
+			l.waiters.Delete(token)
+		}
+	}()
 	// giveUp leaves the queues and reports why the acquisition ended.
 	giveUp := func(what string, err error) (*Lease, error) {
 		l.leave(k, token, member)
@@ -444,6 +447,10 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 		// the client (see package wake).
 		holderLeft := time.Duration(res[1]) * time.Millisecond
 		seq = strconv.FormatInt(res[2], 10)
+		if local == nil {
+			local = &localWaiter{grant: make(chan int64, 1)}
+			l.waiters.Store(token, local)
+		}
 		granted, ok, err := l.waitForGrant(ctx, k, token, seq, local, holderLeft+2*time.Millisecond)
 		switch {
 		case ok:
@@ -609,7 +616,9 @@ func (l *Locker) event(e Event) {
 	if e.Kind == EventLost {
 		l.tel.Add(context.Background(), "lost", 1)
 	}
-	l.log.Debug("lock "+string(e.Kind), "lock", e.Name, "shared", e.Shared, "token", e.Token, "waited", e.Waited)
+	if l.log.Enabled(context.Background(), slog.LevelDebug) { // the arguments allocate even when dropped
+		l.log.Debug("lock "+string(e.Kind), "lock", e.Name, "shared", e.Shared, "token", e.Token, "waited", e.Waited)
+	}
 	if l.opts.OnEvent != nil {
 		l.opts.OnEvent(e)
 	}
