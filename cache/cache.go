@@ -118,6 +118,7 @@ type Backend struct {
 	payloads *payloads
 	prefix   string // kv:{c:NAME}: (sharded: kv:c:NAME:)
 	stamps   string // stampsKey
+	values   string // valueKey's prefix (standalone layout)
 	keep     string // stampKeep
 	log      *slog.Logger
 	policy   *policyCheck
@@ -174,7 +175,7 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 	}
 	b := &Backend{c: c, direct: c, name: name, opts: opts, prefix: p, log: log, slack: shardedSlack,
 		payloads: newPayloads(opts.Compression, opts.CompressionThreshold, opts.MaxValueBytes),
-		policy:   &policyCheck{}, stamps: p + "f", keep: strconv.FormatInt(opts.MaxLoadTime.Microseconds(), 10)}
+		policy:   &policyCheck{}, stamps: p + "f", values: p + "v:", keep: strconv.FormatInt(opts.MaxLoadTime.Microseconds(), 10)}
 	if opts.LocalCacheTTL > 0 {
 		b.recent = newRecentWrites(opts.LocalCacheTTL)
 	}
@@ -212,7 +213,12 @@ func (b *Backend) entryKey(kind, id string) string {
 
 // valueKey names an entry's value; indexKey a tag's index; pendingKey a
 // tag's pending marks (sharded mode only).
-func (b *Backend) valueKey(id string) string { return b.entryKey("v", id) }
+func (b *Backend) valueKey(id string) string {
+	if b.opts.Sharded {
+		return b.entryKey("v", id)
+	}
+	return b.values + id
+}
 
 func (b *Backend) indexKey(tag string) string {
 	if b.opts.Sharded {

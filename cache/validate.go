@@ -56,12 +56,25 @@ func (e *InputError) Error() string {
 func (e *InputError) Unwrap() error { return e.Kind }
 
 // checkToken applies the id/tag rule.
+// printableASCII reports whether s is only ASCII letters, digits and
+// punctuation: the common case, accepted without decoding runes.
+func printableASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 func checkToken(s string, maxLen int) string {
 	switch {
 	case s == "":
 		return "must not be empty"
 	case len(s) > maxLen:
 		return fmt.Sprintf("is %d bytes, over the %d-byte limit", len(s), maxLen)
+	case printableASCII(s):
+		return ""
 	case !utf8.ValidString(s):
 		return "is not valid UTF-8"
 	}
