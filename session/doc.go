@@ -62,7 +62,8 @@
 //	             session's user (it read or wrote the session), else 2: the
 //	             script must declare the user's index, which it learns from
 //	             the record
-//	GetAll       2 round trips for any number of sessions (index script, MGET)
+//	GetAll       2 round trips for any number of sessions (the index: a pruning script
+//	             and ZRANGE in one pipeline; then one MGET)
 //	RemoveByUser 2 round trips (index script, then one removal script)
 //	RemoveOthers 3 round trips (the current session, the user's index, one removal script)
 //	Rekey        per page of the expiry index: ZSCAN, MGET, one write script per moved session
