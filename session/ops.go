@@ -167,9 +167,9 @@ func (s *Store) getIndexed(ctx context.Context, index string) ([]Record, error) 
 		return nil, fmt.Errorf("session: get all: %w", err)
 	}
 	// Decoding JSON dominates the cost of a long list: spread it over the
-	// CPUs, decoding into one slice, each worker reusing its buffer for
-	// the sealed ids.
-	parsed := make([]stored, len(vals))
+	// CPUs. Each worker decodes into one reused document and a reused
+	// buffer for the sealed ids, and copies the record into the result.
+	out := make([]Record, len(vals))
 	listed := make([]bool, len(vals))
 	errs := make([]error, len(vals))
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(vals)/64))
@@ -177,22 +177,29 @@ func (s *Store) getIndexed(ctx context.Context, index string) ([]Record, error) 
 	for w := range workers {
 		wg.Go(func() {
 			var scratch []byte
+			st := new(stored)
 			for i := w; i < len(vals); i += workers {
-				listed[i], scratch, errs[i] = s.parseListed(vals[i], keys[i], &parsed[i], scratch)
+				*st = stored{} // decoding merges into what is there
+				listed[i], scratch, errs[i] = s.parseListed(vals[i], keys[i], st, scratch)
+				if listed[i] {
+					out[i] = st.Record
+				}
 			}
 		})
 	}
 	wg.Wait()
-	out := make([]Record, 0, len(vals))
-	for i := range parsed {
+	n := 0
+	for i := range out {
 		if errs[i] != nil {
 			return nil, fmt.Errorf("session: get all: %w", errs[i])
 		}
 		if listed[i] {
-			out = append(out, parsed[i].Record)
+			out[n] = out[i]
+			n++
 		}
 	}
-	return out, nil
+	clear(out[n:])
+	return out[:n], nil
 }
 
 // parseListed parses one MGET element into st and reports whether it is
