@@ -199,14 +199,23 @@ func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repe
 // WithinNoise reports whether the spreads of the baseline and keyvalue
 // overlap so much that their ratio could be on either side of 1.0: the
 // best of one run against the worst of the other crosses 1.
-func (r Result) WithinNoise() bool {
-	b, k := r.Baseline, r.Keyvalue
-	if b == nil || k == nil || b.Runs < 2 || k.Runs < 2 || b.Min <= 0 || k.Min <= 0 {
+func (r Result) WithinNoise() bool { return r.crossesOne(r.Baseline, r.Keyvalue) }
+
+// LimitWithinNoise is WithinNoise for keyvalue against the limit: a
+// keyvalue ÷ limit whose runs could put it on either side of 1.0 (at the
+// limit, or "cheaper than the limit", which only noise can make it).
+func (r Result) LimitWithinNoise() bool { return r.crossesOne(r.Limit, r.Keyvalue) }
+
+// crossesOne reports whether the ratio of ref to kv (ref's cost over kv's,
+// by the scenario's direction) can fall on either side of 1.0 given both
+// spreads.
+func (r Result) crossesOne(ref, kv *Stats) bool {
+	if ref == nil || kv == nil || ref.Runs < 2 || kv.Runs < 2 || ref.Min <= 0 || kv.Min <= 0 {
 		return false
 	}
-	lo, hi := b.Min/k.Max, b.Max/k.Min // the ratio's range, lower is better
+	lo, hi := ref.Min/kv.Max, ref.Max/kv.Min // the ratio's range, lower is better
 	if r.Scenario.Higher {
-		lo, hi = k.Min/b.Max, k.Max/b.Min
+		lo, hi = kv.Min/ref.Max, kv.Max/ref.Min
 	}
 	return lo < 1 && hi > 1
 }

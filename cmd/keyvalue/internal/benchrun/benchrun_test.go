@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +124,41 @@ func validate(t *testing.T, report []byte) {
 	inst, _ = jsonschema.UnmarshalJSON(bytes.NewReader(bad))
 	if sch.Validate(inst) == nil {
 		t.Error("the schema accepts a string where a number belongs")
+	}
+}
+
+// TestRatiosWithinNoise: a ratio whose runs could fall on either side of
+// 1.0 is printed as noise, for baseline ÷ keyvalue and for keyvalue ÷
+// limit alike (a keyvalue "cheaper than the limit" is only noise), and
+// printed plainly when the spreads are apart.
+func TestRatiosWithinNoise(t *testing.T) {
+	st := func(median, lo, hi float64) *benchrun.Stats {
+		return &benchrun.Stats{Median: median, Min: lo, Max: hi, Runs: 3}
+	}
+	cases := []struct {
+		name                string
+		higher              bool
+		baseline, kv, limit *benchrun.Stats
+		noise, limitNoise   bool
+		wantBase, wantLimit string
+	}{
+		{"apart", false, st(200, 190, 210), st(100, 95, 105), st(50, 48, 52), false, false, "2.0x", "2.0x"},
+		{"kv below the limit by noise", false, st(200, 190, 210), st(90, 80, 120), st(100, 95, 110), false, true, "2.2x", "≈ (0.9x, noise)"},
+		{"baseline overlapping", false, st(110, 90, 130), st(100, 95, 105), st(50, 48, 52), true, false, "≈ (1.1x, noise)", "2.0x"},
+		{"ops/s at the limit", true, st(100, 95, 105), st(120, 110, 130), st(125, 115, 135), false, true, "1.2x", "≈ (1.0x, noise)"},
+		{"ops/s apart", true, st(100, 95, 105), st(120, 118, 122), st(150, 148, 152), false, false, "1.2x", "1.2x"},
+	}
+	for _, tc := range cases {
+		r := benchrun.Result{Scenario: benchrun.Scenario{Name: "s", Unit: "µs", Higher: tc.higher}, Baseline: tc.baseline, Keyvalue: tc.kv, Limit: tc.limit}
+		if r.WithinNoise() != tc.noise || r.LimitWithinNoise() != tc.limitNoise {
+			t.Errorf("%s: WithinNoise %v, LimitWithinNoise %v; want %v, %v", tc.name, r.WithinNoise(), r.LimitWithinNoise(), tc.noise, tc.limitNoise)
+		}
+		var b bytes.Buffer
+		benchrun.WriteTable(&b, []benchrun.Result{r}, nil)
+		row := strings.Split(b.String(), "\n")[2]
+		cells := regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(row), -1)
+		if got := cells[len(cells)-2:]; got[0] != tc.wantBase || got[1] != tc.wantLimit {
+			t.Errorf("%s: row %q; want ratios %q and %q", tc.name, row, tc.wantBase, tc.wantLimit)
+		}
 	}
 }

@@ -58,10 +58,13 @@ type ResultJSON struct {
 	// 1.0 uncertain.
 	WithinNoise bool `json:"within_noise,omitempty"`
 	// LimitRatio is how many times keyvalue's cost is the limit's.
-	LimitRatio *float64                      `json:"limit_ratio"`
-	Spread     map[string][2]float64         `json:"spread"` // min and max over the repetitions
-	Extra      map[string]map[string]float64 `json:"extra,omitempty"`
-	Errors     map[string]string             `json:"errors,omitempty"`
+	LimitRatio *float64 `json:"limit_ratio"`
+	// LimitWithinNoise is true when the runs' spreads make LimitRatio's
+	// side of 1.0 uncertain (keyvalue at the limit, within noise).
+	LimitWithinNoise bool                          `json:"limit_within_noise,omitempty"`
+	Spread           map[string][2]float64         `json:"spread"` // min and max over the repetitions
+	Extra            map[string]map[string]float64 `json:"extra,omitempty"`
+	Errors           map[string]string             `json:"errors,omitempty"`
 }
 
 // NewMachineInfo describes this machine.
@@ -86,6 +89,7 @@ func BuildReport(results []Result, peers []string, server ServerInfo, quick bool
 		}
 		if lr := res.LimitRatio(); lr > 0 {
 			j.LimitRatio = &lr
+			j.LimitWithinNoise = res.LimitWithinNoise()
 		}
 		add := func(name string, st *Stats) {
 			if st == nil {
@@ -180,6 +184,9 @@ func WriteTable(w io.Writer, results []Result, peers []string) {
 		}
 		if x := r.LimitRatio(); x > 0 {
 			limit = fmt.Sprintf("%.1fx", x)
+			if r.LimitWithinNoise() {
+				limit = fmt.Sprintf("≈ (%.1fx, noise)", x)
+			}
 		}
 		rows = append(rows, append(row, cell(r.Limit, r.Scenario.Unit), ratio, limit))
 	}
@@ -210,7 +217,7 @@ func WriteTable(w io.Writer, results []Result, peers []string) {
 		}
 	}
 	fmt.Fprintln(w, "baseline/keyvalue: how many times better keyvalue is than the baseline (for ops/s: higher is better; else lower); ≈ (… noise): the runs' spreads overlap across 1.0, neither is better.")
-	fmt.Fprintln(w, "limit: the cheapest raw commands doing the same server work (BENCHMARKS.md); keyvalue/limit: how many times that keyvalue costs (1.0x = at the limit).")
+	fmt.Fprintln(w, "limit: the cheapest raw commands doing the same server work (BENCHMARKS.md); keyvalue/limit: how many times that keyvalue costs (1.0x = at the limit; ≈ (… noise): the runs' spreads overlap across 1.0, at the limit within noise).")
 	fmt.Fprintln(w, "lock/handoff: p50 (p99); cache/local-staleness: p99 (max).")
 }
 
@@ -250,6 +257,9 @@ func WriteHTML(w io.Writer, r Report) error {
 				c.Ratio += "; "
 			}
 			c.Ratio += fmt.Sprintf("%.1f× the limit", *res.LimitRatio)
+			if res.LimitWithinNoise {
+				c.Ratio += " (at the limit within the runs' noise)"
+			}
 		}
 		type kv struct {
 			name string
@@ -323,6 +333,9 @@ func summaryChart(r Report) (template.HTML, error) {
 		if res.LimitRatio != nil {
 			rw.HasLimitRatio, rw.LimitW = true, math.Max(math.Log10(math.Max(*res.LimitRatio, 1))*scale, 1)
 			rw.LimitLabel = fmt.Sprintf("%.1f× the limit", *res.LimitRatio)
+			if res.LimitWithinNoise {
+				rw.LimitLabel += " (noise)"
+			}
 		}
 		rows = append(rows, rw)
 	}
@@ -396,7 +409,11 @@ func WriteRatioSVG(w io.Writer, r Report) error {
 			}
 		}
 		if res.LimitRatio != nil {
-			rw.Label += fmt.Sprintf(" (%.1f× the limit)", *res.LimitRatio)
+			rw.Label += fmt.Sprintf(" (%.1f× the limit", *res.LimitRatio)
+			if res.LimitWithinNoise {
+				rw.Label += ", noise"
+			}
+			rw.Label += ")"
 		}
 		rows = append(rows, rw)
 	}
