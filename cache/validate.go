@@ -55,7 +55,6 @@ func (e *InputError) Error() string {
 // Unwrap returns the kind, for errors.Is.
 func (e *InputError) Unwrap() error { return e.Kind }
 
-// checkToken applies the id/tag rule.
 // printableASCII reports whether s is only ASCII letters, digits and
 // punctuation: the common case, accepted without decoding runes.
 func printableASCII(s string) bool {
@@ -67,6 +66,7 @@ func printableASCII(s string) bool {
 	return true
 }
 
+// checkToken applies the id/tag rule.
 func checkToken(s string, maxLen int) string {
 	switch {
 	case s == "":
@@ -122,12 +122,13 @@ func (b *Backend) checkTag(tag string) error {
 	return nil
 }
 
-// checkTags validates tags and returns them without duplicates.
 // smallTagList is up to how many tags checkTags looks for duplicates by
 // comparing each with the ones before it (no allocation) instead of with
 // a set.
 const smallTagList = 16
 
+// checkTags validates tags and returns them without duplicates: tags
+// itself when it has none and is short (callers only read the result).
 func (b *Backend) checkTags(tags []string) ([]string, error) {
 	if len(tags) > MaxTagsPerEntry {
 		return nil, &InputError{Cache: b.name, Kind: ErrInvalidTag, Value: fmt.Sprintf("%d tags", len(tags)),
