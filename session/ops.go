@@ -220,10 +220,7 @@ func (s *Store) parseListed(v valkey.ValkeyMessage, key string, st *stored, scra
 	if st.Renewed {
 		return false, scratch, nil // the read-only stub of a renewed session
 	}
-	var ok bool
-	if st.ID, scratch, ok = s.unsealInto(st.Sealed, scratch); !ok {
-		st.ID = ""
-	}
+	st.ID, scratch, _ = s.unsealInto(st.Sealed, scratch) // "" when no key opens it
 	return true, scratch, nil
 }
 
