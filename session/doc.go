@@ -63,7 +63,8 @@
 //	             script must declare the user's index, which it learns from
 //	             the record
 //	GetAll       2 round trips for any number of sessions (the index: a pruning script
-//	             and ZRANGE in one pipeline; then one MGET)
+//	             and ZRANGE in one pipeline; then one MGET per 1,000 sessions, sent
+//	             together, each decoded as soon as its reply is in)
 //	RemoveByUser 2 round trips (index script, then one removal script)
 //	RemoveOthers 3 round trips (the current session, the user's index, one removal script)
 //	Rekey        per page of the expiry index: ZSCAN, MGET, one write script per moved session

@@ -117,7 +117,8 @@ func (s *Store) members(ctx context.Context, index string) ([]string, error) {
 }
 
 // GetAll returns every live session in two round trips: the expiry index
-// (expired members are dropped on the way) and one MGET of the records.
+// (expired members are dropped on the way) and the records (one MGET per
+// 1,000, pipelined together).
 // Records that no longer exist are skipped; records that do not parse are
 // skipped and logged.
 func (s *Store) GetAll(ctx context.Context) (recs []Record, err error) {
@@ -162,30 +163,36 @@ func (s *Store) getIndexed(ctx context.Context, index string) ([]Record, error) 
 	for i, h := range hashes {
 		keys[i] = s.key(h)
 	}
-	vals, err := s.c.Do(ctx, s.c.B().Mget().Key(keys...).Build()).ToArray()
-	if err != nil {
-		return nil, fmt.Errorf("session: get all: %w", err)
-	}
-	// Decoding JSON dominates the cost of a long list: spread it over the
-	// CPUs. Each worker decodes into one reused document and a reused
-	// buffer for the sealed ids, and copies the record into the result.
-	out := make([]Record, len(vals))
-	listed := make([]bool, len(vals))
-	errs := make([]error, len(vals))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(vals)/64))
+	// Decoding JSON dominates the cost of a long list: it is spread over
+	// goroutines. Up to listChunk records come in one MGET, decoded by one
+	// goroutine per CPU; a longer list is read in MGETs of listChunk
+	// (pipelined together), each decoded by its own goroutine as soon as
+	// its reply is in, overlapping decoding with the rest of the transfer.
+	out := make([]Record, len(keys))
+	listed := make([]bool, len(keys))
+	errs := make([]error, len(keys))
 	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			var scratch []byte
-			st := new(stored)
-			for i := w; i < len(vals); i += workers {
-				*st = stored{} // decoding merges into what is there
-				listed[i], scratch, errs[i] = s.parseListed(vals[i], keys[i], st, scratch)
-				if listed[i] {
-					out[i] = st.Record
+	if len(keys) <= listChunk {
+		vals, err := s.c.Do(ctx, s.c.B().Mget().Key(keys...).Build()).ToArray()
+		if err != nil {
+			return nil, fmt.Errorf("session: get all: %w", err)
+		}
+		workers := min(runtime.GOMAXPROCS(0), max(1, len(vals)/64))
+		for w := range workers {
+			wg.Go(func() { s.decodeListed(vals, keys, out, listed, errs, w, workers) })
+		}
+	} else {
+		for lo := 0; lo < len(keys); lo += listChunk {
+			hi := min(lo+listChunk, len(keys))
+			wg.Go(func() {
+				vals, err := s.c.Do(ctx, s.c.B().Mget().Key(keys[lo:hi]...).Build()).ToArray()
+				if err != nil {
+					errs[lo] = err
+					return
 				}
-			}
-		})
+				s.decodeListed(vals, keys[lo:hi], out[lo:hi], listed[lo:hi], errs[lo:hi], 0, 1)
+			})
+		}
 	}
 	wg.Wait()
 	n := 0
@@ -200,6 +207,24 @@ func (s *Store) getIndexed(ctx context.Context, index string) ([]Record, error) 
 	}
 	clear(out[n:])
 	return out[:n], nil
+}
+
+// listChunk is how many records a listing reads per MGET at most.
+const listChunk = 1000
+
+// decodeListed decodes the MGET elements vals[first], vals[first+step],
+// ... into out, marking which are listed (see parseListed), reusing one
+// document and one buffer for the sealed ids.
+func (s *Store) decodeListed(vals []valkey.ValkeyMessage, keys []string, out []Record, listed []bool, errs []error, first, step int) {
+	var scratch []byte
+	st := new(stored)
+	for i := first; i < len(vals); i += step {
+		*st = stored{} // decoding merges into what is there
+		listed[i], scratch, errs[i] = s.parseListed(vals[i], keys[i], st, scratch)
+		if listed[i] {
+			out[i] = st.Record
+		}
+	}
 }
 
 // parseListed parses one MGET element into st and reports whether it is

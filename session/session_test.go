@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,53 +266,78 @@ func TestRenew(t *testing.T) {
 // TestGetAllSkipsGoneAndCorruptRecords lists records some of which
 // vanished or were overwritten with junk behind the store's back (an
 // independent writer of the keyspace): the others come back whole, each
-// with its own data, whatever their position among the workers' shares.
+// with its own data, whatever their position among the decoding
+// goroutines' shares — in one MGET (300 records) and in chunks of them
+// (2,500: three MGETs, the last one partial).
 func TestGetAllSkipsGoneAndCorruptRecords(t *testing.T) {
 	t.Parallel()
-	s, _, st := setup(t, session.Options{Prefix: "gone"})
-	want := map[string]string{}
-	for i := range 300 {
-		data := fmt.Sprintf(`{"i":%d}`, i)
-		rec, err := st.Create(ctx(t), session.Record{Data: json.RawMessage(data)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want[rec.ID] = data
-	}
-	hashes, err := s.Do("ZRANGE", "kv:{s:gone}:idx", "0", "-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	members := strings.Fields(hashes)
-	if len(members) != 300 {
-		t.Fatalf("the index holds %d members, want 300", len(members))
-	}
-	for _, i := range []int{0, 1, 150, 299} { // vanished
-		if _, err := s.Do("DEL", "kv:{s:gone}:"+members[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, i := range []int{2, 77, 298} { // not a record
-		if _, err := s.Do("SET", "kv:{s:gone}:"+members[i], `{"v":1,"data":`); err != nil {
-			t.Fatal(err)
-		}
-	}
-	all, err := st.GetAll(ctx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != 293 {
-		t.Fatalf("GetAll returned %d records, want 293 (300 less 4 gone and 3 corrupt)", len(all))
-	}
-	seen := map[string]bool{}
-	for _, r := range all {
-		if seen[r.ID] {
-			t.Fatalf("id %s listed twice", r.ID)
-		}
-		seen[r.ID] = true
-		if data, ok := want[r.ID]; !ok || string(r.Data) != data {
-			t.Fatalf("record %s carries data %s, want %s", r.ID, r.Data, data)
-		}
+	for _, n := range []int{300, 2500} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			t.Parallel()
+			prefix := fmt.Sprint("gone", n)
+			s, _, st := setup(t, session.Options{Prefix: prefix})
+			var mu sync.Mutex
+			want := map[string]string{}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+						data := fmt.Sprintf(`{"i":%d}`, i)
+						rec, err := st.Create(ctx(t), session.Record{Data: json.RawMessage(data)})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						want[rec.ID] = data
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if t.Failed() {
+				return
+			}
+			index := "kv:{s:" + prefix + "}:"
+			hashes, err := s.Do("ZRANGE", index+"idx", "0", "-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			members := strings.Fields(hashes)
+			if len(members) != n {
+				t.Fatalf("the index holds %d members, want %d", len(members), n)
+			}
+			gone := []int{0, 1, n / 2, n - 1}
+			junk := []int{2, n/3 + 1, n - 2}
+			for _, i := range gone {
+				if _, err := s.Do("DEL", index+members[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, i := range junk {
+				if _, err := s.Do("SET", index+members[i], `{"v":1,"data":`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			all, err := st.GetAll(ctx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) != n-len(gone)-len(junk) {
+				t.Fatalf("GetAll returned %d records, want %d (%d less %d gone and %d corrupt)", len(all), n-len(gone)-len(junk), n, len(gone), len(junk))
+			}
+			seen := map[string]bool{}
+			for _, r := range all {
+				if seen[r.ID] {
+					t.Fatalf("id %s listed twice", r.ID)
+				}
+				seen[r.ID] = true
+				if data, ok := want[r.ID]; !ok || string(r.Data) != data {
+					t.Fatalf("record %s carries data %s, want %s", r.ID, r.Data, data)
+				}
+			}
+		})
 	}
 }
 
