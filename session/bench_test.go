@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
 	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 	"github.com/keyvalue-go/keyvalue/session"
 )
@@ -51,11 +52,7 @@ func BenchmarkCreateWaitReplicas(b *testing.B) {
 // evicts one, after one call that learns which).
 func BenchmarkRotation(b *testing.B) {
 	s := servertest.Standalone(b)
-	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := kvtest.Open(b, keyvalue.Config{Addrs: []string{s.Addr()}, Logger: quiet})
 	ctx := context.Background()
 	newStore := func(o session.Options) *session.Store {
 		o.Prefix, o.Logger = "bench", quiet
@@ -99,11 +96,7 @@ func BenchmarkRotation(b *testing.B) {
 // profile it with -cpuprofile.
 func BenchmarkGetAll(b *testing.B) {
 	s := servertest.Standalone(b)
-	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := kvtest.Open(b, keyvalue.Config{Addrs: []string{s.Addr()}, Logger: quiet})
 	ctx := context.Background()
 	for _, n := range []int{500, 10000} {
 		st, err := session.New(c, session.Options{Prefix: fmt.Sprint("all", n), Key: key, Logger: quiet})
