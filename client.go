@@ -55,10 +55,10 @@ func Open(cfg Config) (*Client, error) {
 	return &Client{s: &lazy{cfg: n, opt: opt, log: log, builder: b, closing: closing, closingDone: closingDone}}, nil
 }
 
-// OpenURL is Open(ParseURL(url)).
+// OpenURL opens a client for a connection URL (see LoadURL).
 func OpenURL(url string) (*Client, error) {
-	cfg, err := ParseURL(url)
-	if err != nil {
+	var cfg Config
+	if err := LoadURL(url, &cfg); err != nil {
 		return nil, err
 	}
 	return Open(cfg)

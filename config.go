@@ -52,8 +52,8 @@ const (
 // Config is the one place a connection is configured. The zero value
 // connects to a standalone server at 127.0.0.1:6379 without TLS.
 //
-// It loads from Go code, a URL (ParseURL), a YAML or JSON file
-// (LoadConfigFile) and environment variables (ConfigFromEnv). Every field
+// It loads from Go code, a URL (LoadURL), a YAML or JSON file or document
+// (LoadFile, LoadBytes) and environment variables (LoadEnv). Every field
 // has a key: the yaml/json name in files, the same path joined with "_" as a
 // URL query parameter (tls_ca_file) and, upper-cased behind KEYVALUE_, as an
 // environment variable (KEYVALUE_TLS_CA_FILE). Durations are Go durations

@@ -64,7 +64,7 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 	}
 }
 
-func TestParseURL(t *testing.T) {
+func TestLoadURL(t *testing.T) {
 	cases := []struct {
 		url  string
 		want Config
@@ -79,7 +79,7 @@ func TestParseURL(t *testing.T) {
 		{"valkeys+cluster://n1:7000,n2:7001", Config{Mode: ModeCluster, Addrs: []string{"n1:7000", "n2:7001"}, TLS: TLSConfig{Enabled: true}}},
 	}
 	for _, tc := range cases {
-		got, err := ParseURL(tc.url)
+		got, err := parseURL(tc.url)
 		if err != nil {
 			t.Errorf("%s: %v", tc.url, err)
 			continue
@@ -100,9 +100,9 @@ func TestParseURL(t *testing.T) {
 		"redis://:secret@x?retry_max_attempts=z": "config retry.max_attempts",
 	}
 	for u, want := range bad {
-		_, err := ParseURL(u)
+		_, err := parseURL(u)
 		if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("ParseURL(%q) err = %v; want %q", u, err, want)
+			t.Errorf("LoadURL(%q) err = %v; want %q", u, err, want)
 		}
 		if err != nil && strings.Contains(err.Error(), "secret") {
 			t.Errorf("error leaks the password: %v", err)
@@ -110,13 +110,13 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
-func TestConfigFromEnvAndFile(t *testing.T) {
+func TestLoadEnvAndFile(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "kv.yaml")
 	if err := os.WriteFile(file, []byte("mode: sentinel\naddrs: [s1:26379, s2:26379]\nsentinel:\n  master: kv\n  tls:\n    enabled: true\nretry:\n  max_attempts: 7\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, found, err := ConfigFromEnviron([]string{"KEYVALUE_CONFIG=" + file, "KEYVALUE_PASSWORD=pw", "KEYVALUE_RETRY_BASE=20ms", "PATH=/bin"})
+	cfg, found, err := configFromEnviron([]string{"KEYVALUE_CONFIG=" + file, "KEYVALUE_PASSWORD=pw", "KEYVALUE_RETRY_BASE=20ms", "PATH=/bin"})
 	if err != nil || !found {
 		t.Fatalf("configFromEnv: %v (found %v)", err, found)
 	}
@@ -125,10 +125,10 @@ func TestConfigFromEnvAndFile(t *testing.T) {
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v\nwant %+v", cfg, want)
 	}
-	if _, found, err := ConfigFromEnviron([]string{"HOME=/root"}); found || err != nil {
+	if _, found, err := configFromEnviron([]string{"HOME=/root"}); found || err != nil {
 		t.Fatalf("no KEYVALUE_ variables: found=%v err=%v", found, err)
 	}
-	cfg, _, err = ConfigFromEnviron([]string{"KEYVALUE_URL=redis://h:1/3", "KEYVALUE_ADDRS=a:1, b:2", "KEYVALUE_MODE=cluster"})
+	cfg, _, err = configFromEnviron([]string{"KEYVALUE_URL=redis://h:1/3", "KEYVALUE_ADDRS=a:1, b:2", "KEYVALUE_MODE=cluster"})
 	if err != nil || cfg.DB != 3 || cfg.Mode != ModeCluster || !reflect.DeepEqual(cfg.Addrs, []string{"a:1", "b:2"}) {
 		t.Fatalf("URL + overrides: %+v, %v", cfg, err)
 	}
@@ -139,11 +139,11 @@ func TestConfigFromEnvAndFile(t *testing.T) {
 		"KEYVALUE_CONFIG=/nonexistent": "read config",
 		"KEYVALUE_URL=ftp://x":         "scheme \"ftp\"",
 	} {
-		if _, _, err := ConfigFromEnviron([]string{env}); err == nil || !strings.Contains(err.Error(), want) {
+		if _, _, err := configFromEnviron([]string{env}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v; want %q", env, err, want)
 		}
 	}
-	if _, _, err := ConfigFromEnviron([]string{"KEYVALUE_URL=redis://x", "KEYVALUE_CONFIG=" + file}); err == nil {
+	if _, _, err := configFromEnviron([]string{"KEYVALUE_URL=redis://x", "KEYVALUE_CONFIG=" + file}); err == nil {
 		t.Error("KEYVALUE_URL with KEYVALUE_CONFIG: no error")
 	}
 
@@ -152,19 +152,19 @@ func TestConfigFromEnvAndFile(t *testing.T) {
 		"mode: [x]\n":                    "line 1",
 		"dial_timeout: soon\n":           "dial_timeout",
 	} {
-		_, err := DecodeConfig([]byte(doc))
+		_, err := decodeConfig([]byte(doc))
 		if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("DecodeConfig(%q) err = %v; want %q", doc, err, want)
+			t.Errorf("LoadBytes(%q) err = %v; want %q", doc, err, want)
 		}
 	}
-	if cfg, err := DecodeConfig([]byte(`{"addrs": ["j:1"], "io_timeout": "3s", "client_cache": {"disable": true}}`)); err != nil ||
+	if cfg, err := decodeConfig([]byte(`{"addrs": ["j:1"], "io_timeout": "3s", "client_cache": {"disable": true}}`)); err != nil ||
 		cfg.IOTimeout != 3*time.Second || !cfg.ClientCache.Disable {
 		t.Errorf("JSON config: %+v, %v", cfg, err)
 	}
 }
 
 func TestConfigStringHidesSecrets(t *testing.T) {
-	cfg, err := ParseURL("rediss+sentinel://app:hunter2@s1/kv?sentinel_password=topsecret")
+	cfg, err := parseURL("rediss+sentinel://app:hunter2@s1/kv?sentinel_password=topsecret")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,4 +261,24 @@ func mustBuilder(t *testing.T, m Mode) valkey.Builder {
 		t.Fatal(err) // valkey-go changed valkey.Builder: update builder.go
 	}
 	return b
+}
+
+// parseURL, configFromEnviron and decodeConfig call the loaders with a
+// plain Config.
+func parseURL(raw string) (Config, error) {
+	var c Config
+	err := LoadURL(raw, &c)
+	return c, err
+}
+
+func configFromEnviron(environ []string) (Config, bool, error) {
+	var c Config
+	found, err := LoadEnv(environ, &c)
+	return c, found, err
+}
+
+func decodeConfig(doc []byte) (Config, error) {
+	var c Config
+	err := LoadBytes(doc, &c)
+	return c, err
 }

@@ -4,9 +4,13 @@
 //
 // # Configuring
 //
-// A Config comes from Go code, a URL (ParseURL), a YAML or JSON file
-// (LoadConfigFile) or the environment (ConfigFromEnv). All four share the
-// same keys; unknown keys and invalid values are errors that name the key:
+// A Config comes from Go code or from one of four loaders: a URL
+// (LoadURL), a YAML or JSON file (LoadFile) or document (LoadBytes), or
+// the environment (LoadEnv). The loaders fill any Document: a Config, or a
+// struct embedding it, such as cache.Config, which declares named caches
+// beside the connection in the same file, URL or environment. All share
+// the same keys; unknown keys and invalid values are errors that name the
+// key:
 //
 //	redis://[[user]:password@]host[:port][/db][?key=value...]
 //	rediss://...                                   TLS (valkey://, valkeys:// alike)

@@ -39,13 +39,13 @@ func TestSetupRejections(t *testing.T) {
 func TestConfigLimits(t *testing.T) {
 	t.Parallel()
 	for _, raw := range []string{"redis://h:1:2", "redis://[::1", "redis://[::1]]:6379", "redis://h]:6379"} {
-		if _, err := keyvalue.ParseURL(raw); !errors.Is(err, keyvalue.ErrInvalidConfig) {
-			t.Errorf("ParseURL(%q) = %v, want a config error", raw, err)
+		if _, err := parseURL(raw); !errors.Is(err, keyvalue.ErrInvalidConfig) {
+			t.Errorf("LoadURL(%q) = %v, want a config error", raw, err)
 		} else {
 			t.Logf("%s: %v", raw, err)
 		}
 	}
-	if cfg, err := keyvalue.ParseURL("redis://[::1]/0"); err != nil || cfg.Addrs[0] != "[::1]:6379" {
+	if cfg, err := parseURL("redis://[::1]/0"); err != nil || cfg.Addrs[0] != "[::1]:6379" {
 		t.Errorf("an IPv6 literal without a port: %v, %v", cfg.Addrs, err)
 	}
 	for key, cfg := range map[string]keyvalue.Config{
@@ -80,7 +80,8 @@ func TestPasswordFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, found, err := keyvalue.ConfigFromEnviron([]string{"KEYVALUE_URL=redis://" + s.Addr(), "KEYVALUE_PASSWORD_FILE=" + file})
+	var cfg keyvalue.Config
+	found, err := keyvalue.LoadEnv([]string{"KEYVALUE_URL=redis://" + s.Addr(), "KEYVALUE_PASSWORD_FILE=" + file}, &cfg)
 	if err != nil || !found {
 		t.Fatal(err)
 	}
@@ -101,9 +102,9 @@ func TestUnixSocket(t *testing.T) {
 	t.Parallel()
 	sock := t.TempDir() + "/valkey.sock"
 	servertest.Standalone(t, servertest.WithArgs("--unixsocket", sock, "--unixsocketperm", "700"))
-	cfg, err := keyvalue.ParseURL("unix://" + sock + "?db=3&client_name=sock")
+	cfg, err := parseURL("unix://" + sock + "?db=3&client_name=sock")
 	if err != nil || cfg.Addrs[0] != sock || cfg.DB != 3 {
-		t.Fatalf("ParseURL = %+v, %v", cfg, err)
+		t.Fatalf("LoadURL = %+v, %v", cfg, err)
 	}
 	roundTrip(t, open(t, cfg))
 	for raw, want := range map[string]string{
@@ -111,7 +112,7 @@ func TestUnixSocket(t *testing.T) {
 		"redis+cluster://x:1?tls_enabled=true": "", // not a socket: unaffected
 		"unix://" + sock + "?tls_enabled=true": "sockets serve standalone mode without TLS",
 	} {
-		cfg, err := keyvalue.ParseURL(raw)
+		cfg, err := parseURL(raw)
 		if err == nil {
 			_, err = cfg.Normalize()
 		}
@@ -122,4 +123,11 @@ func TestUnixSocket(t *testing.T) {
 			t.Errorf("%s: %v, want %q", raw, err, want)
 		}
 	}
+}
+
+// parseURL is keyvalue.LoadURL into a plain Config.
+func parseURL(raw string) (keyvalue.Config, error) {
+	var c keyvalue.Config
+	err := keyvalue.LoadURL(raw, &c)
+	return c, err
 }

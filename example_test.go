@@ -10,8 +10,9 @@ import (
 	"github.com/keyvalue-go/keyvalue"
 )
 
-func ExampleParseURL() {
-	cfg, err := keyvalue.ParseURL("rediss+sentinel://app:secret@10.0.0.1,10.0.0.2:26380/cache/2?tls_ca_file=/run/tls/ca.crt&dial_timeout=2s")
+func ExampleLoadURL() {
+	var cfg keyvalue.Config
+	err := keyvalue.LoadURL("rediss+sentinel://app:secret@10.0.0.1,10.0.0.2:26380/cache/2?tls_ca_file=/run/tls/ca.crt&dial_timeout=2s", &cfg)
 	if err != nil {
 		fmt.Println(err)
 		return

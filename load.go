@@ -9,61 +9,96 @@ import (
 	"github.com/keyvalue-go/keyvalue/internal/conf"
 )
 
-// LoadConfigFile reads a YAML or JSON configuration file (JSON is read as
-// YAML). Unknown keys are errors that name the key and line. A file that
-// also declares named caches is read with cache.LoadConfigFile.
-func LoadConfigFile(path string) (Config, error) {
-	return conf.LoadFile("keyvalue", path, DecodeConfig)
+// A Document is what the loaders fill: a *Config, or a pointer to a struct
+// of your own that embeds Config inline (`yaml:",inline"`) and declares
+// more keys beside the connection's, as cache.Config declares named caches.
+// All four loaders (LoadFile, LoadBytes, LoadURL, LoadEnv) take any
+// Document, so a service keeps one file, one URL or one environment for
+// its connection and everything configured with it.
+//
+// SetKey sets one flat key from text (a URL query parameter, or an
+// environment variable without the KEYVALUE_ prefix, lower-cased); a
+// document with keys of its own handles those and hands the rest to the
+// embedded Config's SetKey. A document without a SetKey of its own gets
+// Config's through the embedding: its extra keys are then read from files
+// only.
+type Document interface {
+	SetKey(key, value string) error
+	connection() *Config
 }
 
-// DecodeConfig decodes a YAML or JSON document into a Config, rejecting
-// unknown keys. It does not validate: call Normalize (Open does).
-func DecodeConfig(doc []byte) (Config, error) {
-	var cfg Config
-	if err := conf.DecodeStrict(doc, &cfg); err != nil {
-		return Config{}, fmt.Errorf("%w: %s", ErrInvalidConfig, err)
+// connection makes *Config (and every struct embedding Config) a Document.
+func (c *Config) connection() *Config { return c }
+
+// reset sets the document to its zero value: every loader fills a document
+// afresh.
+func reset(doc Document) {
+	v := reflect.ValueOf(doc)
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		v.Elem().SetZero()
 	}
-	return cfg, nil
 }
 
-// EnvPrefix starts every environment variable ConfigFromEnv reads.
-const EnvPrefix = "KEYVALUE_"
-
-// ConfigFromEnv builds a Config from the environment: KEYVALUE_CONFIG (a
-// file) or KEYVALUE_URL (not both) as the base, then one variable per key,
-// e.g. KEYVALUE_PASSWORD, KEYVALUE_TLS_CA_FILE, KEYVALUE_RETRY_MAX_ATTEMPTS
-// (lists are comma-separated). An unknown KEYVALUE_ variable is an error, so
-// typos do not go unnoticed. found is false when no KEYVALUE_ variable is
-// set. (cache.ConfigFromEnv reads the same variables plus named caches.)
-func ConfigFromEnv() (cfg Config, found bool, err error) {
-	return ConfigFromEnviron(os.Environ())
-}
-
-// ConfigFromEnviron is ConfigFromEnv on a list of "KEY=value" strings
-// instead of the process environment.
-func ConfigFromEnviron(environ []string) (cfg Config, found bool, err error) {
-	env := conf.ReadEnv(environ, EnvPrefix)
-	if !env.Found {
-		return Config{}, false, nil
-	}
-	err = env.Apply(ErrBothBases,
-		func(path string) (err error) { cfg, err = LoadConfigFile(path); return err },
-		func(url string) (err error) { cfg, err = ParseURL(url); return err },
-		func(v conf.Var) error { return RenameKey(cfg.SetKey(v.Flat, v.Value), v.Name) })
+// LoadFile reads a YAML or JSON file (JSON is read as YAML) into doc,
+// which it fills afresh. Unknown keys are errors that name the key and
+// line. It does not validate values: Open does.
+//
+//	var cfg keyvalue.Config   // or cache.Config, for a file with a caches: section
+//	err := keyvalue.LoadFile("keyvalue.yaml", &cfg)
+func LoadFile(path string, doc Document) error {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return Config{}, true, err
+		return fmt.Errorf("keyvalue: read config: %w", err)
 	}
-	return cfg, true, nil
+	if err := LoadBytes(b, doc); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
-// ErrBothBases is the error for KEYVALUE_CONFIG and KEYVALUE_URL set
-// together.
-var ErrBothBases error = &ConfigError{Key: "KEYVALUE_URL", Msg: "set together with KEYVALUE_CONFIG: use one of them"}
+// LoadBytes decodes a YAML or JSON document into doc, which it fills
+// afresh, rejecting unknown keys. It does not validate values: Open does.
+func LoadBytes(b []byte, doc Document) error {
+	reset(doc)
+	if err := conf.DecodeStrict(b, doc); err != nil {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, err)
+	}
+	return nil
+}
 
-// RenameKey returns err with the key of a *ConfigError replaced by key
-// (the environment variable the value came from, say); other errors, and
-// nil, are returned as they are.
-func RenameKey(err error, key string) error {
+// envPrefix starts every environment variable LoadEnv reads.
+const envPrefix = "KEYVALUE_"
+
+// LoadEnv fills doc afresh from environ ("KEY=value" strings; pass
+// os.Environ()): KEYVALUE_CONFIG (a file, read with LoadFile) or
+// KEYVALUE_URL (read with LoadURL; not both) as the base, then one
+// variable per key, e.g. KEYVALUE_PASSWORD, KEYVALUE_TLS_CA_FILE,
+// KEYVALUE_RETRY_MAX_ATTEMPTS (lists are comma-separated), each set with
+// doc's SetKey: KEYVALUE_CACHES_PAGES_COMPRESSION sets a key of
+// cache.Config. An unknown KEYVALUE_ variable is an error naming it, so
+// typos do not go unnoticed. found is false, and doc is left as it was,
+// when no KEYVALUE_ variable is set.
+func LoadEnv(environ []string, doc Document) (found bool, err error) {
+	env := conf.ReadEnv(environ, envPrefix)
+	if !env.Found {
+		return false, nil
+	}
+	reset(doc)
+	err = env.Apply(errBothBases,
+		func(path string) error { return LoadFile(path, doc) },
+		func(url string) error { return LoadURL(url, doc) },
+		func(v conf.Var) error { return renameKey(doc.SetKey(v.Flat, v.Value), v.Name) })
+	return true, err
+}
+
+// errBothBases is the error for KEYVALUE_CONFIG and KEYVALUE_URL set
+// together.
+var errBothBases error = &ConfigError{Key: "KEYVALUE_URL", Msg: "set together with KEYVALUE_CONFIG: use one of them"}
+
+// renameKey returns err with the key of a *ConfigError replaced by key
+// (the environment variable the value came from); other errors, and nil,
+// are returned as they are.
+func renameKey(err error, key string) error {
 	if ce, ok := err.(*ConfigError); ok {
 		return &ConfigError{Key: key, Msg: ce.Msg}
 	}
@@ -72,9 +107,9 @@ func RenameKey(err error, key string) error {
 
 var flatFields = conf.Fields(reflect.TypeFor[Config]())
 
-// FlatKeys lists every key accepted as a URL query parameter (and, upper-cased
-// behind KEYVALUE_, as an environment variable), sorted.
-func FlatKeys() []string { return conf.Keys(flatFields) }
+// flatKeys lists every key accepted as a URL query parameter (and,
+// upper-cased behind KEYVALUE_, as an environment variable), sorted.
+func flatKeys() []string { return conf.Keys(flatFields) }
 
 // SetKey sets the field named by a flat key (the dotted key of files with
 // "_" for ".", e.g. tls_ca_file) from its text form, as URL query
@@ -83,7 +118,7 @@ func FlatKeys() []string { return conf.Keys(flatFields) }
 func (c *Config) SetKey(key, value string) error {
 	f, ok := flatFields[key]
 	if !ok {
-		return cfgErr(key, "unknown key (known keys: %s)", strings.Join(FlatKeys(), ", "))
+		return cfgErr(key, "unknown key (known keys: %s)", strings.Join(flatKeys(), ", "))
 	}
 	if err := conf.SetText(reflect.ValueOf(c).Elem().FieldByIndex(f.Index), value); err != nil {
 		return cfgErr(f.Key, "%v", err)

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// ParseURL parses a connection URL into a Config.
+// LoadURL fills doc afresh from a connection URL:
 //
 //	redis://[[user]:password@]host[:port][/db][?key=value...]
 //	rediss://...                      TLS (valkey:// and valkeys:// are the same)
@@ -20,18 +20,23 @@ import (
 // to the data nodes. Credentials in the URL are the data nodes'; the
 // sentinels' are query keys (sentinel_username, sentinel_password), as is
 // their TLS (sentinel_tls_enabled=true, sentinel_tls_ca_file=...). Any other
-// Config key may be given as a query parameter by its flat name, e.g.
-// ?tls_ca_file=/run/tls/ca.crt&dial_timeout=2s&client_name=web. Unknown
+// key may be given as a query parameter by its flat name, set with doc's
+// SetKey, e.g. ?tls_ca_file=/run/tls/ca.crt&dial_timeout=2s&client_name=web
+// (and, for a cache.Config, caches_pages_compression=zstd). Unknown
 // parameters are errors. Reserved characters in the password must be
 // percent-encoded.
-func ParseURL(raw string) (Config, error) {
-	var cfg Config
+//
+//	var cfg keyvalue.Config
+//	err := keyvalue.LoadURL("rediss://app:pw@cache:6380/2", &cfg)
+func LoadURL(raw string, doc Document) error {
+	reset(doc)
+	cfg := doc.connection()
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
-		return cfg, cfgErr("url", "%q has no scheme: start it with redis://, rediss://, redis+sentinel:// or redis+cluster://", redactURL(raw))
+		return cfgErr("url", "%q has no scheme: start it with redis://, rediss://, redis+sentinel:// or redis+cluster://", redactURL(raw))
 	}
 	if strings.EqualFold(scheme, "unix") {
-		return parseUnixURL(raw, rest)
+		return parseUnixURL(raw, rest, doc)
 	}
 	base, topo, _ := strings.Cut(strings.ToLower(scheme), "+")
 	switch base {
@@ -39,7 +44,7 @@ func ParseURL(raw string) (Config, error) {
 	case "rediss", "valkeys":
 		cfg.TLS.Enabled = true
 	default:
-		return cfg, cfgErr("url", "scheme %q is not supported: use redis, rediss, valkey or valkeys (optionally +sentinel or +cluster)", scheme)
+		return cfgErr("url", "scheme %q is not supported: use redis, rediss, valkey or valkeys (optionally +sentinel or +cluster)", scheme)
 	}
 	defaultPort := "6379"
 	switch topo {
@@ -50,7 +55,7 @@ func ParseURL(raw string) (Config, error) {
 	case "cluster":
 		cfg.Mode = ModeCluster
 	default:
-		return cfg, cfgErr("url", "scheme %q: unknown topology %q (use +sentinel or +cluster)", scheme, topo)
+		return cfgErr("url", "scheme %q: unknown topology %q (use +sentinel or +cluster)", scheme, topo)
 	}
 
 	rest, query, _ := strings.Cut(rest, "?")
@@ -60,7 +65,7 @@ func ParseURL(raw string) (Config, error) {
 	authority, path, _ := strings.Cut(rest, "/")
 	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
 		if err := cfg.setUserinfo(authority[:at]); err != nil {
-			return cfg, err
+			return err
 		}
 		authority = authority[at+1:]
 	}
@@ -73,7 +78,7 @@ func ParseURL(raw string) (Config, error) {
 			case len(h) > 2 && h[0] == '[' && h[len(h)-1] == ']' && !strings.ContainsAny(h[1:len(h)-1], "[]"):
 				h = net.JoinHostPort(h[1:len(h)-1], defaultPort) // an IPv6 literal without a port
 			case strings.ContainsAny(h, ":[]"):
-				return cfg, cfgErr("url", "%q is not a host or host:port (write IPv6 addresses in brackets: [::1]:6379)", h)
+				return cfgErr("url", "%q is not a host or host:port (write IPv6 addresses in brackets: [::1]:6379)", h)
 			default:
 				h = net.JoinHostPort(h, defaultPort)
 			}
@@ -81,7 +86,7 @@ func ParseURL(raw string) (Config, error) {
 		cfg.Addrs = append(cfg.Addrs, h)
 	}
 	if len(cfg.Addrs) == 0 {
-		return cfg, cfgErr("url", "%q names no host", redactURL(raw))
+		return cfgErr("url", "%q names no host", redactURL(raw))
 	}
 
 	segs := []string{}
@@ -92,11 +97,11 @@ func ParseURL(raw string) (Config, error) {
 	}
 	if cfg.Mode == ModeSentinel {
 		if len(segs) == 0 {
-			return cfg, cfgErr("url", "sentinel URLs name the master after the hosts: redis+sentinel://host:26379/MASTER[/db]")
+			return cfgErr("url", "sentinel URLs name the master after the hosts: redis+sentinel://host:26379/MASTER[/db]")
 		}
 		m, err := url.PathUnescape(segs[0])
 		if err != nil {
-			return cfg, cfgErr("url", "master name is not valid percent-encoding")
+			return cfgErr("url", "master name is not valid percent-encoding")
 		}
 		cfg.Sentinel.Master, segs = m, segs[1:]
 	}
@@ -105,14 +110,14 @@ func ParseURL(raw string) (Config, error) {
 	case 1:
 		db, err := strconv.Atoi(segs[0])
 		if err != nil {
-			return cfg, cfgErr("db", "URL path %q is not a database number", segs[0])
+			return cfgErr("db", "URL path %q is not a database number", segs[0])
 		}
 		cfg.DB = db
 	default:
-		return cfg, cfgErr("url", "path %q has too many parts", path)
+		return cfgErr("url", "path %q has too many parts", path)
 	}
 
-	return cfg, cfg.setQuery(query)
+	return setQuery(doc, query)
 }
 
 // setUserinfo sets the credentials from a URL's "user:password" part.
@@ -130,8 +135,8 @@ func (c *Config) setUserinfo(info string) error {
 	return nil
 }
 
-// setQuery sets the keys given as a URL's query parameters.
-func (c *Config) setQuery(query string) error {
+// setQuery sets the keys given as a URL's query parameters through doc's SetKey.
+func setQuery(doc Document, query string) error {
 	values, err := url.ParseQuery(query)
 	if err != nil {
 		return cfgErr("url", "query is not valid: %v", err)
@@ -143,7 +148,7 @@ func (c *Config) setQuery(query string) error {
 		if k == "mode" || k == "addrs" {
 			return cfgErr(k, "is set by the URL's scheme and hosts, not a query parameter")
 		}
-		if err := c.SetKey(k, vs[0]); err != nil {
+		if err := doc.SetKey(k, vs[0]); err != nil {
 			return err
 		}
 	}
@@ -204,20 +209,21 @@ func (c Config) String() string {
 // parseUnixURL parses unix://[user:password@]/path/to.sock[?query]: the
 // path is the socket; the database, like every other key, is a query
 // parameter (db=2).
-func parseUnixURL(raw, rest string) (Config, error) {
-	cfg := Config{Mode: ModeStandalone}
+func parseUnixURL(raw, rest string, doc Document) error {
+	cfg := doc.connection()
+	cfg.Mode = ModeStandalone
 	rest, query, _ := strings.Cut(rest, "?")
 	if at := strings.LastIndexByte(rest, '@'); at >= 0 && !strings.Contains(rest[:at], "/") {
 		if err := cfg.setUserinfo(rest[:at]); err != nil {
-			return cfg, err
+			return err
 		}
 		rest = rest[at+1:]
 	}
 	if !strings.HasPrefix(rest, "/") || len(rest) < 2 {
-		return cfg, cfgErr("url", "%q names no socket: write unix:///path/to/valkey.sock", redactURL(raw))
+		return cfgErr("url", "%q names no socket: write unix:///path/to/valkey.sock", redactURL(raw))
 	}
 	cfg.Addrs = []string{rest}
-	return cfg, cfg.setQuery(query)
+	return setQuery(doc, query)
 }
 
 // isSocketPath reports whether an address is a Unix socket's path.

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -24,10 +25,11 @@ const (
 	Unlimited time.Duration = -1
 )
 
+// standardLifetime is the Options.DefaultLifetime of a cache that sets none.
+const standardLifetime = time.Hour
+
 // Defaults for zero Options fields.
 const (
-	// StandardLifetime is the Options.DefaultLifetime of a cache that sets none.
-	StandardLifetime            = time.Hour
 	DefaultCompressionThreshold = 1024
 	DefaultMaxValueBytes        = 16 << 20
 	DefaultBatchSize            = 1000
@@ -135,35 +137,15 @@ type Backend struct {
 }
 
 // New returns the backend for the cache called name on client c (a
-// *keyvalue.Client or any valkey.Client). It does no I/O.
+// *keyvalue.Client or any valkey.Client). It does no I/O. Options it
+// cannot use are an error matching ErrInvalidOptions that names the field.
 func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	if opts.DefaultLifetime == 0 {
-		opts.DefaultLifetime = StandardLifetime
-	}
-	if opts.DefaultLifetime < 0 && opts.DefaultLifetime != Unlimited {
-		return nil, &InputError{Cache: name, Kind: ErrInvalidLifetime, Value: opts.DefaultLifetime.String(), Reason: "Options.DefaultLifetime must be positive or Unlimited"}
-	}
-	if opts.Compression == "" {
-		opts.Compression = CompressionNone
-	}
-	if _, ok := compressionIDs[opts.Compression]; !ok {
-		return nil, fmt.Errorf("cache %s: unknown compression %q: use none, zstd or s2", name, opts.Compression)
-	}
-	if opts.CompressionThreshold <= 0 {
-		opts.CompressionThreshold = DefaultCompressionThreshold
-	}
-	if opts.MaxValueBytes <= 0 {
-		opts.MaxValueBytes = DefaultMaxValueBytes
-	}
-	if opts.BatchSize <= 0 {
-		opts.BatchSize = DefaultBatchSize
-	}
-	opts.BatchSize = min(opts.BatchSize, MaxBatchSize)
-	if opts.MaxLoadTime <= 0 {
-		opts.MaxLoadTime = DefaultMaxLoadTime
+	opts, err := opts.withDefaults(name)
+	if err != nil {
+		return nil, err
 	}
 	log := opts.Logger
 	if log == nil {
@@ -182,16 +164,81 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 	b.tel = telemetry.New("cache", "keyvalue.cache.name", name, opts.MeterProvider, opts.TracerProvider, counterDescriptions)
 	b.tel.Classify = classify
 	if opts.Degraded {
-		if opts.BreakerThreshold <= 0 {
-			opts.BreakerThreshold = DefaultBreakerThreshold
-		}
-		if opts.BreakerCooldown <= 0 {
-			opts.BreakerCooldown = DefaultBreakerCooldown
-		}
-		b.opts = opts
 		b.c = newBreakerClient(c, name, opts.BreakerThreshold, opts.BreakerCooldown, log)
 	}
 	return b, nil
+}
+
+// ErrInvalidOptions matches New's errors for Options it cannot use; the
+// message names the field and what to use instead.
+var ErrInvalidOptions = errors.New("invalid options")
+
+// optionError is an Options field New refuses. kind, when set, is a
+// second sentinel it matches (ErrInvalidLifetime for DefaultLifetime).
+type optionError struct {
+	cache, field, msg string
+	kind              error
+}
+
+func (e *optionError) Error() string {
+	return fmt.Sprintf("cache %s: %v: Options.%s %s", e.cache, ErrInvalidOptions, e.field, e.msg)
+}
+
+func (e *optionError) Unwrap() []error {
+	if e.kind == nil {
+		return []error{ErrInvalidOptions}
+	}
+	return []error{ErrInvalidOptions, e.kind}
+}
+
+// withDefaults checks opts and fills in the defaults of zero fields.
+func (opts Options) withDefaults(name string) (Options, error) {
+	bad := func(field, format string, args ...any) (Options, error) {
+		return Options{}, &optionError{cache: name, field: field, msg: fmt.Sprintf(format, args...)}
+	}
+	if opts.DefaultLifetime < 0 && opts.DefaultLifetime != Unlimited {
+		return Options{}, &optionError{cache: name, field: "DefaultLifetime", msg: fmt.Sprintf("is %s: use a positive duration, 0 for the default (1h) or Unlimited", opts.DefaultLifetime), kind: ErrInvalidLifetime}
+	}
+	if opts.Compression == "" {
+		opts.Compression = CompressionNone
+	}
+	if _, ok := compressionIDs[opts.Compression]; !ok {
+		return bad("Compression", "%q is not supported: use none, zstd or s2", opts.Compression)
+	}
+	for field, v := range map[string]int{"CompressionThreshold": opts.CompressionThreshold, "MaxValueBytes": opts.MaxValueBytes,
+		"BatchSize": opts.BatchSize, "BreakerThreshold": opts.BreakerThreshold} {
+		if v < 0 {
+			return bad(field, "must not be negative, got %d (0 means the default)", v)
+		}
+	}
+	for field, d := range map[string]time.Duration{"LocalCacheTTL": opts.LocalCacheTTL, "MaxLoadTime": opts.MaxLoadTime, "BreakerCooldown": opts.BreakerCooldown} {
+		if d < 0 {
+			return bad(field, "must not be negative, got %s", d)
+		}
+	}
+	if opts.DefaultLifetime == 0 {
+		opts.DefaultLifetime = standardLifetime
+	}
+	if opts.CompressionThreshold == 0 {
+		opts.CompressionThreshold = DefaultCompressionThreshold
+	}
+	if opts.MaxValueBytes == 0 {
+		opts.MaxValueBytes = DefaultMaxValueBytes
+	}
+	if opts.BatchSize == 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	opts.BatchSize = min(opts.BatchSize, MaxBatchSize)
+	if opts.MaxLoadTime == 0 {
+		opts.MaxLoadTime = DefaultMaxLoadTime
+	}
+	if opts.BreakerThreshold == 0 {
+		opts.BreakerThreshold = DefaultBreakerThreshold
+	}
+	if opts.BreakerCooldown == 0 {
+		opts.BreakerCooldown = DefaultBreakerCooldown
+	}
+	return opts, nil
 }
 
 // Name returns the cache's name.

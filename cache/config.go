@@ -2,9 +2,6 @@ package cache
 
 import (
 	"fmt"
-	"maps"
-	"net/url"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -46,87 +43,25 @@ type Spec struct {
 
 // Config is a connection and the named caches that use it: the document a
 // service keeps in one file (the connection's keys at the top level, the
-// caches under caches:), one URL or one environment.
+// caches under caches:), one URL or one environment. It is a
+// keyvalue.Document: load it with keyvalue.LoadFile, LoadBytes, LoadURL
+// or LoadEnv, and open its caches with Open.
+//
+//	var cfg cache.Config
+//	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil { ... } // KEYVALUE_CACHES_PAGES_COMPRESSION=zstd
+//	group, err := cache.Open(cfg)
 type Config struct {
 	keyvalue.Config `yaml:",inline"`
 	// Caches declares the named caches, by name.
 	Caches map[string]Spec `yaml:"caches,omitempty" json:"caches,omitempty"`
 }
 
-// LoadConfigFile reads a YAML or JSON file holding a connection and its
-// caches. Unknown keys are errors that name the key and line.
-func LoadConfigFile(path string) (Config, error) {
-	return conf.LoadFile("cache", path, DecodeConfig)
-}
-
-// DecodeConfig decodes a YAML or JSON document into a Config, rejecting
-// unknown keys. It does not validate: Open does.
-func DecodeConfig(doc []byte) (Config, error) {
-	var cfg Config
-	if err := conf.DecodeStrict(doc, &cfg); err != nil {
-		return Config{}, fmt.Errorf("%w: %s", keyvalue.ErrInvalidConfig, err)
-	}
-	return cfg, nil
-}
-
-// ParseURL is keyvalue.ParseURL with named caches as query parameters
-// caches_NAME_KEY, e.g. redis://host/0?caches_pages_compression=zstd.
-func ParseURL(raw string) (Config, error) {
-	base, query, _ := strings.Cut(raw, "?")
-	values, err := url.ParseQuery(query)
-	if err != nil {
-		return Config{}, fmt.Errorf("%w: URL query: %v", keyvalue.ErrInvalidConfig, err)
-	}
-	specs := url.Values{}
-	for k, vs := range values {
-		if strings.HasPrefix(k, "caches_") {
-			specs[k] = vs
-			values.Del(k)
-		}
-	}
-	if len(values) > 0 {
-		base += "?" + values.Encode()
-	}
-	var cfg Config
-	if cfg.Config, err = keyvalue.ParseURL(base); err != nil {
-		return Config{}, err
-	}
-	for _, k := range slices.Sorted(maps.Keys(specs)) {
-		if err := cfg.SetKey(k, specs.Get(k)); err != nil {
-			return Config{}, err
-		}
-	}
-	return cfg, nil
-}
-
-// ConfigFromEnv is keyvalue.ConfigFromEnv with named caches:
-// KEYVALUE_CONFIG may name a file with a caches section (read with
-// LoadConfigFile), KEYVALUE_URL may carry caches_NAME_KEY parameters, and
-// KEYVALUE_CACHES_NAME_KEY sets one key of one cache.
-func ConfigFromEnv() (cfg Config, found bool, err error) {
-	return ConfigFromEnviron(os.Environ())
-}
-
-// ConfigFromEnviron is ConfigFromEnv on a list of "KEY=value" strings.
-func ConfigFromEnviron(environ []string) (cfg Config, found bool, err error) {
-	env := conf.ReadEnv(environ, keyvalue.EnvPrefix)
-	if !env.Found {
-		return Config{}, false, nil
-	}
-	err = env.Apply(keyvalue.ErrBothBases,
-		func(path string) (err error) { cfg, err = LoadConfigFile(path); return err },
-		func(url string) (err error) { cfg, err = ParseURL(url); return err },
-		func(v conf.Var) error { return keyvalue.RenameKey(cfg.SetKey(v.Flat, v.Value), v.Name) })
-	if err != nil {
-		return Config{}, true, err
-	}
-	return cfg, true, nil
-}
-
 var specFields = conf.Fields(reflect.TypeFor[Spec]())
 
 // SetKey sets a connection key (see keyvalue.Config.SetKey) or a cache's
-// key, caches_NAME_KEY (NAME may contain '_'), from its text form.
+// key, caches_NAME_KEY (NAME may contain '_'), from its text form: the
+// keyvalue loaders call it for URL query parameters and environment
+// variables.
 func (c *Config) SetKey(key, value string) error {
 	rest, ok := strings.CutPrefix(key, "caches_")
 	if !ok {
@@ -155,18 +90,13 @@ func (c *Config) SetKey(key, value string) error {
 	return &keyvalue.ConfigError{Key: key, Msg: "unknown key: use caches_NAME_KEY with KEY one of " + strings.Join(keys, ", ")}
 }
 
-// OptionsFromSpec validates a declared cache and returns its Options and
-// the codec typed values are written with (JSON if none is named). Errors
-// are *keyvalue.ConfigError naming the key, e.g. caches.pages.compression.
-func OptionsFromSpec(name string, spec Spec) (Options, Codec, error) {
+// options turns a declared cache into its Options and the codec typed
+// values are written with (JSON if none is named). It converts what only
+// a Spec has (a lifetime and a codec written as text); New checks the
+// values, and Open names the key of a value New refuses.
+func (spec Spec) options(name string) (Options, Codec, error) {
 	bad := func(key, format string, args ...any) error {
 		return &keyvalue.ConfigError{Key: "caches." + name + "." + key, Msg: fmt.Sprintf(format, args...)}
-	}
-	if err := checkName(name); err != nil {
-		return Options{}, nil, &keyvalue.ConfigError{Key: "caches." + name, Msg: err.Error()}
-	}
-	if spec.DB != nil && *spec.DB < 0 {
-		return Options{}, nil, bad("db", "must not be negative, got %d", *spec.DB)
 	}
 	opts := Options{
 		Compression:          Compression(spec.Compression),
@@ -189,23 +119,6 @@ func OptionsFromSpec(name string, spec Spec) (Options, Codec, error) {
 		}
 		opts.DefaultLifetime = d
 	}
-	if opts.Compression == "" {
-		opts.Compression = CompressionNone
-	}
-	if _, ok := compressionIDs[opts.Compression]; !ok {
-		return Options{}, nil, bad("compression", "%q is not supported: use none, zstd or s2", spec.Compression)
-	}
-	for key, v := range map[string]int{"compression_threshold": spec.CompressionThreshold, "max_value_bytes": spec.MaxValueBytes, "batch_size": spec.BatchSize} {
-		if v < 0 {
-			return Options{}, nil, bad(key, "must not be negative, got %d", v)
-		}
-	}
-	if spec.LocalCacheTTL < 0 {
-		return Options{}, nil, bad("local_cache_ttl", "must not be negative, got %s", spec.LocalCacheTTL)
-	}
-	if spec.MaxLoadTime < 0 {
-		return Options{}, nil, bad("max_load_time", "must not be negative, got %s", spec.MaxLoadTime)
-	}
 	codec := JSON
 	if spec.Codec != "" {
 		c, err := CodecByName(spec.Codec)
@@ -216,3 +129,15 @@ func OptionsFromSpec(name string, spec Spec) (Options, Codec, error) {
 	}
 	return opts, codec, nil
 }
+
+// specKeys maps an Options field to the key of the Spec field of the same
+// name (Compression -> compression), to name the key of a value New refuses.
+var specKeys = func() map[string]string {
+	m := map[string]string{}
+	t := reflect.TypeFor[Spec]()
+	for i := range t.NumField() {
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		m[t.Field(i).Name] = key
+	}
+	return m
+}()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
@@ -13,8 +14,8 @@ import (
 
 func Example() {
 	// The server comes from KEYVALUE_URL (or KEYVALUE_CONFIG, KEYVALUE_*).
-	cfg, _, err := keyvalue.ConfigFromEnv()
-	if err != nil {
+	var cfg keyvalue.Config
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
 		log.Fatal(err)
 	}
 	client, err := keyvalue.Open(cfg)
@@ -59,8 +60,8 @@ func Example() {
 }
 
 func ExampleTyped_GetOrSet() {
-	cfg, _, err := keyvalue.ConfigFromEnv()
-	if err != nil {
+	var cfg keyvalue.Config
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
 		log.Fatal(err)
 	}
 	client, err := keyvalue.Open(cfg)
@@ -96,8 +97,8 @@ func ExampleOpen() {
 	// The connection comes from the environment (KEYVALUE_URL, or a file
 	// in KEYVALUE_CONFIG with a caches: section); the caches are declared
 	// here in code, as a file or KEYVALUE_CACHES_NAME_KEY variables would.
-	cfg, _, err := cache.ConfigFromEnv()
-	if err != nil {
+	var cfg cache.Config
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
 		log.Fatal(err)
 	}
 	cfg.Caches = map[string]cache.Spec{
@@ -132,8 +133,8 @@ func ExampleOpen() {
 // process across the fleet renders it again in the background. A render
 // that straddles an editor's purge of its tag is not stored.
 func ExampleNewTypedWith() {
-	cfg, _, err := keyvalue.ConfigFromEnv()
-	if err != nil {
+	var cfg keyvalue.Config
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
 		log.Fatal(err)
 	}
 	client, err := keyvalue.Open(cfg)
@@ -175,8 +176,8 @@ func ExampleNewTypedWith() {
 // fast for five seconds instead of waiting for a timeout each. A flush
 // still returns its error: an invalidation is never dropped silently.
 func ExampleOptions_degraded() {
-	cfg, _, err := keyvalue.ConfigFromEnv()
-	if err != nil {
+	var cfg keyvalue.Config
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
 		log.Fatal(err)
 	}
 	client, err := keyvalue.Open(cfg)

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -19,43 +20,14 @@ type Group struct {
 }
 
 // Open opens every cache declared in cfg.Caches, one client per database
-// they use. It does no network I/O. Errors name the offending key, e.g.
-// "caches.pages.compression".
+// they use (each opened with keyvalue.Open, which validates the
+// connection). It does no network I/O. Errors name the offending key,
+// e.g. "caches.pages.compression".
 func Open(cfg Config) (*Group, error) {
-	conn, err := cfg.Config.Normalize()
-	if err != nil {
-		return nil, err
-	}
 	g := &Group{backends: map[string]*Backend{}, codecs: map[string]Codec{}}
 	byDB := map[int]*keyvalue.Client{}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Caches)) {
-		spec := cfg.Caches[name]
-		opts, codec, err := OptionsFromSpec(name, spec)
-		if err != nil {
-			g.Close()
-			return nil, err
-		}
-		opts.Logger = cfg.Logger
-		db := conn.DB
-		if spec.DB != nil {
-			db = *spec.DB
-		}
-		if db != 0 && conn.Mode == keyvalue.ModeCluster {
-			g.Close()
-			return nil, &keyvalue.ConfigError{Key: "caches." + name + ".db", Msg: fmt.Sprintf("must be 0 in cluster mode (a cluster has only database 0), got %d", db)}
-		}
-		client, ok := byDB[db]
-		if !ok {
-			c := cfg.Config
-			c.DB = db
-			if client, err = keyvalue.Open(c); err != nil {
-				g.Close()
-				return nil, err
-			}
-			byDB[db] = client
-			g.clients = append(g.clients, client)
-		}
-		b, err := New(client, name, opts)
+		b, codec, err := g.open(cfg, name, byDB)
 		if err != nil {
 			g.Close()
 			return nil, err
@@ -63,6 +35,46 @@ func Open(cfg Config) (*Group, error) {
 		g.backends[name], g.codecs[name] = b, codec
 	}
 	return g, nil
+}
+
+// open opens the declared cache name on the client of its database
+// (opening that client when it is the first cache there).
+func (g *Group) open(cfg Config, name string, byDB map[int]*keyvalue.Client) (*Backend, Codec, error) {
+	spec := cfg.Caches[name]
+	if err := checkName(name); err != nil {
+		return nil, nil, &keyvalue.ConfigError{Key: "caches." + name, Msg: err.Error()}
+	}
+	opts, codec, err := spec.options(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Logger = cfg.Logger
+	db := cfg.DB
+	if spec.DB != nil {
+		db = *spec.DB
+	}
+	switch {
+	case db < 0:
+		return nil, nil, &keyvalue.ConfigError{Key: "caches." + name + ".db", Msg: fmt.Sprintf("must not be negative, got %d", db)}
+	case db != 0 && cfg.Mode == keyvalue.ModeCluster:
+		return nil, nil, &keyvalue.ConfigError{Key: "caches." + name + ".db", Msg: fmt.Sprintf("must be 0 in cluster mode (a cluster has only database 0), got %d", db)}
+	}
+	client, ok := byDB[db]
+	if !ok {
+		c := cfg.Config
+		c.DB = db
+		if client, err = keyvalue.Open(c); err != nil {
+			return nil, nil, err
+		}
+		byDB[db] = client
+		g.clients = append(g.clients, client)
+	}
+	b, err := New(client, name, opts)
+	var oe *optionError
+	if errors.As(err, &oe) {
+		return nil, nil, &keyvalue.ConfigError{Key: "caches." + name + "." + specKeys[oe.field], Msg: oe.msg}
+	}
+	return b, codec, err
 }
 
 // Backend returns the declared cache called name.

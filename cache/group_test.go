@@ -28,8 +28,8 @@ func TestGroupFromConfigFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(yaml.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := cache.LoadConfigFile(path)
-	if err != nil {
+	var cfg cache.Config
+	if err := keyvalue.LoadFile(path, &cfg); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Logger = quiet
@@ -106,40 +106,42 @@ func TestGroupConfigErrorsNameTheKey(t *testing.T) {
 }
 
 func TestCachesFromEnvAndURL(t *testing.T) {
-	cfg, _, err := cache.ConfigFromEnviron([]string{"KEYVALUE_CACHES_PAGE_CACHE_DEFAULT_LIFETIME=720h", "KEYVALUE_CACHES_PAGE_CACHE_DB=3", "KEYVALUE_CACHES_HASH_CODEC=msgpack"})
-	if err != nil {
+	var cfg cache.Config
+	if _, err := keyvalue.LoadEnv([]string{"KEYVALUE_CACHES_PAGE_CACHE_DEFAULT_LIFETIME=720h", "KEYVALUE_CACHES_PAGE_CACHE_DB=3", "KEYVALUE_CACHES_HASH_CODEC=msgpack"}, &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if p := cfg.Caches["page_cache"]; p.DefaultLifetime != "720h" || p.DB == nil || *p.DB != 3 || cfg.Caches["hash"].Codec != "msgpack" {
 		t.Errorf("caches from env: %+v", cfg.Caches)
 	}
-	u, err := cache.ParseURL("redis://h?caches_pages_compression=zstd&caches_pages_local_cache_ttl=5s")
-	if err != nil || u.Caches["pages"].Compression != "zstd" || u.Caches["pages"].LocalCacheTTL != 5*time.Second {
+	var u cache.Config
+	err := keyvalue.LoadURL("redis://h?caches_pages_compression=zstd&caches_pages_local_cache_ttl=5s&client_name=web", &u)
+	if err != nil || u.ClientName != "web" || u.Caches["pages"].Compression != "zstd" || u.Caches["pages"].LocalCacheTTL != 5*time.Second {
 		t.Errorf("caches from URL: %+v, %v", u.Caches, err)
 	}
 	for env, want := range map[string]string{
 		"KEYVALUE_CACHES_PAGES_COLOUR=red": "config KEYVALUE_CACHES_PAGES_COLOUR: unknown key: use caches_NAME_KEY",
 		"KEYVALUE_CACHES_PAGES_DB=x":       `config KEYVALUE_CACHES_PAGES_DB: "x" is not a whole number`,
 	} {
-		if _, _, err := cache.ConfigFromEnviron([]string{env}); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := keyvalue.LoadEnv([]string{env}, &cfg); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", env, err, want)
 		}
 	}
 }
 
 // TestConnectionFileRejectsCaches pins where named caches are read: a file
-// with a caches section is a cache.Config, and the connection's own loader
-// names the key it does not know.
+// with a caches section is a cache.Config, and loading it into a plain
+// keyvalue.Config names the key it does not know.
 func TestConnectionFileRejectsCaches(t *testing.T) {
 	doc := []byte("addrs: [127.0.0.1:6379]\ncaches:\n  pages:\n    codec: json\n")
-	if _, err := keyvalue.DecodeConfig(doc); err == nil || !strings.Contains(err.Error(), "caches") {
-		t.Errorf("keyvalue.DecodeConfig: %v", err)
+	var conn keyvalue.Config
+	if err := keyvalue.LoadBytes(doc, &conn); err == nil || !strings.Contains(err.Error(), "caches") {
+		t.Errorf("LoadBytes into a keyvalue.Config: %v", err)
 	}
-	cfg, err := cache.DecodeConfig(doc)
-	if err != nil || cfg.Addrs[0] != "127.0.0.1:6379" || cfg.Caches["pages"].Codec != "json" {
-		t.Errorf("cache.DecodeConfig = %+v, %v", cfg, err)
+	var cfg cache.Config
+	if err := keyvalue.LoadBytes(doc, &cfg); err != nil || cfg.Addrs[0] != "127.0.0.1:6379" || cfg.Caches["pages"].Codec != "json" {
+		t.Errorf("LoadBytes into a cache.Config = %+v, %v", cfg, err)
 	}
-	if _, err := cache.DecodeConfig([]byte("caches:\n  pages:\n    colour: red\n")); err == nil || !strings.Contains(err.Error(), "line 3 (caches.pages.colour)") {
+	if err := keyvalue.LoadBytes([]byte("caches:\n  pages:\n    colour: red\n"), &cfg); err == nil || !strings.Contains(err.Error(), "line 3 (caches.pages.colour)") {
 		t.Errorf("unknown cache key: %v", err)
 	}
 }

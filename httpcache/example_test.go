@@ -7,6 +7,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
@@ -16,8 +17,8 @@ import (
 // A page handler behind the middleware: tagged with the page it shows,
 // purged when that page changes.
 func Example() {
-	cfg, _, err := keyvalue.ConfigFromEnv() // e.g. KEYVALUE_URL=redis://127.0.0.1:6379
-	if err != nil {
+	var cfg keyvalue.Config // e.g. KEYVALUE_URL=redis://127.0.0.1:6379
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
 		log.Fatal(err)
 	}
 	client, err := keyvalue.Open(cfg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
@@ -12,8 +13,8 @@ import (
 
 func Example() {
 	// The server comes from KEYVALUE_URL (or KEYVALUE_CONFIG, KEYVALUE_*).
-	cfg, _, err := keyvalue.ConfigFromEnv()
-	if err != nil {
+	var cfg keyvalue.Config
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
 		log.Fatal(err)
 	}
 	client, err := keyvalue.Open(cfg)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
+	"os"
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/session"
@@ -12,8 +13,8 @@ import (
 
 func Example() {
 	// The server comes from KEYVALUE_URL (or KEYVALUE_CONFIG, KEYVALUE_*).
-	cfg, _, err := keyvalue.ConfigFromEnv()
-	if err != nil {
+	var cfg keyvalue.Config
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
 		log.Fatal(err)
 	}
 	client, err := keyvalue.Open(cfg)
@@ -57,8 +58,8 @@ func Example() {
 // the old one is still accepted; Rekey moves every session to the new key,
 // after which the old one can be dropped from the configuration.
 func ExampleStore_Rekey() {
-	cfg, _, err := keyvalue.ConfigFromEnv()
-	if err != nil {
+	var cfg keyvalue.Config
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
 		log.Fatal(err)
 	}
 	client, err := keyvalue.Open(cfg)
@@ -113,8 +114,8 @@ func ExampleStore_Rekey() {
 // MaxSessionsPerUser, a login beyond the limit ends the least recently used
 // session in the same atomic write; OnEvent feeds an audit log.
 func ExampleStore_RemoveOthers() {
-	cfg, _, err := keyvalue.ConfigFromEnv()
-	if err != nil {
+	var cfg keyvalue.Config
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
 		log.Fatal(err)
 	}
 	client, err := keyvalue.Open(cfg)

@@ -49,8 +49,8 @@ type app struct {
 }
 
 func main() {
-	cfg, _, err := keyvalue.ConfigFromEnv()
-	if err != nil {
+	var cfg keyvalue.Config
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
 		log.Fatal(err)
 	}
 	client, err := keyvalue.Open(cfg) // no I/O yet; the first request connects

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -199,21 +198,6 @@ func ReadEnv(environ []string, prefix string) Env {
 	}
 	slices.SortFunc(e.Vars, func(a, b Var) int { return strings.Compare(a.Name, b.Name) })
 	return e
-}
-
-// LoadFile reads path and decodes it with decode; errors name the file
-// (and start with pkg, e.g. "keyvalue", when reading fails).
-func LoadFile[T any](pkg, path string, decode func([]byte) (T, error)) (T, error) {
-	var zero T
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return zero, fmt.Errorf("%s: read config: %w", pkg, err)
-	}
-	v, err := decode(b)
-	if err != nil {
-		return zero, fmt.Errorf("%s: %w", path, err)
-	}
-	return v, nil
 }
 
 // Apply loads the environment: its base, the file (PREFIX+CONFIG) or the

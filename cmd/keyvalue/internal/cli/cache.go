@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -109,28 +108,29 @@ A whole-cache flush asks for confirmation on a terminal; elsewhere it needs --ye
 }
 
 // withBackend resolves the endpoint and opens the named cache with its
-// declared options. A throwaway local server is not useful here, so an
-// endpoint must be given.
+// declared options (the defaults when the configuration declares none).
+// A throwaway local server is not useful here, so an endpoint must be
+// given.
 func withBackend(cmd *cobra.Command, ep *endpointFlags, name string, fn func(context.Context, *cache.Backend, io.Writer) error) error {
-	var spec cache.Spec
-	useCacheDB := func(cfg *cache.Config) {
-		spec = cfg.Caches[name]
-		if spec.DB != nil {
-			cfg.DB = *spec.DB
-		}
+	e, err := ep.resolveRequired(cmd.ErrOrStderr())
+	if err != nil {
+		return err
 	}
-	return withClient(cmd, ep, useCacheDB, func(ctx context.Context, client *keyvalue.Client, cfg keyvalue.Config) error {
-		opts, _, err := cache.OptionsFromSpec(name, spec)
-		if err != nil {
-			return err
-		}
-		opts.Logger = cfg.Logger
-		b, err := cache.New(client, name, opts)
-		if err != nil {
-			return err
-		}
-		return fn(ctx, b, cmd.OutOrStdout())
-	})
+	defer e.close()
+	cfg := e.cfg
+	cfg.Caches = map[string]cache.Spec{name: e.cfg.Caches[name]}
+	group, err := cache.Open(cfg)
+	if err != nil {
+		return err
+	}
+	defer group.Close()
+	b, err := group.Backend(name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := ep.context(cmd)
+	defer cancel()
+	return fn(ctx, b, cmd.OutOrStdout())
 }
 
 func spinner(w io.Writer, what string) *progressbar.ProgressBar {

@@ -64,14 +64,14 @@ func (f *endpointFlags) resolve(stderr io.Writer) (*endpoint, error) {
 	case f.localTLS && (f.url != "" || f.config != ""):
 		return nil, errors.New("--tls starts a throwaway local server with TLS; for your own server put TLS in --url (rediss://...) or --config instead")
 	case f.url != "":
-		ep.cfg, err = cache.ParseURL(f.url)
+		err = keyvalue.LoadURL(f.url, &ep.cfg)
 		ep.source = "--url"
 	case f.config != "":
-		ep.cfg, err = cache.LoadConfigFile(f.config)
+		err = keyvalue.LoadFile(f.config, &ep.cfg)
 		ep.source = "--config " + f.config
 	default:
 		var found bool
-		ep.cfg, found, err = cache.ConfigFromEnv()
+		found, err = keyvalue.LoadEnv(os.Environ(), &ep.cfg)
 		ep.source = "environment (KEYVALUE_*)"
 		if err == nil && found && f.localTLS {
 			return nil, errors.New("--tls starts a throwaway local server with TLS, but KEYVALUE_* variables name a server: unset them, or put TLS in them")
@@ -97,7 +97,8 @@ func (f *endpointFlags) resolve(stderr io.Writer) (*endpoint, error) {
 // it refuses to fall back to a throwaway server.
 func (f *endpointFlags) resolveRequired(stderr io.Writer) (*endpoint, error) {
 	if f.url == "" && f.config == "" {
-		if _, found, err := cache.ConfigFromEnv(); err != nil {
+		var probe cache.Config
+		if found, err := keyvalue.LoadEnv(os.Environ(), &probe); err != nil {
 			return nil, err
 		} else if !found {
 			return nil, errors.New("no server given: use --url, --config or KEYVALUE_URL")
@@ -143,27 +144,28 @@ func (e *endpoint) startLocal(mutualTLS bool) error {
 }
 
 // withClient resolves a real endpoint (no throwaway server), opens a client
-// on it with adjust applied to the configuration, runs fn and cleans up.
-func withClient(cmd *cobra.Command, ep *endpointFlags, adjust func(*cache.Config), fn func(context.Context, *keyvalue.Client, keyvalue.Config) error) error {
+// on it, runs fn and cleans up.
+func withClient(cmd *cobra.Command, ep *endpointFlags, fn func(context.Context, *keyvalue.Client, keyvalue.Config) error) error {
 	e, err := ep.resolveRequired(cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
 	defer e.close()
 	cfg := e.cfg
-	if adjust != nil {
-		adjust(&cfg)
-	}
 	client, err := keyvalue.Open(cfg.Config)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	ctx := cmd.Context()
-	if ep.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, ep.timeout)
-		defer cancel()
-	}
+	ctx, cancel := ep.context(cmd)
+	defer cancel()
 	return fn(ctx, client, cfg.Config)
+}
+
+// context is the command's context, bounded by --timeout.
+func (f *endpointFlags) context(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	if f.timeout > 0 {
+		return context.WithTimeout(cmd.Context(), f.timeout)
+	}
+	return context.WithCancel(cmd.Context())
 }

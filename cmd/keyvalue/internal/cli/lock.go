@@ -118,7 +118,7 @@ func state(i lock.Info) string {
 }
 
 func withLocker(cmd *cobra.Command, ep *endpointFlags, fn func(context.Context, *lock.Locker, io.Writer) error) error {
-	return withClient(cmd, ep, nil, func(ctx context.Context, client *keyvalue.Client, cfg keyvalue.Config) error {
+	return withClient(cmd, ep, func(ctx context.Context, client *keyvalue.Client, cfg keyvalue.Config) error {
 		return fn(ctx, lock.New(client, lock.Options{Logger: cfg.Logger}), cmd.OutOrStdout())
 	})
 }

@@ -196,7 +196,7 @@ func withStore(cmd *cobra.Command, ep *endpointFlags, sf sessionFlags, fn func(c
 	if err != nil {
 		return fmt.Errorf("--key-file: %w", err)
 	}
-	return withClient(cmd, ep, nil, func(ctx context.Context, client *keyvalue.Client, cfg keyvalue.Config) error {
+	return withClient(cmd, ep, func(ctx context.Context, client *keyvalue.Client, cfg keyvalue.Config) error {
 		st, err := session.New(client, session.Options{Prefix: sf.prefix, Key: bytes.TrimSpace(key), PreviousKeyFiles: sf.previousKeyFiles, Logger: cfg.Logger})
 		if err != nil {
 			return err
