@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/keyvalue-go/keyvalue/internal/telemetry"
 	"github.com/valkey-io/valkey-go"
 	"go.opentelemetry.io/otel/metric"
@@ -118,13 +117,11 @@ type Backend struct {
 	name     string
 	opts     Options
 	payloads *payloads
-	prefix   string // kv:{c:NAME}: (sharded: kv:c:NAME:)
-	stamps   string // stampsKey
-	values   string // valueKey's prefix (standalone layout)
-	keep     string // stampKeep
+	layout   layout // where the keys live and how they are written
+	keep     string // how long flush stamps are kept, µs (Options.MaxLoadTime)
 	log      *slog.Logger
 	policy   *policyCheck
-	recent   *recentWrites // nil without a local read cache
+	modes    modes // the local read cache and degraded mode
 	// refreshing holds the ids this process refreshes in the background.
 	refreshing sync.Map
 
@@ -151,21 +148,14 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	p := "kv:{c:" + name + "}:"
-	if opts.Sharded {
-		p = "kv:c:" + name + ":"
-	}
-	b := &Backend{c: c, direct: c, name: name, opts: opts, prefix: p, log: log, slack: shardedSlack,
+	b := &Backend{c: c, direct: c, name: name, opts: opts, log: log, slack: shardedSlack,
 		payloads: newPayloads(opts.Compression, opts.CompressionThreshold, opts.MaxValueBytes),
-		policy:   &policyCheck{}, stamps: p + "f", values: p + "v:", keep: strconv.FormatInt(opts.MaxLoadTime.Microseconds(), 10)}
-	if opts.LocalCacheTTL > 0 {
-		b.recent = newRecentWrites(opts.LocalCacheTTL)
-	}
+		policy:   &policyCheck{}, keep: strconv.FormatInt(opts.MaxLoadTime.Microseconds(), 10)}
+	b.layout = newLayout(b, name, opts.Sharded)
+	b.modes = newModes(b, opts)
+	b.c = b.modes.client(c)
 	b.tel = telemetry.New("cache", "keyvalue.cache.name", name, opts.MeterProvider, opts.TracerProvider, counterDescriptions)
 	b.tel.Classify = classify
-	if opts.Degraded {
-		b.c = newBreakerClient(c, name, opts.BreakerThreshold, opts.BreakerCooldown, log)
-	}
 	return b, nil
 }
 
@@ -246,82 +236,7 @@ func (b *Backend) Name() string { return b.name }
 
 // Prefix returns the prefix of every key of this cache: "kv:{c:NAME}:", or
 // "kv:c:NAME:" in sharded mode.
-func (b *Backend) Prefix() string { return b.prefix }
-
-// entryKey names one of an entry's keys, all in the value's slot: "v"
-// its value, "l" its computing lease, "n" its waiters' wake-up list
-// (Typed.GetOrSet).
-func (b *Backend) entryKey(kind, id string) string {
-	if b.opts.Sharded {
-		return b.prefix + "{" + id + "}:" + kind
-	}
-	return b.prefix + kind + ":" + id
-}
-
-// valueKey names an entry's value; indexKey a tag's index; pendingKey a
-// tag's pending marks (sharded mode only).
-func (b *Backend) valueKey(id string) string {
-	if b.opts.Sharded {
-		return b.entryKey("v", id)
-	}
-	return b.values + id
-}
-
-func (b *Backend) indexKey(tag string) string {
-	if b.opts.Sharded {
-		return b.prefix + "i:{" + tag + "}"
-	}
-	return b.prefix + "i:" + tag
-}
-
-func (b *Backend) pendingKey(tag string) string { return b.prefix + "p:{" + tag + "}" }
-
-func (b *Backend) leaseKey(id string) string { return b.entryKey("l", id) }
-func (b *Backend) wakeKey(id string) string  { return b.entryKey("n", id) }
-
-// stampsKey names the flush stamps (standalone layout only): tag -> when
-// it was last flushed, "" for the whole cache.
-func (b *Backend) stampsKey() string { return b.stamps }
-
-// keyKind tells what a key of this cache is.
-type keyKind int
-
-const (
-	otherKey   keyKind = iota // not of the current layout (an earlier version's key)
-	valueKey                  // an entry's value
-	indexKey                  // a tag's index
-	pendingKey                // a tag's pending marks (sharded)
-	stampsKey                 // the flush stamps (kept by Flush, expire on their own)
-)
-
-// kindOf classifies a key of this cache's namespace.
-func (b *Backend) kindOf(key string) keyKind {
-	rest := key[len(b.prefix):]
-	switch {
-	case !b.opts.Sharded && len(rest) > 2 && rest[:2] == "v:":
-		return valueKey
-	case !b.opts.Sharded && len(rest) > 2 && rest[:2] == "i:":
-		return indexKey
-	case !b.opts.Sharded && rest == "f":
-		return stampsKey
-	case b.opts.Sharded && len(rest) > 3 && rest[:3] == "i:{":
-		return indexKey
-	case b.opts.Sharded && len(rest) > 3 && rest[:3] == "p:{":
-		return pendingKey
-	case b.opts.Sharded && len(rest) > 3 && rest[0] == '{' && rest[len(rest)-2:] == ":v":
-		return valueKey
-	}
-	return otherKey
-}
-
-// tagOf returns the tag an index or pending key belongs to.
-func (b *Backend) tagOf(key string) string {
-	rest := key[len(b.prefix)+2:]
-	if b.opts.Sharded {
-		return rest[1 : len(rest)-1]
-	}
-	return rest
-}
+func (b *Backend) Prefix() string { return b.layout.prefix() }
 
 // lifetimeMS resolves a Set lifetime to milliseconds, 0 meaning none.
 func (b *Backend) lifetimeMS(lifetime time.Duration) (int64, error) {
@@ -363,27 +278,12 @@ func (b *Backend) readEntry(ctx context.Context, id string) (entry, error) {
 	if err := b.checkID(id); err != nil {
 		return entry{}, err
 	}
-	key := b.valueKey(id)
-	var raw []byte
-	var err error
-	if b.recent != nil {
-		r := b.c.DoCache(ctx, b.c.B().Get().Key(key).Cache(), b.opts.LocalCacheTTL)
-		raw, err = r.AsBytes()
-		found := err == nil
-		if (found || valkey.IsValkeyNil(err)) && !b.recent.check(key, found, raw) {
-			// Maybe older than this process's own write: ask the server.
-			raw, err = b.c.Do(ctx, b.c.B().Get().Key(key).Build()).AsBytes()
-		} else if found && r.IsCacheHit() {
-			b.tel.Add(ctx, "local_hits", 1)
-		}
-	} else {
-		raw, err = b.c.Do(ctx, b.c.B().Get().Key(key).Build()).AsBytes()
-	}
+	raw, err := b.modes.read(ctx, b.layout.valueKey(id))
 	if valkey.IsValkeyNil(err) {
 		b.tel.Add(ctx, "misses", 1)
 		return entry{}, fmt.Errorf("cache %s: %q: %w", b.name, id, ErrNotFound)
 	}
-	if err != nil && b.opts.Degraded && unavailable(err) {
+	if b.modes.miss(err) {
 		b.tel.Add(ctx, "misses", 1)
 		return entry{}, fmt.Errorf("cache %s: %q: %w (degraded mode: %w)", b.name, id, ErrNotFound, err)
 	}
@@ -415,7 +315,7 @@ func (b *Backend) hasOp(ctx context.Context, id string) (bool, error) {
 	if err := b.checkID(id); err != nil {
 		return false, err
 	}
-	n, err := b.c.Do(ctx, b.c.B().Exists().Key(b.valueKey(id)).Build()).AsInt64()
+	n, err := b.c.Do(ctx, b.c.B().Exists().Key(b.layout.valueKey(id)).Build()).AsInt64()
 	if err != nil {
 		return false, fmt.Errorf("cache %s: has %q: %w", b.name, id, err)
 	}
@@ -430,7 +330,7 @@ func (b *Backend) FindIdentifiersByTag(ctx context.Context, tag string) ([]strin
 	if err := b.checkTag(tag); err != nil {
 		return nil, err
 	}
-	ids, err := b.c.Do(ctx, b.c.B().Zrange().Key(b.indexKey(tag)).Min("0").Max("-1").Build()).AsStrSlice()
+	ids, err := b.c.Do(ctx, b.c.B().Zrange().Key(b.layout.indexKey(tag)).Min("0").Max("-1").Build()).AsStrSlice()
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: find by tag %q: %w", b.name, tag, err)
 	}
@@ -446,30 +346,6 @@ func (b *Backend) FindIdentifiersByTag(ctx context.Context, tag string) ([]strin
 	}
 	slices.Sort(live)
 	return live, nil
-}
-
-// readTags reads the tags of the entries ids in one pipelined round trip;
-// entries that do not exist are absent from the result.
-func (b *Backend) readTags(ctx context.Context, ids []string) (map[string][]string, error) {
-	out := make(map[string][]string, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	execs := make([]valkey.LuaExec, len(ids))
-	for i, id := range ids {
-		execs[i] = valkey.LuaExec{Keys: []string{b.valueKey(id)}}
-	}
-	for i, r := range scripts.CacheTags.ExecMulti(ctx, b.c, execs...) {
-		tags, err := r.AsStrSlice()
-		if valkey.IsValkeyNil(err) {
-			continue // no value
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[ids[i]] = tags
-	}
-	return out, nil
 }
 
 // step runs the test hook after a server-side step of op, if one is set.

@@ -42,9 +42,9 @@ func unavailable(err error) bool {
 	if errors.As(err, &input) {
 		return false
 	}
-	ve, isReply := valkey.IsValkeyErr(err)
-	if !isReply {
-		return true
+	var ve *valkey.ValkeyError
+	if !errors.As(err, &ve) || valkey.IsValkeyNil(ve) {
+		return true // not a reply: the connection failed, timed out or was refused
 	}
 	if ve.IsLoading() || ve.IsClusterDown() {
 		return true
@@ -147,12 +147,6 @@ func errorResults(n int, err error) []valkey.ValkeyResult {
 		out[i] = valkey.NewErrorResult(err)
 	}
 	return out
-}
-
-// dropped counts and logs a write dropped in degraded mode.
-func (b *Backend) dropped(ctx context.Context, what, id string, err error) {
-	b.tel.Add(ctx, "dropped_writes", 1)
-	b.drops.drop(b.log, b.name, what, id, err)
 }
 
 // dropLog reports dropped writes of a degraded cache at most every ten

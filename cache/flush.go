@@ -11,7 +11,6 @@ import (
 
 	"github.com/keyvalue-go/keyvalue/internal/glob"
 	"github.com/keyvalue-go/keyvalue/internal/scan"
-	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/keyvalue-go/keyvalue/internal/wake"
 	"github.com/valkey-io/valkey-go"
 )
@@ -56,25 +55,16 @@ func (b *Backend) Flush(ctx context.Context, progress Progress) (n int, err erro
 func (b *Backend) flushOp(ctx context.Context, progress Progress) (int, error) {
 	start := time.Now()
 	removed := 0
-	if b.recent != nil {
-		b.recent.removedAll()
-		defer b.recent.removedAll()
-	}
+	b.modes.flushed()
+	defer b.modes.flushed()
 	report := func(n int) {
 		removed += n
 		if progress != nil {
 			progress(removed)
 		}
 	}
-	if !b.opts.Sharded {
-		// Before anything is removed: a computation that began earlier must
-		// not store its result after the flush (see guard).
-		err := retryLostConnection(ctx, func() error {
-			return scripts.CacheFlushStamp.Exec(ctx, b.c, []string{b.stampsKey()}, []string{b.stampKeep(), ""}).Error()
-		})
-		if err != nil {
-			return 0, fmt.Errorf("cache %s: flush: stamp: %w", b.name, err)
-		}
+	if err := b.layout.stampFlush(ctx); err != nil {
+		return 0, fmt.Errorf("cache %s: flush: stamp: %w", b.name, err)
 	}
 	for pass := 1; ; pass++ {
 		before, err := b.topology(ctx)
@@ -82,7 +72,7 @@ func (b *Backend) flushOp(ctx context.Context, progress Progress) (int, error) {
 			return removed, fmt.Errorf("cache %s: flush: %w", b.name, err)
 		}
 		if err := b.unlinkAll(ctx, func(k string) bool {
-			kind := b.kindOf(k)
+			kind := b.layout.kindOf(k)
 			return kind != indexKey && kind != pendingKey && kind != stampsKey
 		}, report); err != nil {
 			return removed, fmt.Errorf("cache %s: flush: %w", b.name, err)
@@ -130,7 +120,7 @@ func (b *Backend) unlinkAll(ctx context.Context, doom func(key string) bool, rep
 		}
 		return r.err
 	}
-	for page, err := range b.scanKeys(ctx, glob.Escape(b.prefix)+"*") {
+	for page, err := range b.scanKeys(ctx, glob.Escape(b.layout.prefix())+"*") {
 		if err == nil {
 			err = wait()
 		}
@@ -148,36 +138,11 @@ func (b *Backend) unlinkAll(ctx context.Context, doom func(key string) bool, rep
 		}
 		pending = make(chan unlinkResult, 1)
 		go func(keys []string, out chan<- unlinkResult) {
-			n, err := b.unlink(ctx, keys)
+			n, err := b.layout.unlink(ctx, keys)
 			out <- unlinkResult{n, err}
 		}(keys, pending)
 	}
 	return wait()
-}
-
-// unlink removes keys: with one UNLINK when they share a slot, else with
-// a pipeline of single-key UNLINKs (sharded caches span slots). Calls
-// refused during a slot migration are sent again.
-func (b *Backend) unlink(ctx context.Context, keys []string) (int, error) {
-	one := !b.opts.Sharded
-	n := len(keys)
-	if one {
-		n = 1
-	}
-	total := 0
-	for _, r := range scripts.DoMulti(ctx, b.c, n, func(i int) valkey.Completed {
-		if one {
-			return b.c.B().Unlink().Key(keys...).Build()
-		}
-		return b.c.B().Unlink().Key(keys[i]).Build()
-	}) {
-		n, err := r.AsInt64()
-		if err != nil {
-			return total, err
-		}
-		total += int(n)
-	}
-	return total, nil
 }
 
 type unlinkResult struct {

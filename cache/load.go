@@ -72,7 +72,7 @@ func newLeaseToken() string {
 // returns the outcome with its value (the entry's raw value, the server's
 // µs stamp, or the wait in ms).
 func (b *Backend) lease(ctx context.Context, id, token string, ttl time.Duration, mode string) (int64, valkey.ValkeyMessage, error) {
-	res, err := scripts.CacheLease.Exec(ctx, b.c, []string{b.valueKey(id), b.leaseKey(id), b.wakeKey(id)},
+	res, err := scripts.CacheLease.Exec(ctx, b.c, []string{b.layout.valueKey(id), b.layout.leaseKey(id), b.layout.wakeKey(id)},
 		[]string{token, strconv.FormatInt(max(ttl.Milliseconds(), 1), 10), mode}).ToArray()
 	if err != nil {
 		return 0, valkey.ValkeyMessage{}, err
@@ -90,7 +90,7 @@ func (b *Backend) lease(ctx context.Context, id, token string, ttl time.Duration
 // releaseLease ends a computing lease without a value (best effort: an
 // unreleased lease expires on its own).
 func (b *Backend) releaseLease(ctx context.Context, id, token string) {
-	err := scripts.CacheLeaseRelease.Exec(ctx, b.c, []string{b.leaseKey(id), b.wakeKey(id)}, []string{token}).Error()
+	err := scripts.CacheLeaseRelease.Exec(ctx, b.c, []string{b.layout.leaseKey(id), b.layout.wakeKey(id)}, []string{token}).Error()
 	if err != nil {
 		b.log.Warn("cache: cannot release a computing lease; waiters take over when it expires", "cache", b.name, "id", id, "error", err)
 	}
@@ -137,8 +137,7 @@ func (b *Backend) acquire(ctx context.Context, id string, ttl time.Duration, unu
 	for time.Now().Before(giveUp) {
 		token := newLeaseToken()
 		kind, msg, err := b.lease(ctx, id, token, ttl, mode)
-		if err != nil && b.opts.Degraded && unavailable(err) {
-			b.dropped(ctx, "computed entry", id, err)
+		if b.modes.dropped(ctx, "computed entry", id, err) {
 			return entry{}, computeLease{id: id}, nil
 		}
 		if err != nil {
@@ -167,7 +166,7 @@ func (b *Backend) acquire(ctx context.Context, id string, ttl time.Duration, unu
 			return entry{}, computeLease{id: id, token: token, since: strconv.FormatInt(since, 10)}, nil
 		case leaseWait:
 			ms, _ := msg.AsInt64()
-			if _, _, err := wake.Pop(ctx, b.direct, b.wakeKey(id), time.Duration(ms)*time.Millisecond+2*time.Millisecond); err != nil {
+			if _, _, err := wake.Pop(ctx, b.direct, b.layout.wakeKey(id), time.Duration(ms)*time.Millisecond+2*time.Millisecond); err != nil {
 				if !wake.Retryable(ctx, err) {
 					return entry{}, computeLease{}, fmt.Errorf("cache %s: load %q: waiting for another caller's computation: %w", b.name, id, err)
 				}
@@ -265,9 +264,6 @@ func (e entry) refreshDue(now time.Time, beta float64) (stale, due bool) {
 	early := time.Duration(float64(took) * beta * -math.Log(1-mrand.Float64()))
 	return false, early >= left
 }
-
-// stampKeep is how long flush stamps are kept, in µs (Options.MaxLoadTime).
-func (b *Backend) stampKeep() string { return b.keep }
 
 func (o LoadOptions) lease() time.Duration {
 	if o.Lease <= 0 {

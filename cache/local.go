@@ -55,15 +55,6 @@ func (r *recentWrites) removed(keys ...string) {
 	r.set(m)
 }
 
-// removedIDs records that the values of ids are gone.
-func (r *recentWrites) removedIDs(b *Backend, ids []string) {
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = b.valueKey(id)
-	}
-	r.removed(keys...)
-}
-
 // removedAll records that every value is gone (Flush).
 func (r *recentWrites) removedAll() {
 	r.mu.Lock()

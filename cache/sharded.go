@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keyvalue-go/keyvalue/internal/glob"
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/valkey-io/valkey-go"
 )
@@ -49,7 +50,84 @@ import (
 // (tests shorten a Backend's copy, Backend.slack).
 const shardedSlack = time.Minute
 
-func (b *Backend) setSharded(ctx context.Context, id string, value []byte, tags []string, ms int64) error {
+// shardedLayout is the sharded layout (Options.Sharded) of a cache.
+type shardedLayout struct {
+	b *Backend
+	p string // kv:c:NAME:
+}
+
+func (l *shardedLayout) prefix() string                  { return l.p }
+func (l *shardedLayout) entryKey(kind, id string) string { return l.p + "{" + id + "}:" + kind }
+func (l *shardedLayout) valueKey(id string) string       { return l.entryKey("v", id) }
+func (l *shardedLayout) leaseKey(id string) string       { return l.entryKey("l", id) }
+func (l *shardedLayout) wakeKey(id string) string        { return l.entryKey("n", id) }
+func (l *shardedLayout) indexKey(tag string) string      { return l.p + "i:{" + tag + "}" }
+func (l *shardedLayout) pendingKey(tag string) string    { return l.p + "p:{" + tag + "}" }
+func (l *shardedLayout) indexPattern() string            { return glob.Escape(l.p) + "[ip]:{*" }
+
+func (l *shardedLayout) kindOf(key string) keyKind {
+	switch rest := key[len(l.p):]; {
+	case hasPrefixes(rest, "i:{", "}"):
+		return indexKey
+	case hasPrefixes(rest, "p:{", "}"):
+		return pendingKey
+	case hasPrefixes(rest, "{", "}:v"):
+		return valueKey
+	}
+	return otherKey
+}
+
+func (l *shardedLayout) tagOf(key string) string {
+	rest := key[len(l.p)+2:]
+	return rest[1 : len(rest)-1]
+}
+
+// stampFlush does nothing: the sharded layout keeps no flush stamps (an
+// entry's value and its tags' indexes live on different nodes; see
+// "Computing missing entries" in the package doc).
+func (l *shardedLayout) stampFlush(context.Context) error { return nil }
+
+// unlink removes keys with a pipeline of single-key UNLINKs (they span
+// slots); calls refused during a slot migration are sent again.
+func (l *shardedLayout) unlink(ctx context.Context, keys []string) (int, error) {
+	total := 0
+	for _, r := range scripts.DoMulti(ctx, l.b.c, len(keys), func(i int) valkey.Completed {
+		return l.b.c.B().Unlink().Key(keys[i]).Build()
+	}) {
+		n, err := r.AsInt64()
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+	}
+	return total, nil
+}
+
+// set writes the value with its memberships (steps 1 and 2 above), then
+// ends the guard's lease: the sharded layout does not check flush stamps.
+func (l *shardedLayout) set(ctx context.Context, id string, value []byte, tags []string, ms int64, g guard) error {
+	err := l.write(ctx, id, value, tags, ms)
+	if g.token != "" {
+		l.b.releaseLease(ctx, id, g.token)
+	}
+	return err
+}
+
+func (l *shardedLayout) remove(ctx context.Context, ids []string) (int, error) {
+	return l.removeIDs(ctx, ids, nil)
+}
+
+// collect garbage-collects the tags' indexes one after the other.
+func (l *shardedLayout) collect(ctx context.Context, tags []string, st *GCStats) {
+	for _, t := range tags {
+		n, gone, err := l.gcIndex(ctx, t)
+		st.add(l.b, t, n, gone, err)
+	}
+}
+
+// write is steps 1 and 2 of the protocol.
+func (l *shardedLayout) write(ctx context.Context, id string, value []byte, tags []string, ms int64) error {
+	b := l.b
 	ttl := strconv.FormatInt(ms, 10)
 	slack := b.slack.Milliseconds()
 	for range 3 {
@@ -58,7 +136,7 @@ func (b *Backend) setSharded(ctx context.Context, id string, value []byte, tags 
 		if len(tags) > 0 {
 			execs := make([]valkey.LuaExec, len(tags))
 			for i, t := range tags {
-				execs[i] = valkey.LuaExec{Keys: []string{b.indexKey(t), b.pendingKey(t)}, Args: []string{id, ttl, strconv.FormatInt(slack, 10)}}
+				execs[i] = valkey.LuaExec{Keys: []string{l.indexKey(t), l.pendingKey(t)}, Args: []string{id, ttl, strconv.FormatInt(slack, 10)}}
 			}
 			for _, r := range scripts.CacheTagAdd.ExecMulti(ctx, b.c, execs...) {
 				d, err := r.AsInt64()
@@ -72,7 +150,7 @@ func (b *Backend) setSharded(ctx context.Context, id string, value []byte, tags 
 			}
 		}
 		// 2. The value, unless the deadline passed.
-		ok, err := scripts.CacheSetSharded.Exec(ctx, b.c, []string{b.valueKey(id)},
+		ok, err := scripts.CacheSetSharded.Exec(ctx, b.c, []string{l.valueKey(id)},
 			[]string{valkey.BinaryString(value), ttl, strconv.FormatInt(deadline, 10), strconv.FormatInt(slack/2, 10)}).AsInt64()
 		if err != nil {
 			return fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
@@ -90,7 +168,7 @@ func (b *Backend) setSharded(ctx context.Context, id string, value []byte, tags 
 		// 3. Commit.
 		execs := make([]valkey.LuaExec, len(tags))
 		for i, t := range tags {
-			execs[i] = valkey.LuaExec{Keys: []string{b.indexKey(t), b.pendingKey(t)}, Args: []string{id}}
+			execs[i] = valkey.LuaExec{Keys: []string{l.indexKey(t), l.pendingKey(t)}, Args: []string{id}}
 		}
 		var errs []error
 		for _, r := range scripts.CacheTagCommit.ExecMulti(ctx, b.c, execs...) {
@@ -114,18 +192,16 @@ type membership struct {
 	score   float64
 }
 
-// removeSharded removes entries by id: it reads their tags, reads the
+// removeIDs removes entries by id: it reads their tags, reads the
 // scores of their memberships (those in known were read before), deletes
 // the values and then drops the memberships whose score did not rise. When
 // flushing is not empty, only values carrying one of those tags are
 // deleted; the known memberships of the others are dropped by the same
 // rule. It returns how many values it deleted.
-func (b *Backend) removeSharded(ctx context.Context, ids []string, known []membership, flushing ...string) (int, error) {
+func (l *shardedLayout) removeIDs(ctx context.Context, ids []string, known []membership, flushing ...string) (int, error) {
+	b := l.b
 	if len(ids) == 0 {
 		return 0, nil
-	}
-	if b.recent != nil {
-		defer b.recent.removedIDs(b, ids)
 	}
 	tagsOf, err := b.readTags(ctx, ids)
 	if err != nil {
@@ -151,7 +227,7 @@ func (b *Backend) removeSharded(ctx context.Context, ids []string, known []membe
 	}
 	// Scores of the other memberships, read before the values go.
 	rs := scripts.DoMulti(ctx, b.c, len(unknown), func(i int) valkey.Completed {
-		return b.c.B().Zscore().Key(b.indexKey(unknown[i].tag)).Member(unknown[i].id).Build()
+		return b.c.B().Zscore().Key(l.indexKey(unknown[i].tag)).Member(unknown[i].id).Build()
 	})
 	all := slices.Clone(known)
 	for i, r := range rs {
@@ -170,25 +246,26 @@ func (b *Backend) removeSharded(ctx context.Context, ids []string, known []membe
 	}
 	removed := 0
 	for i, r := range scripts.DoMulti(ctx, b.c, len(doomed), func(i int) valkey.Completed {
-		return b.c.B().Unlink().Key(b.valueKey(doomed[i])).Build()
+		return b.c.B().Unlink().Key(l.valueKey(doomed[i])).Build()
 	}) {
 		n, err := r.AsInt64()
 		if err != nil {
-			return removed, fmt.Errorf("unlink %s: %w", b.valueKey(doomed[i]), err)
+			return removed, fmt.Errorf("unlink %s: %w", l.valueKey(doomed[i]), err)
 		}
 		removed += int(n)
 	}
 	if err := b.step("remove", "values-removed"); err != nil {
 		return removed, err
 	}
-	_, err = b.dropMemberships(ctx, all)
+	_, err = l.dropMemberships(ctx, all)
 	return removed, err
 }
 
 // dropMemberships drops memberships whose score did not rise since it was
 // read and that are not pending, one script per tag and batch, pipelined.
 // It returns how many it dropped.
-func (b *Backend) dropMemberships(ctx context.Context, ms []membership) (int, error) {
+func (l *shardedLayout) dropMemberships(ctx context.Context, ms []membership) (int, error) {
+	b := l.b
 	byTag := map[string][]membership{}
 	for _, m := range ms {
 		byTag[m.tag] = append(byTag[m.tag], m)
@@ -196,7 +273,7 @@ func (b *Backend) dropMemberships(ctx context.Context, ms []membership) (int, er
 	var execs []valkey.LuaExec
 	for _, tag := range slices.Sorted(maps.Keys(byTag)) {
 		for batch := range slices.Chunk(byTag[tag], b.opts.BatchSize) {
-			e := valkey.LuaExec{Keys: []string{b.indexKey(tag), b.pendingKey(tag)}, Args: make([]string, 0, 2*len(batch))}
+			e := valkey.LuaExec{Keys: []string{l.indexKey(tag), l.pendingKey(tag)}, Args: make([]string, 0, 2*len(batch))}
 			for _, m := range batch {
 				e.Args = append(e.Args, m.id, strconv.FormatFloat(m.score, 'f', -1, 64))
 			}
@@ -216,9 +293,12 @@ func (b *Backend) dropMemberships(ctx context.Context, ms []membership) (int, er
 	return dropped, errors.Join(errs...)
 }
 
-func (b *Backend) flushByTagsSharded(ctx context.Context, tags []string) (int, error) {
+// flushByTags reads the tags' indexes with their scores, then removes the
+// entries read, batch by batch (removeIDs).
+func (l *shardedLayout) flushByTags(ctx context.Context, tags []string) (int, []string, error) {
+	b := l.b
 	rs := scripts.DoMulti(ctx, b.c, len(tags), func(i int) valkey.Completed {
-		return b.c.B().Zrange().Key(b.indexKey(tags[i])).Min("0").Max("-1").Withscores().Build()
+		return b.c.B().Zrange().Key(l.indexKey(tags[i])).Min("0").Max("-1").Withscores().Build()
 	})
 	var (
 		ids   []string
@@ -229,8 +309,8 @@ func (b *Backend) flushByTagsSharded(ctx context.Context, tags []string) (int, e
 	for i, r := range rs {
 		zs, err := r.AsZScores()
 		if err != nil {
-			b.log.Error("cache: cannot read a tag index; its entries were not flushed", "cache", b.name, "key", b.indexKey(tags[i]), "error", err)
-			errs = append(errs, fmt.Errorf("read %s: %w", b.indexKey(tags[i]), err))
+			b.log.Error("cache: cannot read a tag index; its entries were not flushed", "cache", b.name, "key", l.indexKey(tags[i]), "error", err)
+			errs = append(errs, fmt.Errorf("read %s: %w", l.indexKey(tags[i]), err))
 			continue
 		}
 		for _, z := range zs {
@@ -242,10 +322,11 @@ func (b *Backend) flushByTagsSharded(ctx context.Context, tags []string) (int, e
 		}
 	}
 	if err := b.step("flush-by-tags", "read"); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	removed := 0
+	removed, tried := 0, 0
 	for batch := range slices.Chunk(ids, b.opts.BatchSize) {
+		tried += len(batch)
 		in := map[string]bool{}
 		for _, id := range batch {
 			in[id] = true
@@ -256,19 +337,20 @@ func (b *Backend) flushByTagsSharded(ctx context.Context, tags []string) (int, e
 				k = append(k, m)
 			}
 		}
-		n, err := b.removeSharded(ctx, batch, k, tags...)
+		n, err := l.removeIDs(ctx, batch, k, tags...)
 		removed += n
 		if err != nil {
-			return removed, errors.Join(append(errs, err)...)
+			return removed, ids[:tried], errors.Join(append(errs, err)...)
 		}
 	}
-	return removed, errors.Join(errs...)
+	return removed, ids, errors.Join(errs...)
 }
 
-// gcShardedIndex garbage-collects one tag's index (see the protocol
+// gcIndex garbage-collects one tag's index (see the protocol
 // above) and reports the members removed and whether the index is gone.
-func (b *Backend) gcShardedIndex(ctx context.Context, tag string) (int, bool, error) {
-	index, pending := b.indexKey(tag), b.pendingKey(tag)
+func (l *shardedLayout) gcIndex(ctx context.Context, tag string) (int, bool, error) {
+	b := l.b
+	index, pending := l.indexKey(tag), l.pendingKey(tag)
 	// Pending marks whose deadline passed a full slack ago.
 	marks, err := scripts.CacheTagPending.Exec(ctx, b.c, []string{pending}, nil).AsStrSlice()
 	if err != nil {
@@ -303,7 +385,7 @@ func (b *Backend) gcShardedIndex(ctx context.Context, tag string) (int, bool, er
 			return removed, false, err
 		}
 		dead := slices.DeleteFunc(page, func(m membership) bool { return slices.Contains(tagsOf[m.id], tag) })
-		n, err := b.dropMemberships(ctx, dead)
+		n, err := l.dropMemberships(ctx, dead)
 		removed += n
 		if err != nil {
 			return removed, false, err

@@ -25,7 +25,7 @@ func (b *Backend) Stats(ctx context.Context, progress Progress) (Stats, error) {
 	var st Stats
 	var sampledBytes int64
 	seen := map[string]bool{}
-	for page, err := range b.scanKeys(ctx, glob.Escape(b.prefix)+"*") {
+	for page, err := range b.scanKeys(ctx, glob.Escape(b.layout.prefix())+"*") {
 		if err != nil {
 			return st, fmt.Errorf("cache %s: stats: %w", b.name, err)
 		}
@@ -38,7 +38,7 @@ func (b *Backend) Stats(ctx context.Context, progress Progress) (Stats, error) {
 		}
 		st.Keys += len(fresh)
 		for _, k := range fresh {
-			switch b.kindOf(k) {
+			switch b.layout.kindOf(k) {
 			case indexKey:
 				st.Tags++
 			case valueKey:

@@ -1,0 +1,103 @@
+package cache
+
+import (
+	"context"
+	"strings"
+
+	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/valkey-io/valkey-go"
+)
+
+// A layout is where a cache's keys live and the protocols that keep the
+// cache's promise there. New picks one, once: standalone (standalone.go,
+// every key of the cache in one slot, so one script writes an entry and
+// its memberships) or sharded (sharded.go, values by id and indexes by
+// tag, written in steps across slots). The Backend validates and encodes;
+// its layout writes, removes, flushes and collects.
+type layout interface {
+	// prefix starts every key of the cache.
+	prefix() string
+	// valueKey names an entry's value, leaseKey its computing lease,
+	// wakeKey the lease's wake-up list (all in the value's slot).
+	valueKey(id string) string
+	leaseKey(id string) string
+	wakeKey(id string) string
+	// indexKey names a tag's index.
+	indexKey(tag string) string
+	// kindOf classifies a key of the cache's namespace; tagOf returns the
+	// tag of an index (or pending) key.
+	kindOf(key string) keyKind
+	tagOf(key string) string
+	// indexPattern matches (SCAN MATCH) the keys garbage collection visits.
+	indexPattern() string
+
+	// set writes an entry with its memberships, unless the guard refuses
+	// it (ErrFlushedWhileComputing, nothing written), and ends the guard's
+	// lease.
+	set(ctx context.Context, id string, value []byte, tags []string, ms int64, g guard) error
+	// remove deletes entries by id, values before memberships, and returns
+	// how many values it deleted.
+	remove(ctx context.Context, ids []string) (int, error)
+	// flushByTags removes every entry carrying any of tags, and returns
+	// how many values it deleted and the ids it deleted values of (or
+	// tried to).
+	flushByTags(ctx context.Context, tags []string) (n int, ids []string, err error)
+	// stampFlush stamps a Flush before anything is removed, where the
+	// layout keeps flush stamps.
+	stampFlush(ctx context.Context) error
+	// unlink deletes keys found by Flush's walk.
+	unlink(ctx context.Context, keys []string) (int, error)
+	// collect garbage-collects the indexes of tags and counts into st.
+	collect(ctx context.Context, tags []string, st *GCStats)
+}
+
+// keyKind tells what a key of this cache is.
+type keyKind int
+
+const (
+	otherKey   keyKind = iota // not of the current layout (an earlier version's key)
+	valueKey                  // an entry's value
+	indexKey                  // a tag's index
+	pendingKey                // a tag's pending marks (sharded)
+	stampsKey                 // the flush stamps (kept by Flush, expire on their own)
+)
+
+// newLayout returns the layout of the cache called name.
+func newLayout(b *Backend, name string, sharded bool) layout {
+	if sharded {
+		return &shardedLayout{b: b, p: "kv:c:" + name + ":"}
+	}
+	p := "kv:{c:" + name + "}:"
+	return &standalone{b: b, p: p, values: p + "v:", stamps: p + "f"}
+}
+
+// readTags reads the tags of the entries ids in one pipelined round trip
+// (each entry's value holds its tags); entries that do not exist are
+// absent from the result. Both layouts use it.
+func (b *Backend) readTags(ctx context.Context, ids []string) (map[string][]string, error) {
+	out := make(map[string][]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	execs := make([]valkey.LuaExec, len(ids))
+	for i, id := range ids {
+		execs[i] = valkey.LuaExec{Keys: []string{b.layout.valueKey(id)}}
+	}
+	for i, r := range scripts.CacheTags.ExecMulti(ctx, b.c, execs...) {
+		tags, err := r.AsStrSlice()
+		if valkey.IsValkeyNil(err) {
+			continue // no value
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[ids[i]] = tags
+	}
+	return out, nil
+}
+
+// hasPrefixes reports whether s is longer than prefix+suffix and starts
+// and ends with them.
+func hasPrefixes(s, prefix, suffix string) bool {
+	return len(s) > len(prefix)+len(suffix) && strings.HasPrefix(s, prefix) && strings.HasSuffix(s, suffix)
+}
