@@ -11,9 +11,7 @@ import (
 // the response to the client (client; nil for a background refresh) and
 // keeps a copy to store, as long as the response is storable.
 type capture struct {
-	c      *Cache
-	client http.ResponseWriter
-	req    *http.Request // the client's request (with its conditional headers)
+	q      *request // q.w is the client (nil for a background refresh); q.r has its conditional headers
 	header http.Header
 
 	wrote   bool
@@ -33,8 +31,8 @@ type capture struct {
 	clientGone    bool
 	// fallback is the stale response stale-if-error may serve.
 	fallback *record
-	leased   bool   // the render is stored (not: the cache is unavailable)
-	status0  string // Cache-Status parameters of this render, e.g. "fwd=uri-miss"
+	leased   bool    // the render is stored (not: the cache is unavailable)
+	out      outcome // this render's outcome: fwd set, the rest decided by sendHeader
 }
 
 func (cw *capture) Header() http.Header { return cw.header }
@@ -47,29 +45,29 @@ func (cw *capture) WriteHeader(status int) {
 		return
 	}
 	if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
-		if cw.client != nil {
-			copyHeader(cw.client.Header(), cw.header)
-			cw.client.WriteHeader(status) // informational: passed on
+		if cw.q.w != nil {
+			copyHeader(cw.q.w.Header(), cw.header)
+			cw.q.w.WriteHeader(status) // informational: passed on
 		}
 		return
 	}
 	cw.wrote = true
 	cw.status = status
 	now := time.Now()
-	cw.tags = append(cw.tags, splitTags(cw.header.Values(cw.c.opts.TagHeader))...)
-	cw.stored = cw.c.storedHeader(cw.header)
+	cw.tags = append(cw.tags, splitTags(cw.header.Values(cw.q.c.opts.TagHeader))...)
+	cw.stored = cw.q.c.storedHeader(cw.header)
 	if cw.stored.Get("Date") == "" {
 		// The origination time, kept for every reuse (Go's server would
 		// otherwise send each reuse's time).
 		cw.stored.Set("Date", now.UTC().Format(http.TimeFormat))
 	}
-	cw.fresh, cw.refused = cw.c.decide(cw.req, status, cw.header, now)
+	cw.fresh, cw.refused = cw.q.c.decide(cw.q.r, status, cw.header, now)
 	if cw.refused == nil && cw.header.Get("Content-Length") != "" {
-		if n, err := strconv.ParseInt(cw.header.Get("Content-Length"), 10, 64); err == nil && n > cw.c.opts.MaxBodyBytes {
+		if n, err := strconv.ParseInt(cw.header.Get("Content-Length"), 10, 64); err == nil && n > cw.q.c.opts.MaxBodyBytes {
 			cw.refused = &refusal{reason: "too large", pass: true}
 		}
 	}
-	if cw.client == nil {
+	if cw.q.w == nil {
 		return
 	}
 	if status >= 500 && cw.fallback != nil && cw.fallback.freshness().sie > 0 {
@@ -87,28 +85,30 @@ func (cw *capture) sendHeader() {
 		return
 	}
 	cw.headerPending = false
-	h := cw.client.Header()
+	h := cw.q.w.Header()
 	copyHeader(h, cw.header)
-	if !cw.c.opts.KeepTagHeader {
-		h.Del(cw.c.opts.TagHeader)
+	if !cw.q.c.opts.KeepTagHeader {
+		h.Del(cw.q.c.opts.TagHeader)
 	}
-	status0 := cw.status0 + "; fwd-status=" + strconv.Itoa(cw.status)
+	out := cw.out
+	out.fwdStatus = cw.status
 	switch {
 	case cw.refused == nil && cw.leased:
-		status0 += "; stored"
+		out.stored = true
 	case cw.refused == nil:
-		status0 += "; detail=unavailable"
+		out.detail = "unavailable"
 	default:
-		status0 += "; detail=" + token(cw.refused.reason)
+		out.detail = token(cw.refused.reason)
 	}
-	h.Set("Cache-Status", cw.c.opts.Name+"; "+status0)
-	if cw.status == http.StatusOK && cw.refused == nil && notModified(cw.req, cw.header) {
+	cw.q.out = out
+	h.Set("Cache-Status", out.header(cw.q.c.opts.Name))
+	if cw.status == http.StatusOK && cw.refused == nil && notModified(cw.q.r, cw.header) {
 		cw.notModified = true
 		toNotModified(h)
-		cw.client.WriteHeader(http.StatusNotModified)
+		cw.q.w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	cw.client.WriteHeader(cw.status)
+	cw.q.w.WriteHeader(cw.status)
 }
 
 func (cw *capture) Write(p []byte) (int, error) {
@@ -116,21 +116,21 @@ func (cw *capture) Write(p []byte) (int, error) {
 		cw.WriteHeader(http.StatusOK)
 	}
 	if cw.refused == nil {
-		if int64(cw.body.Len()+len(p)) > cw.c.opts.MaxBodyBytes {
+		if int64(cw.body.Len()+len(p)) > cw.q.c.opts.MaxBodyBytes {
 			cw.refused = &refusal{reason: "too large", pass: true}
 			cw.body = bytes.Buffer{}
 		} else {
 			cw.body.Write(p)
 		}
 	}
-	if cw.client == nil || cw.staleInstead {
+	if cw.q.w == nil || cw.staleInstead {
 		return len(p), nil
 	}
 	cw.sendHeader()
 	if cw.notModified || cw.clientGone {
 		return len(p), nil
 	}
-	if _, err := cw.client.Write(p); err != nil {
+	if _, err := cw.q.w.Write(p); err != nil {
 		// The client left: the render goes on for the requests waiting
 		// for it (if the handler does not stop on its context).
 		cw.clientGone = true
@@ -143,14 +143,14 @@ func (cw *capture) Flush() {
 	if !cw.wrote {
 		cw.WriteHeader(http.StatusOK)
 	}
-	if cw.client == nil || cw.staleInstead {
+	if cw.q.w == nil || cw.staleInstead {
 		return
 	}
 	cw.sendHeader()
 	if cw.notModified || cw.clientGone {
 		return
 	}
-	_ = http.NewResponseController(cw.client).Flush()
+	_ = http.NewResponseController(cw.q.w).Flush()
 }
 
 // complete reports whether the captured body is the whole response: as

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/keyvalue-go/keyvalue/cache"
 	"github.com/keyvalue-go/keyvalue/internal/telemetry"
-	"go.opentelemetry.io/otel/attribute"
 )
 
 // Cache is an HTTP response cache on a tag-aware cache backend. Build it
@@ -68,9 +66,10 @@ func Middleware(b *cache.Backend, opts Options) func(http.Handler) http.Handler 
 		if name == "" {
 			name = DefaultName
 		}
+		status := forwarded("bypass", "misconfigured").header(name)
 		return func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Cache-Status", name+"; fwd=bypass; detail=misconfigured")
+				w.Header().Set("Cache-Status", status)
 				next.ServeHTTP(w, r)
 			})
 		}
@@ -126,101 +125,84 @@ func Tag(r *http.Request, tags ...string) {
 	}
 }
 
-// serve handles one request and counts it by its Cache-Status.
+// request is one request through the middleware: what every step of
+// serving it needs, and its outcome once decided.
+type request struct {
+	c       *Cache
+	w       http.ResponseWriter // nil for a background refresh
+	r       *http.Request
+	next    http.Handler
+	key     string  // the cache key
+	id      string  // the entry looked up: the key's own, or a variant's
+	primary bool    // id is the key's own entry, not a Vary variant's
+	out     outcome // set by the step that answers the request
+}
+
+// serve handles one request and counts it by its outcome.
 func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	defer func() { c.tel.Add(r.Context(), "requests", 1, resultAttr(w.Header().Get("Cache-Status"))) }()
-	c.route(w, r, next)
+	q := &request{c: c, w: w, r: r, next: next}
+	q.route()
+	c.tel.Add(r.Context(), "requests", 1, q.out.result())
 }
 
-// The values of keyvalue.httpcache.result, built once.
-var results = func() map[string]attribute.KeyValue {
-	m := map[string]attribute.KeyValue{}
-	for _, r := range []string{"hit", "stale", "stale_if_error", "collapsed", "miss", "pass", "method", "unavailable"} {
-		m[r] = attribute.String("keyvalue.httpcache.result", r)
-	}
-	return m
-}()
-
-// resultAttr classifies a response by its Cache-Status value.
-func resultAttr(status string) attribute.KeyValue {
-	_, params, _ := strings.Cut(status, "; ")
-	switch {
-	case strings.Contains(params, "detail=unavailable"):
-		return results["unavailable"]
-	case strings.Contains(params, "detail=stale-if-error"):
-		return results["stale_if_error"]
-	case strings.Contains(params, "detail=stale-while-revalidate"):
-		return results["stale"]
-	case strings.HasPrefix(params, "hit") && strings.Contains(params, "collapsed"):
-		return results["collapsed"]
-	case strings.HasPrefix(params, "hit"):
-		return results["hit"]
-	case strings.HasPrefix(params, "fwd=method"):
-		return results["method"]
-	case strings.Contains(params, "fwd-status="):
-		return results["miss"] // rendered (stored or not)
-	}
-	return results["pass"]
-}
-
-// route handles one request.
-func (c *Cache) route(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	switch r.Method {
+// route handles the request.
+func (q *request) route() {
+	switch q.r.Method {
 	case http.MethodGet, http.MethodHead:
 	case http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch:
-		c.invalidating(w, r, next)
+		q.invalidating()
 		return
 	default:
-		c.pass(w, r, next, "fwd=method")
+		q.pass(forwarded("method", ""))
 		return
 	}
-	key := c.key(r)
-	id, primary := entryID(key), true
+	q.key = q.c.key(q.r)
+	q.id, q.primary = entryID(q.key), true
 	for range 3 { // the key, then its variant; once more if a variant moved
-		rec, err := c.lookup(r.Context(), id, key)
+		rec, err := q.lookup()
 		if err != nil {
-			c.bypass(w, r, next, err)
+			q.bypass(err)
 			return
 		}
-		how := "hit"
+		collapsed := false
 		if rec == nil {
-			if r.Method == http.MethodHead {
-				c.pass(w, r, next, "fwd=uri-miss; detail=head")
+			if q.r.Method == http.MethodHead {
+				q.pass(forwarded("uri-miss", "head"))
 				return
 			}
-			if rec = c.fill(w, r, next, key, id, primary); rec == nil {
+			if rec = q.fill(); rec == nil {
 				return // rendered (or passed) by fill
 			}
-			how = "hit; collapsed"
+			collapsed = true
 		}
 		switch rec.Kind {
 		case kindPass:
-			c.pass(w, r, next, "fwd=bypass; detail=hit-for-pass")
+			q.pass(forwarded("bypass", "hit-for-pass"))
 			return
 		case kindVary:
-			if !primary {
-				c.pass(w, r, next, "fwd=bypass; detail=nested-vary")
+			if !q.primary {
+				q.pass(forwarded("bypass", "nested-vary"))
 				return
 			}
-			id, primary = variantID(key, rec, r), false
+			q.id, q.primary = variantID(q.key, rec, q.r), false
 			continue
 		}
-		c.reuse(w, r, next, key, id, primary, rec, how)
+		q.reuse(rec, collapsed)
 		return
 	}
-	c.pass(w, r, next, "fwd=bypass; detail=vary-changing")
+	q.pass(forwarded("bypass", "vary-changing"))
 }
 
-// lookup reads the entry under id. A miss is (nil, nil); an entry that
+// lookup reads the entry under q.id. A miss is (nil, nil); an entry that
 // cannot be used (undecodable, another key's) counts as a miss.
-func (c *Cache) lookup(ctx context.Context, id, key string) (*record, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.opts.LookupTimeout)
+func (q *request) lookup() (*record, error) {
+	ctx, cancel := context.WithTimeout(q.r.Context(), q.c.opts.LookupTimeout)
 	defer cancel()
-	data, err := c.b.Get(ctx, id)
+	data, err := q.c.b.Get(ctx, q.id)
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 		// The server did not answer in time (in degraded mode the cache
 		// reports that as a miss): do not wait for it again to fill.
-		return nil, fmt.Errorf("httpcache: no answer from the cache within LookupTimeout (%s): %w", c.opts.LookupTimeout, ctx.Err())
+		return nil, fmt.Errorf("httpcache: no answer from the cache within LookupTimeout (%s): %w", q.c.opts.LookupTimeout, ctx.Err())
 	}
 	if errors.Is(err, cache.ErrNotFound) || errors.Is(err, cache.ErrCorrupt) {
 		return nil, nil
@@ -228,31 +210,35 @@ func (c *Cache) lookup(ctx context.Context, id, key string) (*record, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := decodeRecord(data, key)
+	rec, err := decodeRecord(data, q.key)
 	if err != nil {
-		c.warn("httpcache: unusable entry; treating it as a miss", err)
+		q.c.warn("httpcache: unusable entry; treating it as a miss", err)
 		return nil, nil
 	}
 	return rec, nil
 }
 
-// reuse serves rec, a stored response, when it is fresh or may be served
+// reuse serves rec, a stored response (collapsed: one another request
+// rendered while this one waited), when it is fresh or may be served
 // stale; otherwise the response is rendered again.
-func (c *Cache) reuse(w http.ResponseWriter, r *http.Request, next http.Handler, key, id string, primary bool, rec *record, how string) {
+func (q *request) reuse(rec *record, collapsed bool) {
 	now := time.Now()
 	f := rec.freshness()
 	age := rec.currentAge(now)
+	served := hit(f.fresh - age)
+	served.collapsed = collapsed
 	switch {
 	case age < f.fresh:
-		c.write(w, r, rec, age, how+"; ttl="+ttl(f.fresh-age))
+		q.write(rec, age, served)
 		return
 	case !f.revalidate && age < f.fresh+f.swr:
-		c.refreshInBackground(r, next, key, id, primary)
-		c.write(w, r, rec, age, how+"; ttl="+ttl(f.fresh-age)+"; detail=stale-while-revalidate")
+		q.refreshInBackground()
+		served.detail = "stale-while-revalidate"
+		q.write(rec, age, served)
 		return
 	}
-	if r.Method == http.MethodHead {
-		c.pass(w, r, next, "fwd=stale; detail=head") // only a GET renders for the cache
+	if q.r.Method == http.MethodHead {
+		q.pass(forwarded("stale", "head")) // only a GET renders for the cache
 		return
 	}
 	// Stale: render again, one request across the fleet; the others wait
@@ -262,96 +248,102 @@ func (c *Cache) reuse(w http.ResponseWriter, r *http.Request, next http.Handler,
 		fallback = rec
 	}
 	for range 3 {
-		ctx, cancel := context.WithTimeout(r.Context(), c.lease()+c.opts.LookupTimeout)
-		data, fill, err := c.b.Refill(ctx, id, c.opts.Lease)
+		ctx, cancel := context.WithTimeout(q.r.Context(), q.c.lease()+q.c.opts.LookupTimeout)
+		data, fill, err := q.c.b.Refill(ctx, q.id, q.c.opts.Lease)
 		cancel()
 		if err != nil {
-			c.bypass(w, r, next, err)
+			q.bypass(err)
 			return
 		}
 		if fill != nil {
-			c.render(w, r, next, key, id, primary, fill, fallback, "fwd=stale")
+			q.render(fill, fallback, "stale")
 			return
 		}
-		fresh, err := decodeRecord(data, key)
+		fresh, err := decodeRecord(data, q.key)
 		var left time.Duration // how long fresh stays fresh
 		if err == nil {
 			left = fresh.freshness().fresh - fresh.currentAge(time.Now())
 		}
 		switch {
 		case err == nil && fresh.Kind == kindResponse && left > 0:
-			c.write(w, r, fresh, fresh.freshness().fresh-left, "hit; collapsed; ttl="+ttl(left))
+			served := hit(left)
+			served.collapsed = true
+			q.write(fresh, fresh.freshness().fresh-left, served)
 			return
 		case err == nil && fresh.Kind != kindResponse:
-			c.pass(w, r, next, "fwd=stale; detail=changed-kind")
+			q.pass(forwarded("stale", "changed-kind"))
 			return
 		case fallback != nil:
 			// The render waited for did not replace the stale response
 			// (it failed, or was not storable): within stale-if-error,
 			// serve the stale one rather than render once more.
-			c.write(w, r, fallback, fallback.currentAge(time.Now()), "hit; fwd=stale; collapsed; detail=stale-if-error")
+			q.write(fallback, fallback.currentAge(time.Now()), outcome{hit: true, fwd: "stale", collapsed: true, detail: "stale-if-error"})
 			return
 		}
 	}
-	c.pass(w, r, next, "fwd=stale; detail=no-fresh-render")
+	q.pass(forwarded("stale", "no-fresh-render"))
 }
 
 // fill handles a miss: it renders the response (one request across the
 // fleet), or waits for the request rendering it and returns its record.
 // nil means the response was written already.
-func (c *Cache) fill(w http.ResponseWriter, r *http.Request, next http.Handler, key, id string, primary bool) *record {
+func (q *request) fill() *record {
 	// Bounded: a server that stops answering now costs at most the lease.
-	ctx, cancel := context.WithTimeout(r.Context(), c.lease()+c.opts.LookupTimeout)
+	ctx, cancel := context.WithTimeout(q.r.Context(), q.c.lease()+q.c.opts.LookupTimeout)
 	defer cancel()
-	data, fill, err := c.b.GetOrFill(ctx, id, c.opts.Lease)
+	data, fill, err := q.c.b.GetOrFill(ctx, q.id, q.c.opts.Lease)
 	if err != nil {
-		if r.Context().Err() == nil { // else the client left while waiting
-			c.bypass(w, r, next, err)
+		if q.r.Context().Err() == nil { // else the client left while waiting
+			q.bypass(err)
 		}
 		return nil
 	}
 	if fill == nil {
-		rec, err := decodeRecord(data, key)
+		rec, err := decodeRecord(data, q.key)
 		if err != nil {
-			c.warn("httpcache: unusable entry; serving uncached", err)
-			c.pass(w, r, next, "fwd=bypass; detail=unusable-entry")
+			q.c.warn("httpcache: unusable entry; serving uncached", err)
+			q.pass(forwarded("bypass", "unusable-entry"))
 			return nil
 		}
 		return rec
 	}
-	fwd := "fwd=uri-miss"
-	if !primary {
-		fwd = "fwd=vary-miss"
+	fwd := "uri-miss"
+	if !q.primary {
+		fwd = "vary-miss"
 	}
-	c.render(w, r, next, key, id, primary, fill, nil, fwd)
+	q.render(fill, nil, fwd)
 	return nil
 }
 
-// bypass sends r to the handler because the cache failed (err, logged).
-func (c *Cache) bypass(w http.ResponseWriter, r *http.Request, next http.Handler, err error) {
-	c.warn("httpcache: cache unavailable; serving uncached", err)
-	c.pass(w, r, next, "fwd=bypass; detail=unavailable")
+// bypass sends the request to the handler because the cache failed (err,
+// logged).
+func (q *request) bypass(err error) {
+	q.c.warn("httpcache: cache unavailable; serving uncached", err)
+	q.pass(forwarded("bypass", "unavailable"))
 }
 
-// pass sends r to the handler, uncached, with a Cache-Status saying why.
-func (c *Cache) pass(w http.ResponseWriter, r *http.Request, next http.Handler, status string) {
-	w.Header().Set("Cache-Status", c.opts.Name+"; "+status)
-	next.ServeHTTP(w, r)
+// pass sends the request to the handler, uncached, with out in its
+// Cache-Status.
+func (q *request) pass(out outcome) {
+	q.out = out
+	q.w.Header().Set("Cache-Status", out.header(q.c.opts.Name))
+	q.next.ServeHTTP(q.w, q.r)
 }
 
 // invalidating passes an unsafe request to the handler and, when it
 // succeeds, invalidates the cached responses of its URL (RFC 9111,
 // section 4.4), all variants included.
-func (c *Cache) invalidating(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	sw := &statusWriter{ResponseWriter: w}
-	c.pass(sw, r, next, "fwd=method")
+func (q *request) invalidating() {
+	sw := &statusWriter{ResponseWriter: q.w}
+	q.w = sw
+	q.pass(forwarded("method", ""))
 	if sw.status >= 400 { // 0: the handler wrote nothing, an implicit 200
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), c.opts.LookupTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(q.r.Context()), q.c.opts.LookupTimeout)
 	defer cancel()
-	if _, err := c.b.Remove(ctx, entryID(c.key(r))); err != nil {
-		c.warn("httpcache: could not invalidate the cached responses after an unsafe request", err)
+	if _, err := q.c.b.Remove(ctx, entryID(q.c.key(q.r))); err != nil {
+		q.c.warn("httpcache: could not invalidate the cached responses after an unsafe request", err)
 	}
 }
 
@@ -379,26 +371,27 @@ func (s *statusWriter) Write(p []byte) (int, error) {
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // write serves a stored response to the client.
-func (c *Cache) write(w http.ResponseWriter, r *http.Request, rec *record, age time.Duration, status string) {
-	h := w.Header()
+func (q *request) write(rec *record, age time.Duration, out outcome) {
+	q.out = out
+	h := q.w.Header()
 	copyHeader(h, rec.Header)
 	h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
-	if c.opts.KeepTagHeader && len(rec.Tags) > 0 {
-		h.Set(c.opts.TagHeader, strings.Join(rec.Tags, " "))
+	if q.c.opts.KeepTagHeader && len(rec.Tags) > 0 {
+		h.Set(q.c.opts.TagHeader, strings.Join(rec.Tags, " "))
 	}
-	h.Set("Cache-Status", c.opts.Name+"; "+status)
-	if rec.Status == http.StatusOK && notModified(r, rec.Header) {
+	h.Set("Cache-Status", out.header(q.c.opts.Name))
+	if rec.Status == http.StatusOK && notModified(q.r, rec.Header) {
 		toNotModified(h)
-		w.WriteHeader(http.StatusNotModified)
+		q.w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	if h.Get("Content-Length") == "" && rec.Status != http.StatusNoContent {
 		// Known for a stored body, and what HEAD needs to answer.
 		h.Set("Content-Length", strconv.Itoa(len(rec.Body)))
 	}
-	w.WriteHeader(rec.Status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(rec.Body)
+	q.w.WriteHeader(rec.Status)
+	if q.r.Method != http.MethodHead {
+		_, _ = q.w.Write(rec.Body)
 	}
 }
 
@@ -418,10 +411,4 @@ func (c *Cache) lease() time.Duration {
 		return c.opts.Lease
 	}
 	return cache.DefaultLease
-}
-
-// ttl formats a response's remaining freshness for Cache-Status, in whole
-// seconds, negative once it is stale.
-func ttl(left time.Duration) string {
-	return strconv.FormatInt(int64(math.Floor(left.Seconds())), 10)
 }

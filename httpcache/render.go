@@ -6,20 +6,21 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/cache"
 )
 
-// render runs the handler for r as the holder of fill: it streams the
-// response to w (nil: a background refresh) while capturing it, then
-// stores it under id — or, for a response with Vary, under the variant id
-// it selects, with a vary record under id — unless it must not be stored.
-// fallback, when set, is the stale response stale-if-error serves instead
-// of a server error.
-func (c *Cache) render(w http.ResponseWriter, r *http.Request, next http.Handler, key, id string, primary bool, fill *cache.Fill, fallback *record, fwd string) {
+// render runs the handler as the holder of fill: it streams the response
+// to the client (none for a background refresh) while capturing it, then
+// stores it under q.id — or, for a response with Vary, under the variant
+// id it selects, with a vary record under q.id — unless it must not be
+// stored. fallback, when set, is the stale response stale-if-error serves
+// instead of a server error; fwd says why the handler renders (uri-miss,
+// vary-miss, stale).
+func (q *request) render(fill *cache.Fill, fallback *record, fwd string) {
+	c, r := q.c, q.r
 	tags := &tagSet{}
 	req := r.Clone(context.WithValue(r.Context(), tagsKey{}, tags))
 	// The handler renders the full response to store: conditional and
@@ -27,7 +28,7 @@ func (c *Cache) render(w http.ResponseWriter, r *http.Request, next http.Handler
 	for _, f := range []string{"If-None-Match", "If-Modified-Since", "Range", "If-Range"} {
 		req.Header.Del(f)
 	}
-	cw := &capture{c: c, client: w, req: r, header: make(http.Header), fallback: fallback, status0: fwd, leased: fill.Leased()}
+	cw := &capture{q: q, header: make(http.Header), fallback: fallback, out: outcome{fwd: fwd}, leased: fill.Leased()}
 	done := false
 	defer func() {
 		if !done {
@@ -35,12 +36,12 @@ func (c *Cache) render(w http.ResponseWriter, r *http.Request, next http.Handler
 			fill.Abandon(r.Context())
 		}
 	}()
-	next.ServeHTTP(cw, req)
+	q.next.ServeHTTP(cw, req)
 	done = true
 	if !cw.wrote {
 		cw.WriteHeader(http.StatusOK)
 	}
-	if cw.client != nil && !cw.staleInstead {
+	if q.w != nil && !cw.staleInstead {
 		cw.sendHeader()
 	}
 	tags.mu.Lock()
@@ -48,7 +49,7 @@ func (c *Cache) render(w http.ResponseWriter, r *http.Request, next http.Handler
 	tags.mu.Unlock()
 	if cw.staleInstead {
 		age := fallback.currentAge(time.Now())
-		c.write(w, r, fallback, age, "hit; fwd=stale; fwd-status="+strconv.Itoa(cw.status)+"; detail=stale-if-error")
+		q.write(fallback, age, outcome{hit: true, fwd: "stale", fwdStatus: cw.status, detail: "stale-if-error"})
 	}
 	ctx := context.WithoutCancel(r.Context())
 	if cw.refused == nil && !cw.complete() {
@@ -56,7 +57,7 @@ func (c *Cache) render(w http.ResponseWriter, r *http.Request, next http.Handler
 	}
 	if cw.refused != nil {
 		if cw.refused.pass && c.opts.HitForPass > 0 {
-			c.store(ctx, fill, "", &record{Kind: kindPass, Key: key}, nil, c.opts.HitForPass)
+			c.store(ctx, fill, "", &record{Kind: kindPass, Key: q.key}, nil, c.opts.HitForPass)
 			return
 		}
 		fill.Abandon(ctx)
@@ -64,21 +65,21 @@ func (c *Cache) render(w http.ResponseWriter, r *http.Request, next http.Handler
 	}
 	now := time.Now()
 	rec := &record{
-		Kind: kindResponse, Key: key, Status: cw.status, Header: cw.stored, Body: cw.body.Bytes(),
+		Kind: kindResponse, Key: q.key, Status: cw.status, Header: cw.stored, Body: cw.body.Bytes(),
 		Tags: sortedUnique(cw.tags), Received: now.UnixMilli(),
 		Age: cw.fresh.age.Milliseconds(), Fresh: cw.fresh.fresh.Milliseconds(),
 		SWR: cw.fresh.swr.Milliseconds(), SIE: cw.fresh.sie.Milliseconds(), Revalidate: cw.fresh.revalidate,
 	}
 	keep := cw.fresh.keep()
 	vary := varyNames(cw.header)
-	if len(vary) == 0 || !primary {
+	if len(vary) == 0 || !q.primary {
 		c.store(ctx, fill, "", rec, rec.Tags, keep)
 		return
 	}
 	// The first variant of this key: a new generation of variant ids,
 	// the variant first, then the vary record (which ends the fill).
-	marker := &record{Kind: kindVary, Key: key, Vary: vary, Gen: newGeneration()}
-	if !c.store(ctx, fill, variantID(key, marker, r), rec, rec.Tags, keep) {
+	marker := &record{Kind: kindVary, Key: q.key, Vary: vary, Gen: newGeneration()}
+	if !c.store(ctx, fill, variantID(q.key, marker, r), rec, rec.Tags, keep) {
 		return
 	}
 	c.store(ctx, fill, "", marker, nil, keep)
@@ -110,21 +111,23 @@ func (c *Cache) store(ctx context.Context, fill *cache.Fill, other string, rec *
 	return false
 }
 
-// refreshInBackground renders r again for the whole fleet (if no other
-// request is on it) without holding up the client, which gets the stale
-// response (stale-while-revalidate).
-func (c *Cache) refreshInBackground(r *http.Request, next http.Handler, key, id string, primary bool) {
-	if _, busy := c.refreshing.LoadOrStore(id, struct{}{}); busy {
+// refreshInBackground renders the request again for the whole fleet (if
+// no other request is on it) without holding up the client, which gets
+// the stale response (stale-while-revalidate).
+func (q *request) refreshInBackground() {
+	c := q.c
+	if _, busy := c.refreshing.LoadOrStore(q.id, struct{}{}); busy {
 		return
 	}
 	lease := c.lease()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), lease)
-	req := r.Clone(ctx)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(q.r.Context()), lease)
+	req := q.r.Clone(ctx)
 	req.Method = http.MethodGet // a HEAD hit refreshes the GET it was served from
+	bg := &request{c: c, r: req, next: q.next, key: q.key, id: q.id, primary: q.primary}
 	go func() {
 		defer cancel()
-		defer c.refreshing.Delete(id)
-		fill, err := c.b.TryFill(ctx, id, lease)
+		defer c.refreshing.Delete(bg.id)
+		fill, err := c.b.TryFill(ctx, bg.id, lease)
 		if err != nil {
 			c.warn("httpcache: background refresh could not start", err)
 			return
@@ -137,10 +140,10 @@ func (c *Cache) refreshInBackground(r *http.Request, next http.Handler, key, id 
 				// A handler panic must not kill the process from a
 				// goroutine the application did not start.
 				fill.Abandon(ctx)
-				c.opts.Logger.Error("httpcache: handler panicked during a background refresh", "key", key, "panic", p)
+				c.opts.Logger.Error("httpcache: handler panicked during a background refresh", "key", bg.key, "panic", p)
 			}
 		}()
-		c.render(nil, req, next, key, id, primary, fill, nil, "fwd=stale")
+		bg.render(fill, nil, "stale")
 	}()
 }
 
