@@ -70,7 +70,7 @@ bench-scale: deps
 
 ## bench-cache: keyvalue's cache vs the naive baseline, side by side, with ratios
 bench-cache: deps
-	$(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-2s} -count 1 ./cache | ./scripts/bench-ratios
+	cd cmd/keyvalue && $(GO) test -run '^$$' -bench Cache -benchtime $${BENCHTIME:-2s} -count 1 ./internal/peers | ../../scripts/bench-ratios
 
 ## bench-lock: keyvalue's lock vs the naive polling lock and the peer locks
 bench-lock: deps

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyvalue-go/keyvalue/internal/glob"
 	"github.com/keyvalue-go/keyvalue/internal/scan"
 	"github.com/keyvalue-go/keyvalue/internal/wake"
 	"github.com/valkey-io/valkey-go"
@@ -120,7 +119,7 @@ func (b *Backend) unlinkAll(ctx context.Context, doom func(key string) bool, rep
 		}
 		return r.err
 	}
-	for page, err := range b.scanKeys(ctx, glob.Escape(b.layout.prefix())+"*") {
+	for page, err := range b.scanKeys(ctx, scan.Escape(b.layout.prefix())+"*") {
 		if err == nil {
 			err = wait()
 		}

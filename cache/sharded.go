@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/keyvalue-go/keyvalue/internal/glob"
+	"github.com/keyvalue-go/keyvalue/internal/scan"
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/valkey-io/valkey-go"
 )
@@ -63,7 +63,7 @@ func (l *shardedLayout) leaseKey(id string) string       { return l.entryKey("l"
 func (l *shardedLayout) wakeKey(id string) string        { return l.entryKey("n", id) }
 func (l *shardedLayout) indexKey(tag string) string      { return l.p + "i:{" + tag + "}" }
 func (l *shardedLayout) pendingKey(tag string) string    { return l.p + "p:{" + tag + "}" }
-func (l *shardedLayout) indexPattern() string            { return glob.Escape(l.p) + "[ip]:{*" }
+func (l *shardedLayout) indexPattern() string            { return scan.Escape(l.p) + "[ip]:{*" }
 
 func (l *shardedLayout) kindOf(key string) keyKind {
 	switch rest := key[len(l.p):]; {

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/keyvalue-go/keyvalue/internal/glob"
+	"github.com/keyvalue-go/keyvalue/internal/scan"
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/valkey-io/valkey-go"
 )
@@ -31,7 +31,7 @@ func (l *standalone) valueKey(id string) string  { return l.values + id }
 func (l *standalone) leaseKey(id string) string  { return l.p + "l:" + id }
 func (l *standalone) wakeKey(id string) string   { return l.p + "n:" + id }
 func (l *standalone) indexKey(tag string) string { return l.p + "i:" + tag }
-func (l *standalone) indexPattern() string       { return glob.Escape(l.p+"i:") + "*" }
+func (l *standalone) indexPattern() string       { return scan.Escape(l.p+"i:") + "*" }
 
 func (l *standalone) kindOf(key string) keyKind {
 	switch rest := key[len(l.p):]; {

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/keyvalue-go/keyvalue/internal/glob"
 	"github.com/keyvalue-go/keyvalue/internal/scan"
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/valkey-io/valkey-go"
@@ -41,24 +40,6 @@ func (s *Store) removeOp(ctx context.Context, id string) (bool, error) {
 	}
 	n, err := s.removeHashes(ctx, s.hashes(id), user, false)
 	return n > 0, err
-}
-
-// removeHashes deletes records by hash with their index entries; exact
-// requires the user index to hold exactly hashes (else it returns -1).
-func (s *Store) removeHashes(ctx context.Context, hashes []string, user string, exact bool) (int, error) {
-	keys := make([]string, 0, 2+len(hashes))
-	keys = append(keys, s.idx, s.userKey(user))
-	args := make([]string, 0, 2+len(hashes))
-	args = append(args, flag(user != ""), flag(exact))
-	for _, h := range hashes {
-		keys = append(keys, s.key(h))
-		args = append(args, h)
-	}
-	n, err := s.run(ctx, scripts.SessionRemove, keys, args)
-	if err != nil {
-		return 0, fmt.Errorf("session: remove: %w", err)
-	}
-	return int(n), nil
 }
 
 // RemoveByUser deletes every session of user ("log out everywhere") in one
@@ -346,7 +327,7 @@ func (s *Store) collectGarbageOp(ctx context.Context) (int, error) {
 	}
 	// User indexes are found with SCAN on every primary (on a Cluster the
 	// store's slot lives on one of them).
-	for page, err := range scan.Keys(ctx, s.c, glob.Escape(s.p)+"u:*", 1000) {
+	for page, err := range scan.Keys(ctx, s.c, scan.Escape(s.p)+"u:*", 1000) {
 		if err != nil {
 			return dropped, fmt.Errorf("session: gc: %w", err)
 		}

@@ -327,3 +327,21 @@ func flag(b bool) string {
 	}
 	return "0"
 }
+
+// removeHashes deletes records by hash with their index entries; exact
+// requires the user index to hold exactly hashes (else it returns -1).
+func (s *Store) removeHashes(ctx context.Context, hashes []string, user string, exact bool) (int, error) {
+	keys := make([]string, 0, 2+len(hashes))
+	keys = append(keys, s.idx, s.userKey(user))
+	args := make([]string, 0, 2+len(hashes))
+	args = append(args, flag(user != ""), flag(exact))
+	for _, h := range hashes {
+		keys = append(keys, s.key(h))
+		args = append(args, h)
+	}
+	n, err := s.run(ctx, scripts.SessionRemove, keys, args)
+	if err != nil {
+		return 0, fmt.Errorf("session: remove: %w", err)
+	}
+	return int(n), nil
+}

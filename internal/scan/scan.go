@@ -1,6 +1,6 @@
 // Package scan walks keys with SCAN (never KEYS) on every primary: one
 // server for standalone and Sentinel clients, each primary of a Cluster
-// (replicas skipped).
+// (replicas skipped), with MATCH patterns escaped by Escape.
 package scan
 
 import (
@@ -9,6 +9,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/valkey-io/valkey-go"
 )
@@ -66,3 +67,8 @@ func Keys(ctx context.Context, c valkey.Client, pattern string, count int) iter.
 		}
 	}
 }
+
+var escaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
+
+// Escape makes s match itself literally in a SCAN MATCH pattern.
+func Escape(s string) string { return escaper.Replace(s) }

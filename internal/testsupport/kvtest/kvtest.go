@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/localserver"
+	"github.com/keyvalue-go/keyvalue/internal/localserver"
 )
 
 // Quiet discards log output.

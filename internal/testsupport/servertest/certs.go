@@ -3,7 +3,7 @@ package servertest
 import (
 	"testing"
 
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/localserver"
+	"github.com/keyvalue-go/keyvalue/internal/localserver"
 )
 
 // Certs are the PEM files of localserver.GenerateCerts.

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/localserver"
+	"github.com/keyvalue-go/keyvalue/internal/localserver"
 )
 
 // Server is a running server process.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/naive"
+	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/naive"
 )
 
 // ---- cache

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"github.com/keyvalue-go/keyvalue/internal/glob"
 	"github.com/keyvalue-go/keyvalue/internal/scan"
 	"github.com/valkey-io/valkey-go"
 )
@@ -24,7 +23,7 @@ func NewNamespace() string {
 // returns how many it removed.
 func Cleanup(ctx context.Context, c valkey.Client, ns string) (int, error) {
 	removed := 0
-	for page, err := range scan.Keys(ctx, c, "*"+glob.Escape(ns)+"*", 1000) {
+	for page, err := range scan.Keys(ctx, c, "*"+scan.Escape(ns)+"*", 1000) {
 		if err != nil {
 			return removed, fmt.Errorf("bench cleanup: %w", err)
 		}

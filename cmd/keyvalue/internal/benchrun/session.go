@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/naive"
+	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/naive"
 	"github.com/keyvalue-go/keyvalue/session"
 )
 

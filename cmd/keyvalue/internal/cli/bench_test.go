@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/localserver"
+	"github.com/keyvalue-go/keyvalue/internal/localserver"
 )
 
 // TestBenchThrowawayServerIsGone runs keyvalue bench without an endpoint:

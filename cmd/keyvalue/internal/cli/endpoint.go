@@ -11,7 +11,7 @@ import (
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/localserver"
+	"github.com/keyvalue-go/keyvalue/internal/localserver"
 	"github.com/spf13/cobra"
 )
 

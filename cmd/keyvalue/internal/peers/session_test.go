@@ -9,7 +9,7 @@ import (
 	"github.com/alexedwards/scs/redisstore"
 	"github.com/gomodule/redigo/redis"
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/naive"
+	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/naive"
 	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 	"github.com/keyvalue-go/keyvalue/session"
 )

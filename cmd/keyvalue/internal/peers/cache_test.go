@@ -1,22 +1,25 @@
-package cache_test
+package peers_test
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/naive"
+	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/naive"
 	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 )
 
-// Benchmarks run keyvalue and the naive baseline (internal/naive, written
-// the way the usual integrations do it) side by side against one real
-// local server. Compare the two rows of each pair; `make bench-cache`
+// The cache benchmarks run keyvalue and the naive baseline (internal/naive,
+// written the way the usual integrations do it) side by side against one
+// real local server. Compare the two rows of each pair; `make bench-cache`
 // prints the ratios.
+
+var quiet = slog.New(slog.DiscardHandler)
 
 // tagged is the operation set both implementations offer.
 type tagged interface {
@@ -92,7 +95,7 @@ func fill(b *testing.B, impl tagged, n, tagCount int, lifetime time.Duration) {
 	}
 }
 
-func BenchmarkSet(b *testing.B) {
+func BenchmarkCacheSet(b *testing.B) {
 	_, all := impls(b)
 	data := make([]byte, 512)
 	for _, n := range []int{1, 5, 10, 20} {
@@ -117,12 +120,12 @@ func BenchmarkSet(b *testing.B) {
 	}
 }
 
-func BenchmarkFlushByTags10(b *testing.B) { benchFlushByTags(b, 1000, false) }
+func BenchmarkCacheFlushByTags10(b *testing.B) { benchFlushByTags(b, 1000, false) }
 
-// BenchmarkFlushByTags100k is the bench's cache/flush-by-tags-100k (10
+// BenchmarkCacheFlushByTags100k is the bench's cache/flush-by-tags-100k (10
 // tags over 100,000 entries; keyvalue only), to profile with -cpuprofile
 // and -benchtime 3x (each round fills the cache first, untimed).
-func BenchmarkFlushByTags100k(b *testing.B) { benchFlushByTags(b, 100000, true) }
+func BenchmarkCacheFlushByTags100k(b *testing.B) { benchFlushByTags(b, 100000, true) }
 
 // benchFlushByTags times flushing 10 tags over entries entries, filled
 // anew before each round.
@@ -146,7 +149,7 @@ func benchFlushByTags(b *testing.B, entries int, keyvalueOnly bool) {
 	}
 }
 
-func BenchmarkFlush10k(b *testing.B) {
+func BenchmarkCacheFlush10k(b *testing.B) {
 	_, all := impls(b)
 	for _, im := range all {
 		b.Run(im.name, func(b *testing.B) {
@@ -162,7 +165,7 @@ func BenchmarkFlush10k(b *testing.B) {
 	}
 }
 
-func BenchmarkGC5k(b *testing.B) {
+func BenchmarkCacheGC5k(b *testing.B) {
 	_, all := impls(b)
 	for _, im := range all {
 		b.Run(im.name, func(b *testing.B) {
@@ -179,9 +182,9 @@ func BenchmarkGC5k(b *testing.B) {
 	}
 }
 
-// BenchmarkGet compares a GET that reaches the server with one served by
+// BenchmarkCacheGet compares a GET that reaches the server with one served by
 // the local read cache (Options.LocalCacheTTL).
-func BenchmarkGet(b *testing.B) {
+func BenchmarkCacheGet(b *testing.B) {
 	c, all := impls(b)
 	naiveImpl := all[0].impl.(*naive.Cache)
 	local, err := cache.New(c, "bench", cache.Options{Logger: quiet, LocalCacheTTL: time.Minute})
