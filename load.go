@@ -50,8 +50,9 @@ func LoadFile(path string, doc Document) error {
 	if err != nil {
 		return fmt.Errorf("keyvalue: read config: %w", err)
 	}
-	if err := LoadBytes(b, doc); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	reset(doc)
+	if err := conf.DecodeStrict(b, doc); err != nil {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, path, err)
 	}
 	return nil
 }

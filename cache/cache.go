@@ -322,11 +322,11 @@ func (b *Backend) hasOp(ctx context.Context, id string) (bool, error) {
 	return n == 1, nil
 }
 
-// FindIdentifiersByTag returns the ids of live entries tagged tag, sorted.
+// IDsByTag returns the ids of live entries tagged tag, sorted.
 // It costs two round trips: the tag's index, then the listed entries'
 // tags (an index may list entries that expired or left the tag, until
 // they are pruned).
-func (b *Backend) FindIdentifiersByTag(ctx context.Context, tag string) ([]string, error) {
+func (b *Backend) IDsByTag(ctx context.Context, tag string) ([]string, error) {
 	if err := b.checkTag(tag); err != nil {
 		return nil, err
 	}

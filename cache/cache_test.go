@@ -158,8 +158,8 @@ func TestResetChangesTags(t *testing.T) {
 			t.Errorf("tag x = %v, want [other]", got)
 		}
 		for _, tag := range []string{"y", "z"} {
-			if got, _ := b.FindIdentifiersByTag(ctx(t), tag); !slices.Equal(got, []string{"e"}) {
-				t.Errorf("FindIdentifiersByTag(%s) = %v, want [e]", tag, got)
+			if got, _ := b.IDsByTag(ctx(t), tag); !slices.Equal(got, []string{"e"}) {
+				t.Errorf("IDsByTag(%s) = %v, want [e]", tag, got)
 			}
 		}
 		mustSet(t, b, "e") // no tags at all
@@ -268,8 +268,8 @@ func TestCollectGarbage(t *testing.T) {
 		if got := len(zmembers(t, c, p+"i:a")); got != 61 {
 			t.Fatalf("before GC tag a has %d members, want 61 (dangling ids of expired entries)", got)
 		}
-		if got, _ := b.FindIdentifiersByTag(ctx(t), "a"); !slices.Equal(got, []string{"long"}) {
-			t.Errorf("FindIdentifiersByTag skips expired ids: got %v", got)
+		if got, _ := b.IDsByTag(ctx(t), "a"); !slices.Equal(got, []string{"long"}) {
+			t.Errorf("IDsByTag skips expired ids: got %v", got)
 		}
 		st, err := b.CollectGarbage(ctx(t), nil)
 		if err != nil {
@@ -313,6 +313,14 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		{"bad name", func() error { _, err := cache.New(c, "pa}ges", cache.Options{}); return err }, cache.ErrInvalidName, "byte 2 ('}') is not allowed"},
 		{"empty name", func() error { _, err := cache.New(c, "", cache.Options{}); return err }, cache.ErrInvalidName, "must not be empty"},
 		{"get bad id", func() error { _, err := b.Get(ctx(t), "a\tb"); return err }, cache.ErrInvalidID, "contains whitespace"},
+		{"bad compression", func() error { _, err := cache.New(c, "p", cache.Options{Compression: "gzip"}); return err }, cache.ErrInvalidOptions,
+			`cache p: invalid options: Options.Compression "gzip" is not supported: use none, zstd or s2`},
+		{"negative batch", func() error { _, err := cache.New(c, "p", cache.Options{BatchSize: -1}); return err }, cache.ErrInvalidOptions,
+			"cache p: invalid options: Options.BatchSize must not be negative, got -1 (0 means the default)"},
+		{"negative local TTL", func() error { _, err := cache.New(c, "p", cache.Options{LocalCacheTTL: -time.Second}); return err }, cache.ErrInvalidOptions,
+			"Options.LocalCacheTTL must not be negative, got -1s"},
+		{"negative default lifetime", func() error { _, err := cache.New(c, "p", cache.Options{DefaultLifetime: -time.Second}); return err }, cache.ErrInvalidLifetime,
+			"cache p: invalid options: Options.DefaultLifetime is -1s: use a positive duration, 0 for the default (1h) or Unlimited"},
 	}
 	for _, tc := range cases {
 		err := tc.call()
@@ -541,7 +549,7 @@ func TestCacheSurvivesSentinelFailover(t *testing.T) {
 	if _, err := b.FlushByTags(ctx(t), "t"); err != nil {
 		t.Fatal(err)
 	}
-	if ids, err := b.FindIdentifiersByTag(ctx(t), "t"); err != nil || len(ids) != 0 {
+	if ids, err := b.IDsByTag(ctx(t), "t"); err != nil || len(ids) != 0 {
 		t.Errorf("after flush on the new primary: %v, %v", ids, err)
 	}
 	t.Logf("promotion %s; cache served again within %s of the kill; %d ok / %d failed operations",

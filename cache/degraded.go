@@ -17,7 +17,7 @@ import (
 // server because the circuit breaker of a cache in degraded mode is open
 // (the server failed Options.BreakerThreshold times in a row). Calls are
 // tried again after Options.BreakerCooldown.
-var ErrUnavailable = errors.New("cache: server unavailable: it failed repeatedly, so calls fail fast until the breaker's cooldown ends")
+var ErrUnavailable = errors.New("server unavailable: it failed repeatedly, so calls fail fast until the breaker's cooldown ends")
 
 // Defaults of the degraded mode's circuit breaker.
 const (

@@ -20,7 +20,7 @@ import (
 // them. Fix it on the server (maxmemory-policy noeviction, or a volatile-*
 // policy: only keys with an expiry are evicted then, and indexes have
 // none), or accept the risk with Options.AllowEvictingPolicy.
-var ErrEvictionPolicy = errors.New("cache: the server's eviction policy can evict tag indexes")
+var ErrEvictionPolicy = errors.New("the server's eviction policy can evict tag indexes")
 
 // policyRecheck is how long a policy reading is trusted.
 const policyRecheck = time.Minute
@@ -79,13 +79,13 @@ func (b *Backend) readPolicy(ctx context.Context) *policyReading {
 func EvictionPolicies(ctx context.Context, c valkey.Client) ([]string, error) {
 	nodes, err := scan.Primaries(ctx, c)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cache: %w", err)
 	}
 	out := make([]string, 0, len(nodes))
 	for _, n := range nodes {
 		info, err := n.Do(ctx, n.B().Info().Section("memory").Build()).ToString()
 		if err != nil {
-			return nil, fmt.Errorf("INFO memory: %w", err)
+			return nil, fmt.Errorf("cache: INFO memory: %w", err)
 		}
 		policy := ""
 		for line := range strings.SplitSeq(info, "\n") {
@@ -94,7 +94,7 @@ func EvictionPolicies(ctx context.Context, c valkey.Client) ([]string, error) {
 			}
 		}
 		if policy == "" {
-			return nil, errors.New("INFO memory has no maxmemory_policy")
+			return nil, errors.New("cache: INFO memory has no maxmemory_policy")
 		}
 		out = append(out, policy)
 	}

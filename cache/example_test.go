@@ -42,7 +42,7 @@ func Example() {
 	}
 	fmt.Println(string(html))
 
-	ids, err := pages.FindIdentifiersByTag(ctx, "site_a")
+	ids, err := pages.IDsByTag(ctx, "site_a")
 	if err != nil {
 		log.Fatal(err)
 	}

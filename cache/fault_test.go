@@ -138,7 +138,7 @@ func faultOps() []faultOp {
 	noLive := func(tags ...string) func(t *testing.T, b *cache.Backend) {
 		return func(t *testing.T, b *cache.Backend) {
 			for _, tag := range tags {
-				if ids, err := b.FindIdentifiersByTag(ctx(t), tag); err != nil || len(ids) != 0 {
+				if ids, err := b.IDsByTag(ctx(t), tag); err != nil || len(ids) != 0 {
 					t.Errorf("after the flush, tag %s still lists %v (%v)", tag, ids, err)
 				}
 			}
@@ -148,10 +148,10 @@ func faultOps() []faultOp {
 		{"set-new-tags", func(ctx context.Context, b *cache.Backend) error {
 			return b.Set(ctx, "e3", []byte("new"), []string{"d", "x", "y"}, cache.Unlimited)
 		}, func(t *testing.T, b *cache.Backend) {
-			if ids, _ := b.FindIdentifiersByTag(ctx(t), "x"); !slices.Equal(ids, []string{"e3"}) {
+			if ids, _ := b.IDsByTag(ctx(t), "x"); !slices.Equal(ids, []string{"e3"}) {
 				t.Errorf("tag x lists %v, want [e3]", ids)
 			}
-			if ids, _ := b.FindIdentifiersByTag(ctx(t), "a"); slices.Contains(ids, "e3") {
+			if ids, _ := b.IDsByTag(ctx(t), "a"); slices.Contains(ids, "e3") {
 				t.Errorf("tag a still lists e3 after it left the tag")
 			}
 		}},
@@ -186,7 +186,7 @@ func faultOps() []faultOp {
 			if v, err := cache.NewTyped[string](b, cache.JSON).Get(ctx(t), "computed"); err != nil || v != "fresh" {
 				t.Errorf("computed entry = %q, %v", v, err)
 			}
-			if ids, _ := b.FindIdentifiersByTag(ctx(t), "z"); !slices.Equal(ids, []string{"computed"}) {
+			if ids, _ := b.IDsByTag(ctx(t), "z"); !slices.Equal(ids, []string{"computed"}) {
 				t.Errorf("tag z lists %v, want [computed]", ids)
 			}
 		}},
@@ -590,7 +590,7 @@ func TestUnlimitedEntriesLeaveNoMembers(t *testing.T) {
 		}
 		for _, tag := range []string{"a", "b0", "b1", "c"} {
 			members, _ := c2members(t, tp.c, indexOf(b, tag))
-			live, _ := b.FindIdentifiersByTag(ctx(t), tag)
+			live, _ := b.IDsByTag(ctx(t), tag)
 			if members != len(live) {
 				t.Errorf("%s: index of %s holds %d members for %d live entries", tp.name, tag, members, len(live))
 			}

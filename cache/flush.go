@@ -30,7 +30,7 @@ const maxFlushPasses = 10
 // ErrSlotsMoving is returned (wrapped) by Flush when a Cluster's slots kept
 // moving during every pass: keys may have moved behind the scan. Run the
 // flush again once the resharding is done.
-var ErrSlotsMoving = errors.New("cache: cluster slots kept moving during the flush")
+var ErrSlotsMoving = errors.New("cluster slots kept moving during the flush")
 
 // Flush removes every key of this cache, and nothing else, with SCAN and
 // UNLINK in batches of Options.BatchSize on every primary, so the server

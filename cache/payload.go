@@ -59,7 +59,7 @@ var compressionIDs = map[Compression]byte{CompressionNone: 0, CompressionZstd: 1
 // ErrCorrupt matches every error about a stored payload that cannot be
 // decoded: an unknown header, a codec or compression this process does not
 // know, or a damaged body. Typed.GetOrSet treats such an entry as a miss.
-var ErrCorrupt = errors.New("cache: corrupt or unknown payload")
+var ErrCorrupt = errors.New("corrupt or unknown payload")
 
 // CorruptError describes an undecodable payload. It matches ErrCorrupt.
 type CorruptError struct {

@@ -47,7 +47,7 @@ func TestShardedOnCluster(t *testing.T) {
 		if err != nil || string(got) != "value of e7" {
 			t.Fatalf("Get = %q, %v", got, err)
 		}
-		ids, _ := b.FindIdentifiersByTag(ctx(t), "m1")
+		ids, _ := b.IDsByTag(ctx(t), "m1")
 		if len(ids) != 20 {
 			t.Errorf("tag m1 has %d ids, want 20", len(ids))
 		}
@@ -56,10 +56,10 @@ func TestShardedOnCluster(t *testing.T) {
 
 	t.Run("re-set with other tags", func(t *testing.T) {
 		mustSet(t, b, "e1", "m0")
-		if ids, _ := b.FindIdentifiersByTag(ctx(t), "m1"); slices.Contains(ids, "e1") {
+		if ids, _ := b.IDsByTag(ctx(t), "m1"); slices.Contains(ids, "e1") {
 			t.Error("e1 still listed under a tag it no longer has")
 		}
-		if ids, _ := b.FindIdentifiersByTag(ctx(t), "m0"); !slices.Contains(ids, "e1") {
+		if ids, _ := b.IDsByTag(ctx(t), "m0"); !slices.Contains(ids, "e1") {
 			t.Error("e1 not listed under its new tag")
 		}
 		// The stale membership in m1 can only over-invalidate: flushing m1 takes e1 along.
@@ -85,8 +85,8 @@ func TestShardedOnCluster(t *testing.T) {
 		if z := zmembers(t, c, "kv:c:big:i:{c1}"); !slices.Equal(z, []string{"crashed"}) {
 			t.Errorf("tag c1 = %v, want the extra member", z)
 		}
-		if ids, _ := b.FindIdentifiersByTag(ctx(t), "c1"); len(ids) != 0 {
-			t.Errorf("FindIdentifiersByTag lists a never-written entry: %v", ids)
+		if ids, _ := b.IDsByTag(ctx(t), "c1"); len(ids) != 0 {
+			t.Errorf("IDsByTag lists a never-written entry: %v", ids)
 		}
 		// A later successful Set of the same id is found under its tags.
 		mustSet(t, b, "crashed", "c1")
@@ -111,7 +111,7 @@ func TestShardedOnCluster(t *testing.T) {
 		if err != nil || n != 2 {
 			t.Fatalf("FlushByTags = %d, %v", n, err)
 		}
-		if ids, _ := b.FindIdentifiersByTag(ctx(t), "hot"); !slices.Equal(ids, []string{"racer"}) {
+		if ids, _ := b.IDsByTag(ctx(t), "hot"); !slices.Equal(ids, []string{"racer"}) {
 			t.Fatalf("after the race tag hot lists %v; the re-written entry must stay findable", ids)
 		}
 		if n, _ := b.FlushByTags(ctx(t), "hot"); n != 1 {

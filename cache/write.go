@@ -101,11 +101,6 @@ func (b *Backend) removeOp(ctx context.Context, id string) (bool, error) {
 	return n == 1, nil
 }
 
-// FlushByTag removes every entry tagged tag; see FlushByTags.
-func (b *Backend) FlushByTag(ctx context.Context, tag string) (int, error) {
-	return b.FlushByTags(ctx, tag)
-}
-
 // FlushByTags removes every entry carrying any of tags and returns how
 // many it removed. When it returns without error, no entry that had one
 // of the tags when it started is live; an entry written while it runs may

@@ -25,12 +25,12 @@ var (
 	ErrNotHeld = errors.New("lease no longer held")
 	// ErrInvalidName: the lock name is empty, too long, or has whitespace,
 	// control characters or braces.
-	ErrInvalidName = errors.New("lock: invalid name")
+	ErrInvalidName = errors.New("invalid name")
 	// ErrNotReplicated: Options.WaitReplicas replicas did not acknowledge
 	// the acquisition in time; the lock was released again.
 	ErrNotReplicated = errors.New("acquisition not acknowledged by replicas")
 	// ErrInvalidTTL: a lease TTL under a millisecond (the server's unit).
-	ErrInvalidTTL = errors.New("lock: invalid TTL")
+	ErrInvalidTTL = errors.New("invalid TTL")
 )
 
 // notAcquiredError is returned by Lock when its context ends before the
@@ -155,7 +155,7 @@ func New(c valkey.Client, opts Options) *Locker {
 }
 
 func checkName(name string) error {
-	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrInvalidName, name, why) }
+	bad := func(why string) error { return fmt.Errorf("lock: %w %q: %s", ErrInvalidName, name, why) }
 	switch {
 	case name == "":
 		return bad("must not be empty")

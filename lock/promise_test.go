@@ -79,7 +79,7 @@ func TestNilLeaseAndTimedOutLock(t *testing.T) {
 		t.Errorf("timed-out Lock = %v, want it to match both context.DeadlineExceeded and ErrNotAcquired", err)
 	}
 	_, err = m.TryLockFor(ctx(t), 500*time.Microsecond)
-	if !errors.Is(err, lock.ErrInvalidTTL) || !strings.Contains(err.Error(), "lock busy: lock: invalid TTL: 500µs is under a millisecond") {
+	if !errors.Is(err, lock.ErrInvalidTTL) || !strings.Contains(err.Error(), "lock busy: invalid TTL: 500µs is under a millisecond") {
 		t.Errorf("sub-millisecond TTL: %v", err)
 	}
 }

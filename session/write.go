@@ -313,7 +313,7 @@ func (s *Store) exec(ctx context.Context, l *scripts.Script, keys, args []string
 	}
 	acked, err := rs[1].AsInt64()
 	if err != nil {
-		return rs[0], fmt.Errorf("WAIT: %w", err)
+		return rs[0], fmt.Errorf("session: WAIT: %w", err)
 	}
 	if status > 0 && acked < int64(s.o.WaitReplicas) {
 		return rs[0], fmt.Errorf("%w: %d of %d replicas within %s", ErrNotReplicated, acked, s.o.WaitReplicas, s.o.WaitTimeout)
