@@ -2,6 +2,7 @@ package keyvalue
 
 import (
 	"log/slog"
+	"reflect"
 	"time"
 )
 
@@ -177,4 +178,34 @@ type RetryConfig struct {
 	MaxAttempts int `yaml:"max_attempts,omitempty" json:"max_attempts,omitempty"`
 	// DisableCommandRetry stops valkey-go from retrying read-only commands.
 	DisableCommandRetry bool `yaml:"disable_command_retry,omitempty" json:"disable_command_retry,omitempty"`
+}
+
+// A Document is what the loaders fill: a *Config, or a pointer to a struct
+// of your own that embeds Config inline (`yaml:",inline"`) and declares
+// more keys beside the connection's, as cache.Config declares named caches.
+// All four loaders (LoadFile, LoadBytes, LoadURL, LoadEnv) take any
+// Document, so a service keeps one file, one URL or one environment for
+// its connection and everything configured with it.
+//
+// SetKey sets one flat key from text (a URL query parameter, or an
+// environment variable without the KEYVALUE_ prefix, lower-cased); a
+// document with keys of its own handles those and hands the rest to the
+// embedded Config's SetKey. A document without a SetKey of its own gets
+// Config's through the embedding: its extra keys are then read from files
+// only.
+type Document interface {
+	SetKey(key, value string) error
+	connection() *Config
+}
+
+// connection makes *Config (and every struct embedding Config) a Document.
+func (c *Config) connection() *Config { return c }
+
+// reset sets the document to its zero value: every loader fills a document
+// afresh.
+func reset(doc Document) {
+	v := reflect.ValueOf(doc)
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		v.Elem().SetZero()
+	}
 }

@@ -138,24 +138,6 @@ func (c *Config) validate() error {
 	return c.Retry.validate()
 }
 
-func (t TLSConfig) validate(key string) error {
-	if !t.Enabled {
-		if t != (TLSConfig{}) {
-			return cfgErr(key+".enabled", "is false but other %s keys are set: set %s.enabled: true (or use rediss://)", key, key)
-		}
-		return nil
-	}
-	switch t.MinVersion {
-	case "1.2", "1.3":
-	default:
-		return cfgErr(key+".min_version", "%q is not supported: use 1.2 or 1.3", t.MinVersion)
-	}
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		return cfgErr(key+".cert_file", "cert_file and key_file go together for mTLS: set both or neither")
-	}
-	return nil
-}
-
 func (r RetryConfig) validate() error {
 	switch r.Jitter {
 	case JitterEqual, JitterDecorrelated:
@@ -194,3 +176,6 @@ func checkAddr(a string) error {
 	}
 	return nil
 }
+
+// isSocketPath reports whether an address is a Unix socket's path.
+func isSocketPath(addr string) bool { return strings.HasPrefix(addr, "/") }

@@ -62,3 +62,22 @@ func (t TLSConfig) build(key string, log *slog.Logger) (*tls.Config, error) {
 	}
 	return conf, nil
 }
+
+// validate checks the TLS keys under key (tls or sentinel.tls).
+func (t TLSConfig) validate(key string) error {
+	if !t.Enabled {
+		if t != (TLSConfig{}) {
+			return cfgErr(key+".enabled", "is false but other %s keys are set: set %s.enabled: true (or use rediss://)", key, key)
+		}
+		return nil
+	}
+	switch t.MinVersion {
+	case "1.2", "1.3":
+	default:
+		return cfgErr(key+".min_version", "%q is not supported: use 1.2 or 1.3", t.MinVersion)
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return cfgErr(key+".cert_file", "cert_file and key_file go together for mTLS: set both or neither")
+	}
+	return nil
+}

@@ -225,6 +225,3 @@ func parseUnixURL(raw, rest string, doc Document) error {
 	cfg.Addrs = []string{rest}
 	return setQuery(doc, query)
 }
-
-// isSocketPath reports whether an address is a Unix socket's path.
-func isSocketPath(addr string) bool { return strings.HasPrefix(addr, "/") }

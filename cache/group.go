@@ -41,9 +41,6 @@ func Open(cfg Config) (*Group, error) {
 // (opening that client when it is the first cache there).
 func (g *Group) open(cfg Config, name string, byDB map[int]*keyvalue.Client) (*Backend, Codec, error) {
 	spec := cfg.Caches[name]
-	if err := checkName(name); err != nil {
-		return nil, nil, &keyvalue.ConfigError{Key: "caches." + name, Msg: err.Error()}
-	}
 	opts, codec, err := spec.options(name)
 	if err != nil {
 		return nil, nil, err
@@ -71,8 +68,12 @@ func (g *Group) open(cfg Config, name string, byDB map[int]*keyvalue.Client) (*B
 	}
 	b, err := New(client, name, opts)
 	var oe *optionError
-	if errors.As(err, &oe) {
+	var ie *InputError
+	switch {
+	case errors.As(err, &oe):
 		return nil, nil, &keyvalue.ConfigError{Key: "caches." + name + "." + specKeys[oe.field], Msg: oe.msg}
+	case errors.As(err, &ie):
+		return nil, nil, &keyvalue.ConfigError{Key: "caches." + name, Msg: err.Error()}
 	}
 	return b, codec, err
 }
