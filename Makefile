@@ -2,21 +2,26 @@
 # `make test` install what is missing (redis-server, redis-sentinel via
 # apt-get when run as root) and do their job.
 #
-# Four modules live in this tree: the library (.), the CLI with the peer
+# Five modules live in this tree: the library (.), the CLI with the peer
 # libraries its benchmark compares with (cmd/keyvalue), the
-# gorilla/sessions adapter (session/gorillastore) and the example web
+# gorilla/sessions adapter (session/gorillastore), the example web
 # application with the OpenTelemetry SDK and Prometheus exporter
-# (examples/webapp). Each keeps its own dependencies; every target below
-# covers all four.
+# (examples/webapp) and the release check (tools/releasecheck). Each keeps
+# its own dependencies and requires the library by version; the committed
+# go.work makes them one workspace, so every target builds the tree as it
+# is. Every target below covers all of them.
 
 GO        ?= go
 BIN       := bin/keyvalue
-MODULES   := . cmd/keyvalue session/gorillastore examples/webapp
+MODULES   := . cmd/keyvalue session/gorillastore examples/webapp tools/releasecheck
 TESTFLAGS ?= -race -count=1 -timeout 9m
+# The workspace of the tree (an outer GOWORK or GOWORK=off must not change
+# what the targets build).
+export GOWORK := $(CURDIR)/go.work
 
 VALKEY_BIN ?= ../shared/valkey/bin
 
-.PHONY: all deps build test test-valkey test-short vet demo check-report bench-scale bench-cache bench-lock bench-peers clean
+.PHONY: all deps build test test-valkey test-short vet demo check-report bench-scale bench-cache bench-lock bench-peers release-check clean
 
 all: test
 
@@ -24,15 +29,17 @@ all: test
 deps:
 	@./scripts/ensure-servers
 
-## build: build the CLI (with the peer libraries in its benchmark) into bin/keyvalue
+## build: build the CLI with the peer libraries its benchmark compares with
+## (build tag peers) into bin/keyvalue
 build:
-	cd cmd/keyvalue && $(GO) build -o ../../$(BIN) .
+	cd cmd/keyvalue && $(GO) build -tags peers -o ../../$(BIN) .
 
 ## vet: gofmt and go vet, every module
 vet:
 	@fmt="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$fmt" ]; then echo "gofmt needed on: $$fmt" >&2; exit 1; fi
 	@set -e; for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...); done
+	cd cmd/keyvalue && $(GO) vet -tags peers .
 
 ## test: every test of every module against real servers, with the race
 ## detector; then the cache's fault tests again without it, at full size and
@@ -79,6 +86,13 @@ bench-lock: deps
 ## bench-peers: keyvalue vs redislock, redsync, valkeylock, scs redisstore
 bench-peers: deps
 	cd cmd/keyvalue && $(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-300x} -count 1 ./internal/peers | ../../scripts/bench-ratios
+
+## release-check: install the CLI and build a consumer program from a
+## file:// module proxy made from the working tree, with an empty module
+## cache, as a user's go install and go get of VERSION would (see
+## tools/releasecheck); VERSION defaults to the version the modules require
+release-check:
+	cd tools/releasecheck && $(GO) run . -root ../.. -version $(or $(VERSION),$(shell sed -n 's/^	github.com\/keyvalue-go\/keyvalue v//p' cmd/keyvalue/go.mod | sed 's/^/v/'))
 
 clean:
 	rm -rf bin

@@ -1,8 +1,7 @@
 module github.com/keyvalue-go/keyvalue/cmd/keyvalue
 
-go 1.26.8
+go 1.26.0
 
-replace github.com/keyvalue-go/keyvalue => ../../
 
 require (
 	github.com/alexedwards/scs/redisstore v0.0.0-20251002162104-209de6e426de
@@ -10,7 +9,7 @@ require (
 	github.com/go-redis/cache/v9 v9.0.0
 	github.com/go-redsync/redsync/v4 v4.18.1
 	github.com/gomodule/redigo v1.9.3
-	github.com/keyvalue-go/keyvalue v0.0.0-00010101000000-000000000000
+	github.com/keyvalue-go/keyvalue v0.1.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/schollz/progressbar/v3 v3.19.1

@@ -1,11 +1,10 @@
 module github.com/keyvalue-go/keyvalue/examples/webapp
 
-go 1.26.8
+go 1.26.0
 
-replace github.com/keyvalue-go/keyvalue => ../..
 
 require (
-	github.com/keyvalue-go/keyvalue v0.0.0-00010101000000-000000000000
+	github.com/keyvalue-go/keyvalue v0.1.0
 	github.com/prometheus/client_golang v1.25.0
 	go.opentelemetry.io/otel/exporters/prometheus v0.69.0
 	go.opentelemetry.io/otel/sdk v1.47.0

@@ -1,12 +1,11 @@
 module github.com/keyvalue-go/keyvalue/session/gorillastore
 
-go 1.26.8
+go 1.26.0
 
-replace github.com/keyvalue-go/keyvalue => ../../
 
 require (
 	github.com/gorilla/sessions v1.4.0
-	github.com/keyvalue-go/keyvalue v0.0.0-00010101000000-000000000000
+	github.com/keyvalue-go/keyvalue v0.1.0
 )
 
 require (

@@ -27,11 +27,19 @@ func newBenchCmd(ep *endpointFlags, peers []benchrun.Peer) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Side-by-side benchmark: keyvalue vs a naive baseline (and peer libraries, when built from bench/)",
+		Short: "Side-by-side benchmark: keyvalue vs a naive baseline, peer libraries and the limit",
 		Long: `bench runs every scenario against one server for the naive baseline (the way the usual
 integrations do it), keyvalue, and the peer libraries compiled into this binary, and prints
 a table with the ratio baseline/keyvalue and, where defined, the limit: the cheapest raw
-commands doing the same server work. After one untimed warm-up run each, the
+commands doing the same server work.
+
+The peer libraries (go-redis/cache, scs's redisstore, redislock, redsync, valkeylock) are
+linked only with the build tag peers:
+
+  go install -tags peers github.com/keyvalue-go/keyvalue/cmd/keyvalue@latest
+
+(make build and make demo set it in a checkout). Without it, bench compares keyvalue with
+the baseline and the limit. After one untimed warm-up run each, the
 implementations run interleaved in rounds (--repeat), so that noise hits them alike; the
 median is reported, and a ratio whose runs' spreads cross 1.0 is shown as within noise.
 --json and --html write the full report.
@@ -189,7 +197,7 @@ func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios
 		return runErr
 	}
 	if len(peers) == 0 {
-		fmt.Fprintln(out, "peer libraries (redislock, redsync, valkeylock, go-redis/cache, scs): run the binary built from bench/ (make demo).")
+		fmt.Fprintln(out, "peer libraries (go-redis/cache, scs redisstore, redislock, redsync, valkeylock) are not in this binary: install it with -tags peers (see keyvalue bench --help).")
 	}
 	return nil
 }

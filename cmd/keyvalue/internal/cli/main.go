@@ -1,8 +1,7 @@
-// Package cli is the keyvalue command: bench, doctor, cache, lock and
-// session. It lives in an internal package so that two binaries can share
-// it: cmd/keyvalue (keyvalue and the naive baseline only) and
-// bench/cmd/keyvalue (the same command with the peer libraries, which stay
-// out of the library's go.mod).
+// Package cli is the keyvalue command: bench, doctor, cache, lock,
+// session and version. Main takes the peer libraries bench compares with,
+// so that the binary links them only when built with the peers tag (see
+// the command's package doc).
 //
 // The endpoint comes from --url, --config, or the KEYVALUE_* environment
 // (KEYVALUE_URL, KEYVALUE_CONFIG, KEYVALUE_PASSWORD, ...). With none of
@@ -43,11 +42,13 @@ func NewRootCmd(peers ...benchrun.Peer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "keyvalue",
 		Short:         "Check and exercise Redis/Valkey deployments with keyvalue",
+		Version:       buildVersions().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	ep.register(root)
-	root.AddCommand(newBenchCmd(&ep, peers), newDoctorCmd(&ep), newCacheCmd(&ep), newLockCmd(&ep), newSessionCmd(&ep))
+	root.AddCommand(newBenchCmd(&ep, peers), newDoctorCmd(&ep), newCacheCmd(&ep), newLockCmd(&ep), newSessionCmd(&ep), newVersionCmd())
 	return root
 }
 
