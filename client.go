@@ -52,7 +52,7 @@ func Open(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	closing, closingDone := context.WithCancel(context.Background())
-	return &Client{s: &lazy{cfg: n, opt: opt, log: log, builder: b, closing: closing, closingDone: closingDone}}, nil
+	return &Client{s: &lazy{cfg: n, opt: opt, log: log, builder: b, min: supported, closing: closing, closingDone: closingDone}}, nil
 }
 
 // OpenURL opens a client for a connection URL (see LoadURL).

@@ -115,7 +115,10 @@ func classify(cfg *Config, err error) *ConnectError {
 		alertErr tls.AlertError
 		vkErr    *valkey.ValkeyError
 	)
+	var tooOld errServerTooOld
 	switch {
+	case errors.As(err, &tooOld):
+		ce.Kind, ce.Err = ErrServerVersion, tooOld.err
 	case errors.As(err, &vkErr) && (strings.HasPrefix(msg, "WRONGPASS") || strings.HasPrefix(msg, "NOAUTH") || strings.Contains(msg, "invalid username-password")):
 		ce.Kind, ce.Hint = ErrAuth, "check username and password (an ACL user needs both; password alone authenticates the default user)"
 	case strings.Contains(msg, "DB index is out of range"), strings.Contains(msg, "invalid DB index"):

@@ -19,6 +19,8 @@ type lazy struct {
 	cfg     Config
 	log     *slog.Logger
 	builder valkey.Builder
+	// min are the oldest servers the client accepts (supported).
+	min minimums
 
 	client atomic.Pointer[valkey.Client]
 
@@ -118,6 +120,12 @@ func (s *lazy) connect(ctx context.Context) (valkey.Client, error) {
 			// work against a standalone server by accident.
 			go c.Close()
 			c, err = nil, errNotCluster
+		}
+		if err == nil {
+			if err = checkServer(ctx, c, s.min); err != nil {
+				go c.Close()
+				c = nil
+			}
 		}
 		if err == nil {
 			return c, nil

@@ -37,9 +37,14 @@
 // # Guarantees
 //
 //   - Failures to connect are *ConnectError values that match ErrUnreachable,
-//     ErrTLS, ErrAuth, ErrUnknownMaster or ErrRejected with errors.Is, and
-//     carry a hint saying what to change. Only ErrUnreachable is retried:
-//     the others need a configuration change.
+//     ErrTLS, ErrAuth, ErrUnknownMaster, ErrRejected or ErrServerVersion
+//     with errors.Is, and carry a hint saying what to change. Only
+//     ErrUnreachable is retried: the others need a configuration change.
+//   - Servers older than Redis 7.0 (MinRedisVersion) or Valkey 7.2
+//     (MinValkeyVersion) are refused when the client connects, with an
+//     error naming the server's version and the minimum (one INFO server
+//     on the first connection; a user whose ACL forbids INFO is not
+//     checked).
 //   - Certificate verification is on unless tls.insecure_skip_verify is set,
 //     which is logged as a warning on every Open. TLS 1.2 is the minimum.
 //   - In Sentinel mode the client follows +switch-master events, and a

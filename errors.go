@@ -8,7 +8,7 @@ import (
 
 // Errors callers branch on with errors.Is. Connection failures are reported
 // as *ConnectError, which matches exactly one of ErrUnreachable, ErrTLS,
-// ErrAuth, ErrUnknownMaster or ErrRejected.
+// ErrAuth, ErrUnknownMaster, ErrRejected or ErrServerVersion.
 var (
 	// ErrClosed is returned by a Client used after Close.
 	ErrClosed = errors.New("keyvalue: client is closed")
@@ -29,13 +29,13 @@ var (
 )
 
 // ConnectError reports a connection that could not be established. Its
-// Kind is one of ErrUnreachable, ErrTLS, ErrAuth, ErrUnknownMaster or
-// ErrRejected.
+// Kind is one of ErrUnreachable, ErrTLS, ErrAuth, ErrUnknownMaster,
+// ErrRejected or ErrServerVersion.
 type ConnectError struct {
 	Mode     Mode
 	Addrs    []string
 	Attempts int
-	// Kind is ErrUnreachable, ErrTLS, ErrAuth, ErrUnknownMaster or ErrRejected.
+	// Kind is ErrUnreachable, ErrTLS, ErrAuth, ErrUnknownMaster, ErrRejected or ErrServerVersion.
 	Kind error
 	// Err is the underlying error from the network, TLS stack or server.
 	Err error

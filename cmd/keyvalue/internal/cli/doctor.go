@@ -130,6 +130,8 @@ func doctor(ctx context.Context, w io.Writer, e *endpoint, pings int) error {
 		mode = "unknown (INFO server names none)"
 	}
 	r.line("server", "%s %s (server mode %s)", product, version, mode)
+	// An older server fails the connect above, naming the minimum.
+	r.line("supported", "yes (keyvalue needs Redis %s or later, or Valkey %s or later)", keyvalue.MinRedisVersion, keyvalue.MinValkeyVersion)
 	r.line("client mode", "%s", cfg.Mode)
 
 	if role, err := client.Do(ctx, client.B().Role().Build()).ToArray(); err == nil && len(role) > 0 {
