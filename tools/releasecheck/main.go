@@ -125,7 +125,9 @@ func modules(root string) ([]mod, error) {
 		}
 		mods = append(mods, mod{dir: path.Dir(f), path: mf.Module.Mod.Path, file: mf})
 	}
-	slices.SortFunc(mods, func(a, b mod) int { return strings.Compare(strings.TrimPrefix(a.dir, "."), strings.TrimPrefix(b.dir, ".")) })
+	slices.SortFunc(mods, func(a, b mod) int {
+		return strings.Compare(strings.TrimPrefix(a.dir, "."), strings.TrimPrefix(b.dir, "."))
+	})
 	if len(mods) == 0 || mods[0].dir != "." {
 		return nil, fmt.Errorf("%s holds no go.mod at its root: pass -root", root)
 	}
