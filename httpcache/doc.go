@@ -19,7 +19,7 @@
 // its own client gets it, the next request renders again (the cache's
 // flush stamps, see the cache package's "Computing missing entries").
 // Processes whose cache backend has a local read cache
-// (cache.Options.LocalCache) may serve a purged response within that
+// (cache.Options.LocalCacheTTL) may serve a purged response within that
 // cache's invalidation window. In sharded mode flushes are not stamped,
 // so the render racing a purge may be stored.
 //

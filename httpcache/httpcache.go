@@ -88,7 +88,7 @@ func (c *Cache) Backend() *cache.Backend { return c.b }
 // Purge removes every cached response tagged with any of tags and returns
 // how many entries it removed. When it returns, no process serves those
 // responses any more (processes with a local read cache: within its
-// invalidation window, see cache.Options.LocalCache), and a response
+// invalidation window, see cache.Options.LocalCacheTTL), and a response
 // whose render began before Purge is not stored after it.
 func (c *Cache) Purge(ctx context.Context, tags ...string) (int, error) {
 	if len(tags) == 0 {
