@@ -234,6 +234,9 @@ func (opts Options) withDefaults(name string) (Options, error) {
 // Name returns the cache's name.
 func (b *Backend) Name() string { return b.name }
 
+// Options returns the cache's options with their defaults filled in.
+func (b *Backend) Options() Options { return b.opts }
+
 // Prefix returns the prefix of every key of this cache: "kv:{c:NAME}:", or
 // "kv:c:NAME:" in sharded mode.
 func (b *Backend) Prefix() string { return b.layout.prefix() }

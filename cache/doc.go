@@ -32,7 +32,9 @@
 //	                            and the key expires when no flush happened for that long
 //	kv:{c:NAME}:l:ID    hash    GetOrSet's computing lease of ID: owner token, waiter count; with
 //	                            the lease TTL (LoadOptions.Lease)
-//	kv:{c:NAME}:n:ID    list    wake-ups for the callers waiting on that lease; expires in 10s
+//	kv:{c:NAME}:n:ID    list    wake-ups for the callers waiting on that lease (one element per
+//	                            registered waiter, never cleared by a new lease); expires 10s
+//	                            after the last release
 //
 // The tags live inside the value, so an entry and the list of its tags are
 // written and deleted together. About one write in four to an index also
@@ -77,15 +79,21 @@
 //
 // Typed.GetOrSet computes a missing entry once for the whole fleet. On a
 // miss, one caller takes a lease on the entry (a key with
-// LoadOptions.Lease as its TTL) and computes; the callers in other
-// processes register as waiters and block in BLPOP on the entry's wake-up
-// list, on valkey-go's blocking pool and bounded by their context, until
-// the Set that stores the value (one script) pushes one wake-up per
-// waiter; they then read the value. If the computation fails, the lease
-// is released and a waiter computes. If the computing process dies, the
-// lease expires and a waiter takes over within the lease TTL (tested by
-// killing a process in the middle of a computation). Callers in one
-// process share one call (singleflight).
+// LoadOptions.Lease, 2s by default, as its TTL), which it renews every
+// third of the lease while it computes (up to Options.MaxLoadTime); the
+// callers in other processes register as waiters and block in BLPOP on
+// the entry's wake-up list, on valkey-go's blocking pool and bounded by
+// their context, until the Set that stores the value (one script) pushes
+// one wake-up per waiter; they then read the value. A wake-up pushed
+// between a waiter's registration and its BLPOP stays on the list even
+// when the next computation takes the lease, so a waiter waits for the
+// write it registered for plus about one round trip, never for a lease
+// (tested under flushes racing the computations). If the computation
+// fails, the lease is released and a waiter computes. If the computing
+// process dies, its lease is no longer renewed and a waiter takes over
+// within one lease (tested by killing a process in the middle of a
+// computation); a computation of any length up to MaxLoadTime is done
+// once. Callers in one process share one call (singleflight).
 //
 // The promise against the set-after-invalidate race: a value computed by
 // GetOrSet is not stored if the whole cache (Flush) or one of its tags

@@ -13,8 +13,10 @@ import (
 // caller at a time (a lease on the server), the others wait for its
 // value. The holder computes the value, then calls Store, or Abandon when
 // it has nothing to store; either ends the lease and wakes the waiters.
-// A holder that does neither (it died) holds the others up until the
-// lease ends.
+// Until then the lease is renewed every third of its length (up to the
+// cache's Options.MaxLoadTime): a holder whose process dies holds the
+// others up for at most one lease; one that is alive but never calls
+// Store or Abandon holds them up until MaxLoadTime.
 //
 // It is the bytes-level form of Typed.GetOrSet for callers that must run
 // the computation themselves, e.g. an HTTP middleware that streams the
@@ -29,13 +31,13 @@ type Fill struct {
 // is the one to compute it. If another caller in any process is already
 // computing it, GetOrFill waits for that value on the server (no polling;
 // until ctx ends) and returns it; if that caller fails or dies (its lease,
-// lease long, ends), one of the waiters gets the Fill. lease 0 means
-// DefaultLease.
+// renewed every third of lease while it computes, ends), one of the
+// waiters gets the Fill. lease 0 means DefaultLease.
 //
 // Exactly one of data and fill is set when err is nil. The returned Fill
 // may be unleased (Fill.Leased false): the server is unavailable in
-// degraded mode, or waiting gave up after twice the lease; the caller
-// then computes and Store does not store. An entry that cannot be decoded
+// degraded mode, or waiting gave up after the cache's MaxLoadTime; the
+// caller then computes and Store does not store. An entry that cannot be decoded
 // counts as missing. Cost: one round trip (the lease script) when the
 // entry exists or the caller gets the lease; waiting adds a BLPOP and one
 // more round trip.
@@ -102,7 +104,7 @@ func (b *Backend) refreshLease(ctx context.Context, id string, ttl time.Duration
 	if err != nil {
 		return computeLease{}, false, fmt.Errorf("cache %s: refresh %q: lease stamp: %w", b.name, id, err)
 	}
-	return computeLease{id: id, token: token, since: strconv.FormatInt(since, 10)}, true, nil
+	return computeLease{id: id, token: token, since: strconv.FormatInt(since, 10), stop: b.keepLease(id, token, ttl)}, true, nil
 }
 
 // ID returns the id of the entry being computed.
@@ -125,6 +127,7 @@ func (f *Fill) Store(ctx context.Context, data []byte, tags []string, lifetime t
 		return nil
 	}
 	f.done = true
+	defer f.l.end()
 	err := f.b.store(ctx, f.l.id, Raw.ID(), data, tags, lifetime, guard{since: f.l.since, token: f.l.token})
 	if errors.Is(err, ErrFlushedWhileComputing) {
 		f.b.tel.Add(ctx, "refused_writes", 1)
@@ -160,6 +163,7 @@ func (f *Fill) Abandon(ctx context.Context) {
 		return
 	}
 	f.done = true
+	f.l.end()
 	f.b.releaseLease(context.WithoutCancel(ctx), f.l.id, f.l.token)
 }
 

@@ -20,10 +20,11 @@ import (
 // The zero value is the default: one computation per missing entry across
 // every process, 10-second leases, no stale reads, no early refresh.
 type LoadOptions struct {
-	// Lease is how long one caller may compute a missing entry for every
-	// process before another caller takes over (the computing process may
-	// have died); default 10s. Set it above the usual computation time: a
-	// computation that outlasts it is repeated by a waiter.
+	// Lease is how long a computing caller's claim lasts without being
+	// renewed: the caller renews it every third of Lease while its
+	// computation runs, so a process that dies mid-computation is taken
+	// over within Lease, and a computation of any length (up to
+	// Options.MaxLoadTime) is done once. Default 2s.
 	Lease time.Duration
 	// Grace (stale-while-revalidate) keeps an entry for Grace after its
 	// lifetime ends: during that time GetOrSet returns the stale value at
@@ -40,7 +41,7 @@ type LoadOptions struct {
 }
 
 // DefaultLease is LoadOptions.Lease when it is zero.
-const DefaultLease = 10 * time.Second
+const DefaultLease = 2 * time.Second
 
 // loadResult is what a computation returns: the encoded body and where
 // to store it.
@@ -72,7 +73,7 @@ func newLeaseToken() string {
 // returns the outcome with its value (the entry's raw value, the server's
 // µs stamp, or the wait in ms).
 func (b *Backend) lease(ctx context.Context, id, token string, ttl time.Duration, mode string) (int64, valkey.ValkeyMessage, error) {
-	res, err := scripts.CacheLease.Exec(ctx, b.c, []string{b.layout.valueKey(id), b.layout.leaseKey(id), b.layout.wakeKey(id)},
+	res, err := scripts.CacheLease.Exec(ctx, b.c, []string{b.layout.valueKey(id), b.layout.leaseKey(id)},
 		[]string{token, strconv.FormatInt(max(ttl.Milliseconds(), 1), 10), mode}).ToArray()
 	if err != nil {
 		return 0, valkey.ValkeyMessage{}, err
@@ -87,6 +88,39 @@ func (b *Backend) lease(ctx context.Context, id, token string, ttl time.Duration
 	return kind, res[1], nil
 }
 
+// keepLease renews the lease (id, token) every third of ttl until stop is
+// called, the lease is found lost, or Options.MaxLoadTime has passed (a
+// longer computation is not stored anyway). A renewal that fails to reach
+// the server is tried again at the next period: the lease lasts a full ttl
+// after the last renewal that reached it.
+func (b *Backend) keepLease(id, token string, ttl time.Duration) (stop func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.MaxLoadTime)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(max(ttl/3, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rctx, rcancel := context.WithTimeout(ctx, ttl/3)
+			n, err := scripts.CacheLeaseExtend.Exec(rctx, b.c, []string{b.layout.leaseKey(id)},
+				[]string{token, strconv.FormatInt(max(ttl.Milliseconds(), 1), 10)}).AsInt64()
+			rcancel()
+			if err == nil && n == 0 {
+				return // released, or lost (it expired while this process could not reach the server)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
 // releaseLease ends a computing lease without a value (best effort: an
 // unreleased lease expires on its own).
 func (b *Backend) releaseLease(ctx context.Context, id, token string) {
@@ -98,10 +132,10 @@ func (b *Backend) releaseLease(ctx context.Context, id, token string) {
 
 // loadShared returns the entry under id, computing it once for the whole
 // fleet when it is missing (unusable: the value exists but cannot be
-// decoded). It holds the lease while load runs, or waits (on the server)
-// for the caller that holds it, and takes over when that lease expires.
-// It gives up waiting after twice the lease and a second, and then
-// computes without storing.
+// decoded). It holds the lease while load runs (renewing it), or waits
+// (on the server) for the caller that holds it, and takes over when that
+// lease expires. It gives up waiting after Options.MaxLoadTime and a
+// lease, and then computes without storing.
 func (b *Backend) loadShared(ctx context.Context, id string, o LoadOptions, unusable bool, load loadFunc) (entry, error) {
 	e, l, err := b.acquire(ctx, id, o.lease(), unusable)
 	switch {
@@ -110,6 +144,7 @@ func (b *Backend) loadShared(ctx context.Context, id string, o LoadOptions, unus
 	case l.id == "":
 		return e, nil
 	case l.token != "":
+		defer l.end()
 		return b.compute(ctx, id, o, l.since, l.token, load)
 	default:
 		return b.computeUnstored(ctx, id, load)
@@ -118,10 +153,19 @@ func (b *Backend) loadShared(ctx context.Context, id string, o LoadOptions, unus
 
 // computeLease is the outcome of acquire when the caller must compute:
 // with a token, it holds the fleet's lease (since: the server's µs clock
-// when it was granted); without one, it computes without storing (the
-// server is unavailable in degraded mode, or waiting gave up).
+// when it was granted), renewed until stop is called; without one, it
+// computes without storing (the server is unavailable in degraded mode,
+// or waiting gave up).
 type computeLease struct {
 	id, token, since string
+	stop             func() // ends the renewals (keepLease); nil without a token
+}
+
+// end stops renewing the lease, if it is held.
+func (l computeLease) end() {
+	if l.stop != nil {
+		l.stop()
+	}
 }
 
 // acquire returns the entry under id when it exists or appears while
@@ -132,7 +176,10 @@ func (b *Backend) acquire(ctx context.Context, id string, ttl time.Duration, unu
 	if unusable {
 		mode = "miss"
 	}
-	giveUp := time.Now().Add(2*ttl + time.Second)
+	// A live holder renews its lease for as long as it computes, up to
+	// MaxLoadTime: wait that long (and one lease for its last renewal).
+	wait := b.opts.MaxLoadTime + ttl
+	giveUp := time.Now().Add(wait)
 	var backoff time.Duration
 	for time.Now().Before(giveUp) {
 		token := newLeaseToken()
@@ -163,7 +210,7 @@ func (b *Backend) acquire(ctx context.Context, id string, ttl time.Duration, unu
 			if err := b.step("get-or-set", "leased"); err != nil {
 				return entry{}, computeLease{}, err // as if the process died holding the lease
 			}
-			return entry{}, computeLease{id: id, token: token, since: strconv.FormatInt(since, 10)}, nil
+			return entry{}, computeLease{id: id, token: token, since: strconv.FormatInt(since, 10), stop: b.keepLease(id, token, ttl)}, nil
 		case leaseWait:
 			ms, _ := msg.AsInt64()
 			if _, _, err := wake.Pop(ctx, b.direct, b.layout.wakeKey(id), time.Duration(ms)*time.Millisecond+2*time.Millisecond); err != nil {
@@ -178,7 +225,7 @@ func (b *Backend) acquire(ctx context.Context, id string, ttl time.Duration, unu
 			mode = "wait"
 		}
 	}
-	b.log.Warn("cache: gave up waiting for another process's computation; computing without storing", "cache", b.name, "id", id, "waited", 2*ttl+time.Second)
+	b.log.Warn("cache: gave up waiting for another process's computation; computing without storing", "cache", b.name, "id", id, "waited", wait)
 	return entry{}, computeLease{id: id}, nil
 }
 
@@ -273,14 +320,15 @@ func (o LoadOptions) lease() time.Duration {
 }
 
 // refreshInBackground recomputes id once across the fleet (if no other
-// caller is on it), bounded by the lease, without holding up the reader.
+// caller is on it), bounded by Options.MaxLoadTime, without holding up
+// the reader.
 func (b *Backend) refreshInBackground(ctx context.Context, id string, o LoadOptions, load loadFunc) {
 	if _, busy := b.refreshing.LoadOrStore(id, struct{}{}); busy {
 		return
 	}
 	go func() {
 		defer b.refreshing.Delete(id)
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.lease())
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.MaxLoadTime)
 		defer cancel()
 		l, ok, err := b.refreshLease(rctx, id, o.lease())
 		if err != nil {
@@ -290,6 +338,7 @@ func (b *Backend) refreshInBackground(ctx context.Context, id string, o LoadOpti
 		if !ok {
 			return // another caller is computing it
 		}
+		defer l.end()
 		if _, err := b.compute(rctx, id, o, l.since, l.token, load); err != nil && !errors.Is(err, context.Canceled) {
 			b.log.Warn("cache: background refresh failed; the stale value stays until its grace ends", "cache", b.name, "id", id, "error", err)
 		}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -460,5 +462,92 @@ func TestStaleRefreshNotStoredAfterFlush(t *testing.T) {
 	}
 	if v, err := view.GetOrSet(ctx(t), "p", load); err != nil || v != "page 3" {
 		t.Fatalf("next read = %q, %v; want a fresh computation", v, err)
+	}
+}
+
+// TestWaitersWakeUnderRacingPurges: twelve processes read three entries
+// through GetOrSet (computations of 0–10 ms) while their tags are flushed
+// every 0–5 ms, so computations keep starting anew. A waiter registers on
+// the server in one round trip and blocks in the next: a wake-up pushed in
+// between must not be lost when the next computation takes the lease, or
+// the waiter sleeps through a whole lease (10 s here) although the value
+// it waits for was stored milliseconds later.
+func TestWaitersWakeUnderRacingPurges(t *testing.T) {
+	t.Parallel()
+	s, _ := standalone(t)
+	const lease = 10 * time.Second
+	var views []*cache.Typed[string]
+	for range 12 {
+		views = append(views, typedView(t, s.Addr(), "racing", cache.LoadOptions{Lease: lease}))
+	}
+	stop := time.Now().Add(4 * time.Second)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for time.Now().Before(stop) {
+			if _, err := views[0].Backend().FlushByTags(ctx(t), "t0", "t1", "t2"); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(time.Duration(rand.IntN(5)) * time.Millisecond)
+		}
+	})
+	var worst atomic.Int64
+	var calls atomic.Int64
+	for r := range 36 {
+		wg.Go(func() {
+			view := views[r%len(views)]
+			for i := 0; time.Now().Before(stop); i++ {
+				id := strconv.Itoa((r + i) % 3)
+				start := time.Now()
+				_, err := view.GetOrSet(ctx(t), "e"+id, func(ctx context.Context) (string, []string, time.Duration, error) {
+					time.Sleep(time.Duration(rand.IntN(10)) * time.Millisecond)
+					return "v" + id, []string{"t" + id}, time.Minute, nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				calls.Add(1)
+				if took := time.Since(start); took > time.Duration(worst.Load()) {
+					worst.Store(int64(took))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Duration(worst.Load())
+	t.Logf("%d GetOrSet calls under racing flushes; the slowest took %s (lease %s)", calls.Load(), took, lease)
+	if took > 2*time.Second {
+		t.Errorf("a GetOrSet took %s: a waiter slept through a lease instead of being woken by the write", took)
+	}
+}
+
+// TestSlowComputationIsDoneOnce: a computation that takes five times the
+// lease is done once across three processes: its caller renews the lease
+// while it computes, and the others wait for its value.
+func TestSlowComputationIsDoneOnce(t *testing.T) {
+	t.Parallel()
+	s, _ := standalone(t)
+	var views []*cache.Typed[string]
+	for range 3 {
+		views = append(views, typedView(t, s.Addr(), "slow", cache.LoadOptions{Lease: 200 * time.Millisecond}))
+	}
+	var calls atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 9 {
+		wg.Go(func() {
+			v, err := views[i%3].GetOrSet(ctx(t), "report", func(ctx context.Context) (string, []string, time.Duration, error) {
+				calls.Add(1)
+				time.Sleep(time.Second)
+				return "done", nil, time.Minute, nil
+			})
+			if err != nil || v != "done" {
+				t.Errorf("GetOrSet = %q, %v", v, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d computations of a 1 s value with a 200 ms lease; want 1", n)
 	}
 }

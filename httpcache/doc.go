@@ -25,10 +25,14 @@
 //
 // One request renders a missing response for every process sharing the
 // cache; the others wait for it on the server (no polling) and get it
-// (Cache-Status "hit; collapsed"). If the rendering process dies, another
-// takes over within Options.Lease; if its handler panics or the response
-// cannot be stored, a waiter renders at once (or every waiter goes to the
-// handler: hit-for-pass, see Options.HitForPass).
+// (Cache-Status "hit; collapsed"). The rendering request renews its claim
+// while its handler runs: if its process dies, another request takes
+// over within Options.Lease (2s by default); if its handler panics or the
+// response cannot be stored, a waiter renders at once (or every waiter
+// goes to the handler: hit-for-pass, see Options.HitForPass). A handler
+// that never returns holds the waiting requests until the backend's
+// cache.Options.MaxLoadTime: bound handlers with http.TimeoutHandler or
+// give the pages cache a MaxLoadTime its users can wait.
 //
 // A request never fails because of the cache: a server that is down or
 // answers slower than Options.LookupTimeout sends requests to the handler

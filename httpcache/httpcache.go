@@ -248,9 +248,9 @@ func (q *request) reuse(rec *record, collapsed bool) {
 		fallback = rec
 	}
 	for range 3 {
-		ctx, cancel := context.WithTimeout(q.r.Context(), q.c.lease()+q.c.opts.LookupTimeout)
-		data, fill, err := q.c.b.Refill(ctx, q.id, q.c.opts.Lease)
-		cancel()
+		// Waiting lasts as long as another request's render (its lease is
+		// renewed while it renders), or one lease after its process died.
+		data, fill, err := q.c.b.Refill(q.r.Context(), q.id, q.c.opts.Lease)
 		if err != nil {
 			q.bypass(err)
 			return
@@ -288,10 +288,9 @@ func (q *request) reuse(rec *record, collapsed bool) {
 // fleet), or waits for the request rendering it and returns its record.
 // nil means the response was written already.
 func (q *request) fill() *record {
-	// Bounded: a server that stops answering now costs at most the lease.
-	ctx, cancel := context.WithTimeout(q.r.Context(), q.c.lease()+q.c.opts.LookupTimeout)
-	defer cancel()
-	data, fill, err := q.c.b.GetOrFill(ctx, q.id, q.c.opts.Lease)
+	// Waiting lasts as long as another request's render (its lease is
+	// renewed while it renders), or one lease after its process died.
+	data, fill, err := q.c.b.GetOrFill(q.r.Context(), q.id, q.c.opts.Lease)
 	if err != nil {
 		if q.r.Context().Err() == nil { // else the client left while waiting
 			q.bypass(err)

@@ -71,9 +71,12 @@ type Options struct {
 	// the client uncached. Default 1 MiB. The cache's own MaxValueBytes
 	// (after compression) also applies.
 	MaxBodyBytes int64
-	// Lease is how long one request renders a missing page for every
-	// process before another request takes over (the rendering process may
-	// have died); default cache.DefaultLease (10s).
+	// Lease is how long one request's claim to render a missing page for
+	// every process lasts without being renewed; it is renewed every third
+	// of Lease while the handler runs, so a render of any length is done
+	// once (up to the backend's MaxLoadTime), and another request takes
+	// over within Lease when the rendering process dies. Default
+	// cache.DefaultLease (2s).
 	Lease time.Duration
 	// HitForPass is how long requests for a key whose last response could
 	// not be stored (private, no-store, Set-Cookie, Vary: *, too large, no

@@ -120,7 +120,9 @@ func (q *request) refreshInBackground() {
 		return
 	}
 	lease := c.lease()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(q.r.Context()), lease)
+	// As long as a render may take and still be stored (the lease is
+	// renewed for that long).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(q.r.Context()), c.b.Options().MaxLoadTime)
 	req := q.r.Clone(ctx)
 	req.Method = http.MethodGet // a HEAD hit refreshes the GET it was served from
 	bg := &request{c: c, r: req, next: q.next, key: q.key, id: q.id, primary: q.primary}

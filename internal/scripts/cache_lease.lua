@@ -1,11 +1,20 @@
 -- Fleet-wide single computation of an entry (Typed.GetOrSet): one caller
--- across all processes computes a missing entry under a short lease; the
--- others wait on the server (BLPOP on the wake-up list) until it is
--- written, or take over when the lease expires (its holder died).
+-- across all processes computes a missing entry under a short lease, which
+-- it extends while it computes (cache_lease_extend.lua); the others wait
+-- on the server (BLPOP on the wake-up list) until it is written, or take
+-- over when the lease expires (its holder died).
+--
+-- The wake-up list (kv:{c:NAME}:n:ID, which this script does not touch)
+-- is shared by every round of computations of the entry and is never
+-- cleared when a new lease is taken: a waiter registers here
+-- and blocks in BLPOP in its next round trip, and the wake-up a release
+-- pushed for it in between must still be there (else it would sleep
+-- through the next lease). An element left by a waiter that gave up only
+-- makes a later waiter look again; the list expires 10 s after the last
+-- release.
 --
 -- KEYS[1]  value key       kv:{c:NAME}:v:ID
 -- KEYS[2]  lease           kv:{c:NAME}:l:ID  hash: o = owner token, w = waiters; with the lease TTL
--- KEYS[3]  wake-up list    kv:{c:NAME}:n:ID
 -- ARGV[1]  the caller's token (new for each computation)
 -- ARGV[2]  lease TTL in milliseconds
 -- ARGV[3]  "wait": return the value if there is one, else take the lease or wait
@@ -29,7 +38,6 @@ end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('HSET', KEYS[2], 'o', ARGV[1], 'w', 0)
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  redis.call('DEL', KEYS[3]) -- wake-ups left from an earlier computation
   return {2, now_us()}
 end
 if mode == 'refresh' then

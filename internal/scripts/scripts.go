@@ -235,6 +235,8 @@ var (
 	CacheTags = load("cache_tags.lua", "lib_cache_tags.lua")
 	// CacheLease returns an entry, or takes or waits for its computing lease.
 	CacheLease = load("cache_lease.lua", "lib_cache_tags.lua")
+	// CacheLeaseExtend extends a computing lease its holder still holds.
+	CacheLeaseExtend = load("cache_lease_extend.lua")
 	// CacheLeaseRelease ends a computing lease and wakes its waiters.
 	CacheLeaseRelease = load("cache_lease_release.lua", "lib_cache_tags.lua")
 	// CacheFlushStamp stamps a flush of tags (or of the whole cache).
