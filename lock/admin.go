@@ -40,8 +40,8 @@ func (l *Locker) Inspect(ctx context.Context, name string) (Info, error) {
 		b.Pttl().Key(k.all[0]).Build(),
 		b.Zcount().Key(k.all[1]).Min(now).Max("+inf").Build(),
 		b.Get().Key(k.all[2]).Build(),
-		b.Zcount().Key(k.all[3]).Min(now).Max("+inf").Build(),
-		b.Zcount().Key(k.all[4]).Min(now).Max("+inf").Build(),
+		b.Zcard().Key(k.all[3]).Build(), // waiters that stopped renewing their place count until a script prunes them (2 s at most)
+		b.Zcard().Key(k.all[4]).Build(),
 	)
 	info := Info{Name: name}
 	for i, r := range rs {

@@ -11,8 +11,9 @@
 //	kv:{l:NAME}      string  exclusive holder's lease token, with the TTL
 //	kv:{l:NAME}:r    zset    shared holders: lease token -> expiry (ms)
 //	kv:{l:NAME}:f    string  fencing counter (no TTL; see Lease.Token)
-//	kv:{l:NAME}:qx   zset    waiting writers: "token|ttl" -> deadline (keeps new readers out)
-//	kv:{l:NAME}:qs   zset    waiting readers: "token|ttl" -> deadline
+//	kv:{l:NAME}:qx   zset    waiting writers: "token|ttl" -> when it queued (keeps new readers out)
+//	kv:{l:NAME}:qs   zset    waiting readers: "token|ttl" -> when it queued
+//	kv:{l:NAME}:qd   zset    every waiter's place: "token|ttl" -> deadline (renewed while it waits)
 //	kv:{l:NAME}:g    hash    grants made but not yet delivered: token -> fencing token
 //	kv:{l:NAME}:w:T  list    waiter T's grant list: its fencing token once granted, with a TTL
 //	kv:{l:NAME}:n    string  waiter sequence counter (expires with the longest wait)
@@ -29,9 +30,14 @@
 // lock's counter, kept across rounds). Lock then blocks in BLPOP on its two
 // grant lists (by token and by number, both its own), on a connection of
 // valkey-go's blocking pool (never the shared pipeline), until a release
-// hands it the lock or the holder's TTL runs out — timed by the client
+// hands it the lock, the holder's TTL runs out — timed by the client
 // (within a few milliseconds of the expiry), not by the server's timeout
-// sweep, which runs only every 1/hz seconds. Release is one script that
+// sweep, which runs only every 1/hz seconds — or a second has passed:
+// then it runs the acquire script again, which renews its place. A place
+// lasts two seconds unless renewed, so a waiter that stopped waiting (its
+// process died, it waits on another server after a failover) drops out of
+// the queue within two seconds and is never handed the lock; a waiter
+// keeps its place in the order (when it first queued) across renewals. Release is one script that
 // checks the lease token, deletes it and makes the longest-waiting writer
 // (or every waiting reader) the holder, recording the grant. A holder
 // knows a sequence base (its own number, or the counter when it took the
@@ -50,7 +56,13 @@
 // push (the releaser died between the calls) finds the grant when its wait
 // times out. Cancelling the context ends the wait
 // promptly, removes the waiter from the queue and gives back a lock granted
-// meanwhile; closing the client ends it too. The blocked connection is
+// meanwhile: Lock never returns a lease to a caller whose context was done
+// before it returned (a context already done is not tried at all); closing
+// the client ends the wait too. Unlock that fails on a lost connection is
+// sent again until it runs (it compares the token, so running it twice is
+// harmless), which after a failover reaches the new primary, and every
+// release also takes the holder's own queue entry out, in case a promoted
+// replica kept it. The blocked connection is
 // freed with CLIENT UNBLOCK (without that ACL permission it is closed and
 // replaced instead). Behind a proxy that may route one connection to
 // different servers, CLIENT UNBLOCK could reach the wrong server: use locks
@@ -75,6 +87,13 @@
 //     the server's clock in microseconds: a lost counter (FLUSHDB, a
 //     failover that did not replicate it) does not make them repeat, as
 //     long as the servers' clocks move forward.
+//   - Liveness: a waiter waits for the holder's release plus about one
+//     round trip (a release hands the lock over in its own script), for
+//     the holder's TTL when the holder died, and, after a failover, at
+//     most the TTL plus the failover time (tested with a primary frozen
+//     for six seconds, then resumed: it runs a holder's queued Unlock,
+//     which there hands the lock to a waiter, before it learns it was
+//     demoted).
 //   - Replication to replicas is asynchronous. If the primary fails right
 //     after granting a lock, a promoted replica may not know the lock and
 //     grant it again: two holders for a while. Options.WaitReplicas (WAIT)

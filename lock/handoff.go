@@ -67,6 +67,7 @@ type keys struct {
 	wait     string   // prefix of the waiters' grant lists: kv:{l:NAME}:w:
 	counter  string   // waiter sequence counter: kv:{l:NAME}:n
 	seqs     string   // waiters' sequence numbers: kv:{l:NAME}:s
+	alive    string   // waiters' liveness deadlines: kv:{l:NAME}:qd
 	numbered string   // prefix of the numbered grant lists: kv:{l:NAME}:w:s:
 }
 
@@ -76,7 +77,7 @@ func (l *Locker) keysFor(name string) (keys, error) {
 	}
 	p := "kv:{l:" + name + "}"
 	return keys{name: name, all: []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs", p + ":g"}, wait: p + ":w:",
-		counter: p + ":n", seqs: p + ":s", numbered: p + ":w:s:"}, nil
+		counter: p + ":n", seqs: p + ":s", alive: p + ":qd", numbered: p + ":w:s:"}, nil
 }
 
 // handoffCandidates is how many waiters queued after a holder its release
@@ -85,14 +86,14 @@ const handoffCandidates = 4
 
 // forAcquire returns the acquire script's keys.
 func (k keys) forAcquire(token string) []string {
-	return append(k.with(token), k.counter, k.seqs)
+	return append(k.with(token), k.counter, k.seqs, k.alive)
 }
 
 // forRelease returns the release script's keys: those of with(token), the
-// sequence numbers, and the numbered grant lists of the waiters after base
-// (none when base < 0).
+// sequence numbers, the waiters' liveness, and the numbered grant lists of
+// the waiters after base (none when base < 0).
 func (k keys) forRelease(token string, base int64) []string {
-	out := append(k.with(token), k.seqs)
+	out := append(k.with(token), k.seqs, k.alive)
 	if base >= 0 {
 		for i := int64(1); i <= handoffCandidates; i++ {
 			out = append(out, k.numbered+strconv.FormatInt(base+i, 10))
@@ -124,6 +125,9 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 	if ttl < time.Millisecond {
 		return nil, fmt.Errorf("lock %s: %w: %s is under a millisecond", k.name, ErrInvalidTTL, ttl)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, &notAcquiredError{name: k.name, cause: err, before: true}
+	}
 	token := newToken()
 	ttlMS := strconv.FormatInt(ttl.Milliseconds(), 10)
 	member := token + "|" + ttlMS
@@ -149,10 +153,13 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 	}
 	seq := "" // this waiter's sequence number, once it has one
 	for {
-		// Register as a waiter for longer than this round may block.
+		// Register as a waiter (or renew the registration) for twice as long
+		// as this round blocks: a waiter that stops renewing (it died, gave
+		// up, or waits on another server after a failover) leaves the queue
+		// within waiterTTL, so no release hands the lock to it.
 		waitMS := "0"
 		if wait {
-			waitMS = strconv.FormatInt((l.maxWait() + time.Second).Milliseconds(), 10)
+			waitMS = strconv.FormatInt(waiterTTL.Milliseconds(), 10)
 		}
 		sent := time.Now()
 		res, err := scripts.LockAcquire.Exec(ctx, l.c, k.forAcquire(token), []string{token, ttlMS, mode(shared), waitMS, seq}).AsIntSlice()
@@ -178,14 +185,15 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 			waited = true
 		}
 		// Wake when the holder's TTL runs out (a crashed holder), timed by
-		// the client (see package wake).
+		// the client (see package wake), or in time to renew the
+		// registration.
 		holderLeft := time.Duration(res[1]) * time.Millisecond
 		seq = strconv.FormatInt(res[2], 10)
 		if local == nil {
 			local = &localWaiter{grant: make(chan int64, 1)}
 			l.waiters.Store(token, local)
 		}
-		granted, ok, err := l.waitForGrant(ctx, k, token, seq, local, holderLeft+2*time.Millisecond)
+		granted, ok, err := l.waitForGrant(ctx, k, token, seq, local, min(holderLeft+2*time.Millisecond, waiterTTL/2))
 		switch {
 		case ok:
 			fence, perr := strconv.ParseInt(granted, 10, 64)
@@ -202,7 +210,8 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 		case err != nil:
 			return giveUp("waiting", err)
 		}
-		// The holder's TTL ran out (it crashed?), or a grant was missed: try again.
+		// The holder's TTL ran out (it crashed?), a grant was missed, or the
+		// registration is due for renewal: try again.
 	}
 }
 
@@ -266,12 +275,17 @@ func (l *Locker) deliver(ctx context.Context, k keys, tokens, fences []string) {
 	}
 }
 
-// maxWait bounds how long a waiter stays registered per round.
+// maxWait bounds how long a grant list lives.
 func (l *Locker) maxWait() time.Duration { return max(l.opts.TTL, time.Second) * 2 }
+
+// waiterTTL is how long a waiter's place in the queue lasts without being
+// renewed; a waiter renews it every half (each round of its wait).
+const waiterTTL = 2 * time.Second
 
 func (l *Locker) acquired(ctx context.Context, k keys, token string, shared bool, fence, base int64, sent time.Time, ttl, left time.Duration, start time.Time) (*Lease, error) {
 	lease := newLease(l, k, token, shared, fence, sent, ttl, left)
 	lease.base = base
+	lease.member = token + "|" + strconv.FormatInt(ttl.Milliseconds(), 10)
 	if err := l.replicate(ctx, lease); err != nil {
 		return nil, err
 	}

@@ -42,9 +42,9 @@ func newHandoffFixture(t *testing.T, tokenA string, beforeB func(s *servertest.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The queue is ordered by registration deadline: A's (30 s) comes
-	// before B's (the Locker registers for 2 TTLs + 1 s).
-	keys := []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs", p + ":g", p + ":w:" + tokenA, p + ":n", p + ":s"}
+	// The queue is ordered by registration (sequence numbers): A before B.
+	// A does not renew its place: its registration lasts 30 s.
+	keys := []string{p, p + ":r", p + ":f", p + ":qx", p + ":qs", p + ":g", p + ":w:" + tokenA, p + ":n", p + ":s", p + ":qd"}
 	res, err := scripts.LockAcquire.Exec(ctx(t), c, keys, []string{tokenA, "20000", "x", "30000", ""}).AsIntSlice()
 	if err != nil || res[0] != 0 {
 		t.Fatalf("A's registration = %v, %v; want queued", res, err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/keyvalue-go/keyvalue/internal/wake"
 )
 
 // errNilLease is returned by the methods of a nil *Lease (the result of a
@@ -25,6 +26,7 @@ type Lease struct {
 	shared bool
 	ttl    time.Duration // what Refresh extends the lease to
 	base   int64         // sequence base: the waiters after it get the lock in one round trip
+	member string        // its queue entry while it waited ("token|ttl"): a release takes it out
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -221,8 +223,12 @@ func (ls *Lease) every(interval time.Duration, fn func(context.Context) error) {
 // Unlock ends the lease: it cancels Context first, then releases the lock
 // on the server and hands it to the next waiter, so work tied to Context
 // stops before another owner starts. It fails with ErrNotHeld if the lease
-// had expired or was taken over; if the server cannot be reached, the
-// lease still ends here and the server drops it at the end of its TTL.
+// had expired or was taken over. A release that fails on a lost
+// connection is sent again (it is idempotent: it compares the lease's
+// token), with backoff, until it runs, ctx ends or the lease's TTL has
+// passed (then the server has dropped the lease anyway): after a failover
+// it reaches the new primary. If the server cannot be reached, the lease
+// still ends here and the server drops it at the end of its TTL.
 func (ls *Lease) Unlock(ctx context.Context) (err error) {
 	if ls == nil {
 		return errNilLease
@@ -230,7 +236,7 @@ func (ls *Lease) Unlock(ctx context.Context) (err error) {
 	ctx, sp := ls.l.tel.Start(ctx, "unlock")
 	defer func() { sp.End(ctx, err) }()
 	wasHeld := ls.end(context.Canceled)
-	held, err := ls.l.release(ctx, ls.k, ls.token, mode(ls.shared), "", ls.base)
+	held, err := ls.releaseRetrying(ctx)
 	if err != nil {
 		return fmt.Errorf("lock %s: unlock: %w (the server drops the lease when its TTL runs out)", ls.k.name, err)
 	}
@@ -241,4 +247,19 @@ func (ls *Lease) Unlock(ctx context.Context) (err error) {
 		ls.l.event(Event{Kind: EventReleased, Name: ls.k.name, Shared: ls.shared, Token: ls.fence})
 	}
 	return nil
+}
+
+// releaseRetrying runs the release script until it gets an answer, sending
+// it again after a lost connection until ctx ends or the lease's TTL (plus
+// the grant slack) has passed since Unlock was called.
+func (ls *Lease) releaseRetrying(ctx context.Context) (bool, error) {
+	deadline := time.Now().Add(ls.ttl + ls.l.grantSlack())
+	var backoff time.Duration
+	for {
+		held, err := ls.l.release(ctx, ls.k, ls.token, mode(ls.shared), ls.member, ls.base)
+		if err == nil || !wake.Retryable(ctx, err) || time.Now().After(deadline) {
+			return held, err
+		}
+		wake.Pause(ctx, &backoff)
+	}
 }

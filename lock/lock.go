@@ -34,13 +34,18 @@ var (
 )
 
 // notAcquiredError is returned by Lock when its context ends before the
-// lock is free: it matches both ErrNotAcquired and the context's error.
+// lock is free, and by Lock and TryLock when the context was done before
+// they tried: it matches both ErrNotAcquired and the context's error.
 type notAcquiredError struct {
-	name  string
-	cause error
+	name   string
+	cause  error
+	before bool // the context was done before the lock was tried
 }
 
 func (e *notAcquiredError) Error() string {
+	if e.before {
+		return fmt.Sprintf("lock %s: not acquired: the context was done before the lock was tried: %v", e.name, e.cause)
+	}
 	return fmt.Sprintf("lock %s: %v: gave up waiting: %v", e.name, ErrNotAcquired, e.cause)
 }
 
@@ -258,25 +263,41 @@ func (m *RWMutex) RLockFor(ctx context.Context, ttl time.Duration) (*Lease, erro
 // fencing token onto the list), the holder's TTL runs out (then it tries
 // again: the acquire script also finds a grant that was not delivered), or
 // ctx ends.
-func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl time.Duration) (lease *Lease, err error) {
+func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl time.Duration) (*Lease, error) {
 	op := "try_lock"
 	if wait {
 		op = "lock"
 	}
 	ctx, sp := l.tel.Start(ctx, op)
-	defer func() {
-		if errors.Is(err, ErrNotAcquired) {
-			l.tel.Add(ctx, "not_acquired", 1)
-			err2 := err
-			if !wait {
-				err2 = nil // TryLock finding the lock held is an answer
-			}
-			sp.End(ctx, err2)
-			return
+	// giveBack returns the lock when it came as the caller gave up (a grant
+	// and the end of its context crossed), as a waiter that leaves does.
+	giveBack := func(lease *Lease) (*Lease, error) {
+		lease.end(context.Canceled)
+		l.leave(k, lease.token, lease.member)
+		return nil, &notAcquiredError{name: k.name, cause: ctx.Err()}
+	}
+	lease, err := l.acquireOp(ctx, k, shared, wait, ttl)
+	if err == nil && ctx.Err() != nil {
+		lease, err = giveBack(lease)
+	}
+	switch {
+	case errors.Is(err, ErrNotAcquired):
+		l.tel.Add(ctx, "not_acquired", 1)
+		if wait {
+			sp.End(ctx, err)
+		} else {
+			sp.End(ctx, nil) // TryLock finding the lock held is an answer
 		}
+	default:
 		sp.End(ctx, err)
-	}()
-	return l.acquireOp(ctx, k, shared, wait, ttl)
+	}
+	// Checked again last, so that only a context that ends after this point
+	// is the caller's to see: no lease goes to a caller whose context was
+	// done before Lock returned.
+	if err == nil && ctx.Err() != nil {
+		return giveBack(lease)
+	}
+	return lease, err
 }
 
 func (l *Locker) event(e Event) {

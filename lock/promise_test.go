@@ -3,6 +3,7 @@ package lock_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -194,5 +195,100 @@ func TestCloseWakesWaiters(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("a blocked Lock did not return within 3s of Close")
+	}
+}
+
+// TestCancelledWaiterGetsNoLease: a waiter whose context ends while a
+// release hands it the lock gives the lock back and reports that it gave
+// up: Lock never returns a lease after its context is done, and the lock
+// is free again at once. 300 rounds each between two processes and within
+// one (the in-process hand-over), with the holder's Unlock and the
+// waiter's deadline landing within a millisecond of each other.
+// (A context can end between Lock's last look at it and the caller's: that
+// window is a few hundred nanoseconds here.)
+func TestCancelledWaiterGetsNoLease(t *testing.T) {
+	t.Parallel()
+	s := servertest.Standalone(t)
+	hc := connect(t, s, "holder")
+	for _, sameProcess := range []bool{false, true} {
+		lh := lock.New(hc, lock.Options{TTL: 5 * time.Second, Logger: quiet})
+		lw := lh
+		if !sameProcess {
+			lw = lock.New(connect(t, s, "waiter"), lock.Options{TTL: 5 * time.Second, Logger: quiet})
+		}
+		name := fmt.Sprintf("cancelled-%v", sameProcess)
+		mh, mw := mutex(t, lh, name), mutex(t, lw, name)
+		late, given := 0, 0
+		for i := range 300 {
+			holder, err := mh.Lock(ctx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Millisecond)
+			wctx, cancel := context.WithDeadline(ctx(t), deadline)
+			done := make(chan struct{})
+			var lease *lock.Lease
+			var lerr error
+			var ctxDone bool // the waiter's context was done when Lock returned
+			go func() {
+				lease, lerr = mw.Lock(wctx)
+				ctxDone = wctx.Err() != nil
+				close(done)
+			}()
+			time.Sleep(time.Until(deadline) + time.Duration(i%5-2)*300*time.Microsecond)
+			if err := holder.Unlock(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			<-done
+			cancel()
+			if lerr == nil {
+				if ctxDone {
+					late++
+				}
+				if err := lease.Unlock(ctx(t)); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			if !errors.Is(lerr, lock.ErrNotAcquired) || !errors.Is(lerr, context.DeadlineExceeded) {
+				t.Fatalf("round %d: Lock = %v; want it to match ErrNotAcquired and the deadline", i, lerr)
+			}
+			given++
+			// The lock is free again: a TryLock gets it.
+			again, err := mh.TryLock(ctx(t))
+			if err != nil {
+				t.Fatalf("round %d: the lock is not free after the waiter gave up: %v", i, err)
+			}
+			if err := again.Unlock(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("same process %v: %d waiters gave up (the lock given back), %d leases returned with the context done", sameProcess, given, late)
+		if late > 0 {
+			t.Errorf("same process %v: %d of 300 Lock calls returned a lease although their context was done", sameProcess, late)
+		}
+	}
+}
+
+// TestDoneContextOnAFreeLock: Lock and TryLock with a context that is
+// already done do not try, and say so (not "held by another owner").
+func TestDoneContextOnAFreeLock(t *testing.T) {
+	t.Parallel()
+	s := servertest.Standalone(t)
+	m := mutex(t, lock.New(connect(t, s, "done"), lock.Options{Logger: quiet}), "free")
+	done, cancel := context.WithCancel(ctx(t))
+	cancel()
+	for name, try := range map[string]func(context.Context) (*lock.Lease, error){"Lock": m.Lock, "TryLock": m.TryLock} {
+		_, err := try(done)
+		t.Logf("%s: %v", name, err)
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, lock.ErrNotAcquired) ||
+			err.Error() != "lock free: not acquired: the context was done before the lock was tried: context canceled" {
+			t.Errorf("%s with a done context = %v", name, err)
+		}
+	}
+	if lease, err := m.TryLock(ctx(t)); err != nil {
+		t.Errorf("the lock is not free: %v", err)
+	} else {
+		_ = lease.Unlock(ctx(t))
 	}
 }

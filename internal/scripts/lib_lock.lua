@@ -18,3 +18,33 @@ local function next_fence(key)
   end
   return f
 end
+
+-- Waiters: the queues (waiting writers, waiting readers) are scored by when
+-- the waiter first queued, so the head is the one that queued first; a
+-- third sorted set holds each queue member's liveness deadline (ms), which
+-- the waiter renews every round of its wait. prune_waiters drops the
+-- members whose waiter stopped renewing them (it gave up, died, or waits
+-- on another server after a failover), so a release never hands the lock
+-- to a waiter that is no longer waiting.
+local function prune_waiters(qx, qs, qd, seqs)
+  local dead = redis.call('ZRANGEBYSCORE', qd, '-inf', now)
+  if #dead == 0 then
+    return
+  end
+  for _, m in ipairs(dead) do
+    redis.call('ZREM', qx, m)
+    redis.call('ZREM', qs, m)
+    local sep = string.find(m, '|', 1, true)
+    if sep then
+      redis.call('HDEL', seqs, string.sub(m, 1, sep - 1))
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', qd, '-inf', now)
+end
+
+-- unqueue takes member out of both queues and the deadlines.
+local function unqueue(qx, qs, qd, member)
+  redis.call('ZREM', qx, member)
+  redis.call('ZREM', qs, member)
+  redis.call('ZREM', qd, member)
+end

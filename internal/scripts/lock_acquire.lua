@@ -3,16 +3,19 @@
 -- KEYS[1]  owner (exclusive holder's token)       kv:{l:NAME}
 -- KEYS[2]  shared holders: token -> expiry ms     kv:{l:NAME}:r
 -- KEYS[3]  fencing counter                        kv:{l:NAME}:f
--- KEYS[4]  waiting writers: "token|ttl" -> deadline  kv:{l:NAME}:qx
--- KEYS[5]  waiting readers: "token|ttl" -> deadline  kv:{l:NAME}:qs
+-- KEYS[4]  waiting writers: "token|ttl" -> when it queued (ms)  kv:{l:NAME}:qx
+-- KEYS[5]  waiting readers: "token|ttl" -> when it queued (ms)  kv:{l:NAME}:qs
 -- KEYS[6]  grants not yet delivered: token -> fencing token  kv:{l:NAME}:g
 -- KEYS[7]  this caller's grant list              kv:{l:NAME}:w:TOKEN
 -- KEYS[8]  waiter sequence counter                kv:{l:NAME}:n
 -- KEYS[9]  waiters' sequence numbers: token -> n  kv:{l:NAME}:s
+-- KEYS[10] waiters' liveness: "token|ttl" -> deadline ms  kv:{l:NAME}:qd
 -- ARGV[1]  token (unique per lease)
 -- ARGV[2]  lease TTL in milliseconds
 -- ARGV[3]  mode: "x" or "s"
--- ARGV[4]  if > 0: on failure, register as a waiter until now + ARGV[4] ms
+-- ARGV[4]  if > 0: on failure, register as a waiter (or renew the
+--          registration) until now + ARGV[4] ms; a waiter calls again
+--          before that, every round of its wait, or leaves the queue
 -- ARGV[5]  "" or the sequence number this waiter got in an earlier round
 --
 -- Sequence numbers: a waiter gets the next one when it first registers and
@@ -32,8 +35,7 @@ local token, ttl, mode, wait = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARG
 local member = token .. '|' .. ARGV[2]
 
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+prune_waiters(KEYS[4], KEYS[5], KEYS[10], KEYS[9])
 
 -- Held already? A release may have made this waiter the holder without
 -- it seeing the grant message (KEYS[7]), or the reply to an earlier
@@ -61,6 +63,7 @@ end
 -- base: this holder's sequence number, or the counter when it never waited.
 local function holding(fence, ms)
   redis.call('HDEL', KEYS[9], token)
+  unqueue(KEYS[4], KEYS[5], KEYS[10], member)
   local base = tonumber(seq) or tonumber(redis.call('GET', KEYS[8]) or 0)
   return {1, fence, ms, base}
 end
@@ -101,22 +104,23 @@ if free then
     redis.call('ZADD', KEYS[2], now + ttl, token)
     expire_at_max(KEYS[2])
   end
-  redis.call('ZREM', queue, member)
   return holding(next_fence(KEYS[3]), ttl)
 end
 
 if wait > 0 then
-  redis.call('ZADD', queue, now + wait, member)
-  expire_at_max(queue)
   if seq == '' then
     seq = redis.call('INCR', KEYS[8])
   end
+  -- The queue keeps the waiter's place (when it first queued) across
+  -- rounds; the deadline is renewed.
+  redis.call('ZADD', queue, 'NX', now, member)
+  redis.call('ZADD', KEYS[10], now + wait, member)
   redis.call('HSET', KEYS[9], token, seq)
-  -- The counter and the map live as long as the longest waiter may (never
-  -- shortened: a counter that restarted could give a number twice).
-  for k = 8, 9 do
-    redis.call('PEXPIRE', KEYS[k], wait, 'NX')
-    redis.call('PEXPIRE', KEYS[k], wait, 'GT')
+  -- These keys live as long as a waiter renews (never shortened: a
+  -- counter that restarted could give a number twice).
+  for _, k in ipairs({KEYS[8], KEYS[9], queue, KEYS[10]}) do
+    redis.call('PEXPIRE', k, wait, 'NX')
+    redis.call('PEXPIRE', k, wait, 'GT')
   end
   return {0, remaining(), tonumber(seq)}
 end

@@ -8,18 +8,22 @@
 -- KEYS[6]  grants not yet delivered   kv:{l:NAME}:g
 -- KEYS[7]  the caller's grant list    kv:{l:NAME}:w:TOKEN
 -- KEYS[8]  waiters' sequence numbers  kv:{l:NAME}:s (see lock_acquire.lua)
--- KEYS[9..] the grant lists of the waiters numbered ARGV[5]+1, +2, ...
+-- KEYS[9]  waiters' liveness          kv:{l:NAME}:qd
+-- KEYS[10..] the grant lists of the waiters numbered ARGV[5]+1, +2, ...
 --                                     kv:{l:NAME}:w:s:N
 -- ARGV[1]  token
 -- ARGV[2]  mode: "x" (release exclusive), "s" (release shared),
 --          "leave" (a waiter gives up: leave the queues, and release what
 --          it may have been granted meanwhile), "force" (drop all holders)
--- ARGV[3]  the caller's queue member ("token|ttl"), for "leave"
+-- ARGV[3]  the caller's queue member ("token|ttl"): taken out of the
+--          queues in every mode but "force" (a holder's own entry may
+--          survive on a promoted replica that never saw it leave)
 -- ARGV[4]  grant slack in milliseconds (see below)
--- ARGV[5]  the caller's sequence base ("" for none): KEYS[9..] follow it
+-- ARGV[5]  the caller's sequence base ("" for none): KEYS[10..] follow it
 --
 -- Hand-off: when the lock becomes free, the longest-waiting writer gets it
--- (else every waiting reader): this script makes it the holder, with its
+-- (else every waiting reader) that still renews its place (waiters whose
+-- deadline passed are dropped first): this script makes it the holder, with its
 -- own TTL plus the slack, takes its fencing token and records it in
 -- KEYS[6]. When the new holder's sequence number is one the caller
 -- declared (a waiter that queued just after it: the usual case), the
@@ -39,8 +43,7 @@ local function grant()
   if redis.call('EXISTS', KEYS[1]) == 1 then return end
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   if redis.call('ZCARD', KEYS[2]) > 0 then return end
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+  prune_waiters(KEYS[4], KEYS[5], KEYS[9], KEYS[8])
   local longest = 0
   local function give(m)
     local sep = string.find(m, '|', 1, true)
@@ -50,8 +53,9 @@ local function grant()
     longest = math.max(longest, ttl + slack)
     local n = tonumber(redis.call('HGET', KEYS[8], tok))
     redis.call('HDEL', KEYS[8], tok)
-    local at = n and base and 8 + n - base
-    if at and at >= 9 and at <= #KEYS then
+    redis.call('ZREM', KEYS[9], m)
+    local at = n and base and 9 + n - base
+    if at and at >= 10 and at <= #KEYS then
       redis.call('RPUSH', KEYS[at], tok .. '|' .. string.format('%d', f))
       redis.call('PEXPIRE', KEYS[at], ttl + slack)
       out[2] = out[2] + 1
@@ -87,9 +91,10 @@ if mode == 'force' then
   redis.call('DEL', KEYS[1], KEYS[2])
   held = 1
 else
+  if member ~= '' then
+    unqueue(KEYS[4], KEYS[5], KEYS[9], member)
+  end
   if mode == 'leave' then
-    redis.call('ZREM', KEYS[4], member)
-    redis.call('ZREM', KEYS[5], member)
     redis.call('DEL', KEYS[7])
     redis.call('HDEL', KEYS[6], token)
     redis.call('HDEL', KEYS[8], token)
