@@ -286,6 +286,17 @@ func TestScriptStoppedHalfWay(t *testing.T) {
 	if n != 1 || err == nil || !strings.Contains(err.Error(), "i:broken") {
 		t.Errorf("FlushByTags = %d, %v; want 1 and an error naming the broken key", n, err)
 	}
+	// Flush removes the whole namespace, the key of another type at the
+	// index name included: after it, Set with that tag works again.
+	if _, err := b.Flush(ctx(t), nil); err != nil {
+		t.Fatalf("Flush = %v", err)
+	}
+	if keys := allKeys(t, c); !slices.Equal(keys, []string{b.Prefix() + "f"}) {
+		t.Errorf("Flush left %v; want only the flush stamps", keys)
+	}
+	if err := b.Set(ctx(t), "e", []byte("after"), []string{"broken"}, time.Hour); err != nil {
+		t.Errorf("Set with the tag after Flush = %v", err)
+	}
 }
 
 // TestWrongTypeValueKey: a value key of the wrong type can be overwritten

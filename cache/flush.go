@@ -91,10 +91,21 @@ func (b *Backend) flushOp(ctx context.Context, progress Progress) (int, error) {
 	if err := b.step("flush", "values-removed"); err != nil {
 		return removed, err
 	}
-	st, err := b.collect(ctx, nil)
+	st, foreign, err := b.collect(ctx, nil)
 	removed += st.IndexesRemoved
 	if err != nil {
 		return removed, fmt.Errorf("cache %s: flush: indexes: %w", b.name, err)
+	}
+	if len(foreign) > 0 {
+		// Keys of another type at index names were not written by the
+		// cache and would make every Set with their tag fail: they go
+		// with the rest of the namespace.
+		n, err := b.layout.unlink(ctx, foreign)
+		removed += n
+		if err != nil {
+			return removed, fmt.Errorf("cache %s: flush: keys of another type at index names: %w", b.name, err)
+		}
+		b.log.Warn("cache flush: removed keys of another type found at index names", "cache", b.name, "keys", foreign)
 	}
 	if progress != nil {
 		progress(removed)

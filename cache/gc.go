@@ -2,8 +2,12 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/valkey-io/valkey-go"
 )
 
 // GCStats summarizes a CollectGarbage run.
@@ -33,7 +37,7 @@ func (b *Backend) CollectGarbage(ctx context.Context, progress Progress) (st GCS
 // collectGarbageOp is CollectGarbage without telemetry.
 func (b *Backend) collectGarbageOp(ctx context.Context, progress Progress) (GCStats, error) {
 	start := time.Now()
-	st, err := b.collect(ctx, progress)
+	st, _, err := b.collect(ctx, progress)
 	if err != nil {
 		return st, fmt.Errorf("cache %s: gc: %w", b.name, err)
 	}
@@ -42,12 +46,21 @@ func (b *Backend) collectGarbageOp(ctx context.Context, progress Progress) (GCSt
 	return st, nil
 }
 
-func (b *Backend) collect(ctx context.Context, progress Progress) (GCStats, error) {
-	var st GCStats
+// gcRun is one walk over the indexes: the counts, and the index keys found
+// holding another type than an index's (a key someone else wrote there).
+type gcRun struct {
+	GCStats
+	foreign []string
+}
+
+// collect garbage-collects every index of the cache.
+func (b *Backend) collect(ctx context.Context, progress Progress) (GCStats, []string, error) {
+	var run gcRun
+	st := &run.GCStats
 	seen := map[string]bool{} // SCAN may return a key twice
 	for page, err := range b.scanKeys(ctx, b.layout.indexPattern()) {
 		if err != nil {
-			return st, err
+			return *st, run.foreign, err
 		}
 		var tags []string
 		for _, k := range page {
@@ -59,29 +72,34 @@ func (b *Backend) collect(ctx context.Context, progress Progress) (GCStats, erro
 				tags = append(tags, t)
 			}
 		}
-		b.layout.collect(ctx, tags, &st)
+		b.layout.collect(ctx, tags, &run)
 		if progress != nil {
 			progress(st.Indexes)
 		}
 		if err := b.step("gc", "page"); err != nil {
-			return st, err
+			return *st, run.foreign, err
 		}
 		if ctx.Err() != nil {
-			return st, ctx.Err()
+			return *st, run.foreign, ctx.Err()
 		}
 	}
-	return st, nil
+	return *st, run.foreign, nil
 }
 
-// add counts one index's result; an error skips the index (logged).
-func (st *GCStats) add(b *Backend, tag string, removed int, gone bool, err error) {
-	st.Indexes++
-	st.RemovedMembers += removed
+// add counts one index's result; an error skips the index (logged), and
+// a key of another type is remembered.
+func (run *gcRun) add(b *Backend, tag string, removed int, gone bool, err error) {
+	run.Indexes++
+	run.RemovedMembers += removed
 	if gone {
-		st.IndexesRemoved++
+		run.IndexesRemoved++
 	}
 	if err != nil {
-		st.Skipped++
+		run.Skipped++
+		var ve *valkey.ValkeyError
+		if errors.As(err, &ve) && strings.HasPrefix(ve.Error(), "WRONGTYPE") {
+			run.foreign = append(run.foreign, b.layout.indexKey(tag))
+		}
 		b.log.Error("cache gc: skipped a tag index it cannot read", "cache", b.name, "key", b.layout.indexKey(tag), "error", err)
 	}
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
@@ -47,8 +48,8 @@ type layout interface {
 	stampFlush(ctx context.Context) error
 	// unlink deletes keys found by Flush's walk.
 	unlink(ctx context.Context, keys []string) (int, error)
-	// collect garbage-collects the indexes of tags and counts into st.
-	collect(ctx context.Context, tags []string, st *GCStats)
+	// collect garbage-collects the indexes of tags and counts into run.
+	collect(ctx context.Context, tags []string, run *gcRun)
 }
 
 // keyKind tells what a key of this cache is.
@@ -100,4 +101,89 @@ func (b *Backend) readTags(ctx context.Context, ids []string) (map[string][]stri
 // and ends with them.
 func hasPrefixes(s, prefix, suffix string) bool {
 	return len(s) > len(prefix)+len(suffix) && strings.HasPrefix(s, prefix) && strings.HasSuffix(s, suffix)
+}
+
+// keyError is err about one key (an index a batch could not clean, say).
+type keyError struct {
+	key string
+	err error
+}
+
+func (e *keyError) Error() string { return e.key + ": " + e.err.Error() }
+func (e *keyError) Unwrap() error { return e.err }
+
+// joinErrors joins the errors of a multi-step or batched operation, each
+// distinct message once: a reply every batch got (TRYAGAIN after a slot
+// migration outlasted the retries, say) reads once with how often it
+// occurred, and errors about keys (*keyError) with the same cause read
+// once with the keys they concern (the first three, and how many more),
+// not thirty times. errors.Is and errors.As see every distinct error; nil
+// errors are skipped, and nil is returned when none is left.
+func joinErrors(errs ...error) error {
+	var groups []*errorGroup
+	byMsg := map[string]*errorGroup{}
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		cause, key := err, ""
+		if ke, ok := err.(*keyError); ok {
+			cause, key = ke.err, ke.key
+		}
+		msg := cause.Error()
+		g := byMsg[msg]
+		if g == nil {
+			g = &errorGroup{err: cause}
+			byMsg[msg] = g
+			groups = append(groups, g)
+		}
+		g.n++
+		if key != "" {
+			g.keys = append(g.keys, key)
+		}
+	}
+	if len(groups) == 0 {
+		return nil
+	}
+	return joinedErrors(groups)
+}
+
+// errorGroup is one distinct error, how often it occurred and the keys it
+// concerned.
+type errorGroup struct {
+	err  error
+	n    int
+	keys []string
+}
+
+type joinedErrors []*errorGroup
+
+func (j joinedErrors) Error() string {
+	var b strings.Builder
+	for i, g := range j {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(g.err.Error())
+		switch {
+		case len(g.keys) > 0:
+			shown := g.keys[:min(3, len(g.keys))]
+			fmt.Fprintf(&b, " (on %s", strings.Join(shown, ", "))
+			if more := len(g.keys) - len(shown); more > 0 {
+				fmt.Fprintf(&b, " and %d more", more)
+			}
+			b.WriteString(")")
+		case g.n > 1:
+			fmt.Fprintf(&b, " (%d times)", g.n)
+		}
+	}
+	return b.String()
+}
+
+func (j joinedErrors) Unwrap() []error {
+	out := make([]error, len(j))
+	for i, g := range j {
+		out[i] = g.err
+	}
+	return out
 }

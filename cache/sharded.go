@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -118,10 +117,10 @@ func (l *shardedLayout) remove(ctx context.Context, ids []string) (int, error) {
 }
 
 // collect garbage-collects the tags' indexes one after the other.
-func (l *shardedLayout) collect(ctx context.Context, tags []string, st *GCStats) {
+func (l *shardedLayout) collect(ctx context.Context, tags []string, run *gcRun) {
 	for _, t := range tags {
 		n, gone, err := l.gcIndex(ctx, t)
-		st.add(l.b, t, n, gone, err)
+		run.add(l.b, t, n, gone, err)
 	}
 }
 
@@ -176,7 +175,7 @@ func (l *shardedLayout) write(ctx context.Context, id string, value []byte, tags
 				errs = append(errs, err)
 			}
 		}
-		if err := errors.Join(errs...); err != nil {
+		if err := joinErrors(errs...); err != nil {
 			// The value is stored and its memberships are in place (pending
 			// until garbage collection settles them).
 			return fmt.Errorf("cache %s: set %q: stored, but clearing its pending marks failed: %w", b.name, id, err)
@@ -285,12 +284,12 @@ func (l *shardedLayout) dropMemberships(ctx context.Context, ms []membership) (i
 	for i, r := range scripts.CacheTagRemove.ExecMulti(ctx, b.c, execs...) {
 		n, err := r.AsIntSlice()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", execs[i].Keys[0], err))
+			errs = append(errs, &keyError{execs[i].Keys[0], err})
 			continue
 		}
 		dropped += int(n[0])
 	}
-	return dropped, errors.Join(errs...)
+	return dropped, joinErrors(errs...)
 }
 
 // flushByTags reads the tags' indexes with their scores, then removes the
@@ -340,10 +339,10 @@ func (l *shardedLayout) flushByTags(ctx context.Context, tags []string) (int, []
 		n, err := l.removeIDs(ctx, batch, k, tags...)
 		removed += n
 		if err != nil {
-			return removed, ids[:tried], errors.Join(append(errs, err)...)
+			return removed, ids[:tried], joinErrors(append(errs, err)...)
 		}
 	}
-	return removed, ids, errors.Join(errs...)
+	return removed, ids, joinErrors(errs...)
 }
 
 // gcIndex garbage-collects one tag's index (see the protocol

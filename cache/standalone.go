@@ -3,7 +3,6 @@ package cache
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -176,7 +175,7 @@ func (l *standalone) flushByTags(ctx context.Context, tags []string) (int, []str
 		return 0, nil, err
 	}
 	n, err := l.removeEntries(ctx, ids, read, tagsOf, multi)
-	return n, ids, errors.Join(append(errs, err)...)
+	return n, ids, joinErrors(append(errs, err)...)
 }
 
 // removeEntries removes entries by id: values first,
@@ -258,7 +257,7 @@ func (l *standalone) removeEntries(ctx context.Context, ids, tags []string, tags
 			errs = append(errs, fmt.Errorf("clean other tags' indexes: %w", err))
 		}
 	}
-	return removed, errors.Join(errs...)
+	return removed, joinErrors(errs...)
 }
 
 // prune removes, from each tag's index, the listed ids unless their entry
@@ -270,10 +269,10 @@ func (l *standalone) prune(ctx context.Context, groups map[string][]string) (int
 	for tag, r := range l.pruneEach(ctx, groups) {
 		removed += r.removed
 		if r.err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", l.indexKey(tag), r.err))
+			errs = append(errs, &keyError{l.indexKey(tag), r.err})
 		}
 	}
-	return removed, errors.Join(errs...)
+	return removed, joinErrors(errs...)
 }
 
 // gcGroup is how many indexes gcIndexes works on at once: enough to
@@ -285,13 +284,13 @@ const gcGroup = 8
 // gcIndexes checks the members of several indexes (standalone layout), a
 // few at a time, page by page, with two pipelined round trips per page:
 // the pages, then one prune script per page.
-func (l *standalone) collect(ctx context.Context, tags []string, st *GCStats) {
+func (l *standalone) collect(ctx context.Context, tags []string, run *gcRun) {
 	for group := range slices.Chunk(tags, gcGroup) {
-		l.gcIndexGroup(ctx, group, st)
+		l.gcIndexGroup(ctx, group, run)
 	}
 }
 
-func (l *standalone) gcIndexGroup(ctx context.Context, tags []string, st *GCStats) {
+func (l *standalone) gcIndexGroup(ctx context.Context, tags []string, run *gcRun) {
 	b := l.b
 	type state struct {
 		tag     string
@@ -345,7 +344,7 @@ func (l *standalone) gcIndexGroup(ctx context.Context, tags []string, st *GCStat
 		open = next
 	}
 	for _, s := range all {
-		st.add(b, s.tag, s.removed, s.gone, s.err)
+		run.add(b, s.tag, s.removed, s.gone, s.err)
 	}
 }
 

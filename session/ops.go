@@ -77,7 +77,7 @@ func (s *Store) removeByUserOp(ctx context.Context, user string) (int, error) {
 			return n, nil
 		}
 	}
-	return 0, fmt.Errorf("session: RemoveByUser %q: %w (the user's sessions kept changing)", user, ErrConflict)
+	return 0, fmt.Errorf("%w (RemoveByUser %q: the user's sessions kept changing)", ErrConflict, user)
 }
 
 // members lists an index's live members, soonest expiry first, after
@@ -286,7 +286,7 @@ func (s *Store) renewOp(ctx context.Context, oldID string) (string, error) {
 		case code == 0:
 			return "", ErrNotFound
 		case code == -2:
-			return "", fmt.Errorf("session: renew: %w", ErrCorrupt)
+			return "", fmt.Errorf("%w (renew)", ErrCorrupt)
 		case code == -3:
 			return "", ErrReadOnly
 		case code == -4 && len(out) == 2:
@@ -296,7 +296,7 @@ func (s *Store) renewOp(ctx context.Context, oldID string) (string, error) {
 		}
 		// -1: the new id is taken (never in practice): draw another.
 	}
-	return "", fmt.Errorf("session: renew: %w", ErrConflict)
+	return "", fmt.Errorf("%w (renew)", ErrConflict)
 }
 
 // CollectGarbage drops expired members from the expiry index and from

@@ -1,12 +1,14 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1" //nolint:gosec // matches the server's redis.sha1hex for optimistic checks, not for security
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -89,10 +91,20 @@ func (s *Store) parse(b []byte) (stored, error) {
 	return st, err
 }
 
+// recordStart begins every stored record: the schema version, then the
+// sealed id.
+var recordStart = []byte(`{"v":` + strconv.Itoa(SchemaVersion) + `,"sid":"`)
+
 // parseInto is parse decoding into st (a listing decodes into one slice).
 func (s *Store) parseInto(b []byte, st *stored) error {
 	if len(b) == 0 || b[len(b)-1] != '}' {
 		return fmt.Errorf("%w: not a JSON object ending in '}' (trailing bytes?)", ErrCorrupt)
+	}
+	// What this package writes, and what Renew's script accepts (it
+	// rewrites the sealed id in place): every reader takes the same
+	// records.
+	if !bytes.HasPrefix(b, recordStart) {
+		return fmt.Errorf("%w: does not start with %s, as every record this package writes does", ErrCorrupt, recordStart)
 	}
 	// encoding/json/v2 semantics (the module mirrors the standard
 	// library's; it aliases it from Go 1.27): one pass, about 3× faster

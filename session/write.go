@@ -55,7 +55,7 @@ func (s *Store) Set(ctx context.Context, id string, rec Record) (out Record, err
 // setOp is Set without telemetry.
 func (s *Store) setOp(ctx context.Context, id string, rec Record) (Record, error) {
 	if !validID(id) {
-		return Record{}, fmt.Errorf("session: set: %w (ids are 16-256 printable ASCII characters; use NewID)", ErrNotFound)
+		return Record{}, fmt.Errorf("%w (set: ids are 16-256 printable ASCII characters; use NewID)", ErrNotFound)
 	}
 	hash := s.hash(id)
 	oldUser := ""
@@ -253,7 +253,7 @@ func (s *Store) writeStored(ctx context.Context, hash, want string, st stored, t
 		}
 		return ErrConflict
 	}
-	return fmt.Errorf("session: write: %w (the user's sessions kept changing while the limit was enforced)", ErrConflict)
+	return fmt.Errorf("%w (the user's sessions kept changing while the limit was enforced)", ErrConflict)
 }
 
 func nonEmpty(s string) []string {
