@@ -43,7 +43,7 @@ func TestLockAvailableAfterFrozenPrimary(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 3 {
 		c := kvtest.Open(t, keyvalue.Config{Mode: keyvalue.ModeSentinel, Addrs: set.SentinelAddrs(),
-			Sentinel: keyvalue.SentinelConfig{Master: set.Master, RefreshInterval: 300 * time.Millisecond},
+			Sentinel:  keyvalue.SentinelConfig{Master: set.Master, RefreshInterval: 300 * time.Millisecond},
 			IOTimeout: 2 * time.Second, Logger: quiet})
 		m := mutex(t, lock.New(c, lock.Options{TTL: ttl, Logger: quiet}), "frozen")
 		wg.Go(func() {

@@ -23,7 +23,9 @@ func TestStrictRecords(t *testing.T) {
 		"trailing object":  func(v string) string { return v + `{}` },
 		"numeric user":     func(v string) string { return strings.Replace(v, `"user_id":"42"`, `"user_id":42`, 1) },
 		"only a version":   func(string) string { return `{"v":1}` },
-		"fields reordered": func(v string) string { return `{"sid":` + strings.TrimPrefix(strings.Replace(v, `"sid":`, `"v":1,"x":`, 1), `{"v":1,`) },
+		"fields reordered": func(v string) string {
+			return `{"sid":` + strings.TrimPrefix(strings.Replace(v, `"sid":`, `"v":1,"x":`, 1), `{"v":1,`)
+		},
 	} {
 		rec, err := st.Create(ctx(t), session.Record{UserID: "42"})
 		if err != nil {
