@@ -97,23 +97,20 @@ func (c *Client) conn(ctx context.Context) (valkey.Client, error) {
 // B returns the command builder. It works before the first dial.
 func (c *Client) B() valkey.Builder { return c.s.builder }
 
-// Do sends one command, dialling first if needed. A blocking command
-// (BLPOP and the like) also ends when the client is closed.
+// Do sends one command, dialling first if needed. A command that gets no
+// reply, or whose connection is lost, fails with a *ConnectError matching
+// ErrUnreachable (see "Bounds" in the package doc). A blocking command
+// (BLPOP and the like) ends with ErrClosed as soon as the client is
+// closed.
 func (c *Client) Do(ctx context.Context, cmd valkey.Completed) valkey.ValkeyResult {
 	vc, err := c.conn(ctx)
 	if err != nil {
 		return valkey.NewErrorResult(err)
 	}
 	if cmd.IsBlock() {
-		bctx, cancel := c.s.blocking(ctx)
-		defer cancel()
-		r := vc.Do(bctx, cmd)
-		if ctx.Err() == nil && bctx.Err() != nil && r.Error() != nil {
-			return valkey.NewErrorResult(ErrClosed)
-		}
-		return r
+		return c.s.doBlocking(ctx, vc, cmd)
 	}
-	return vc.Do(ctx, cmd)
+	return c.s.result(ctx, vc.Do(ctx, cmd))
 }
 
 // DoMulti pipelines commands in one round trip, dialling first if needed.
@@ -122,7 +119,7 @@ func (c *Client) DoMulti(ctx context.Context, cmds ...valkey.Completed) []valkey
 	if err != nil {
 		return fillErr(len(cmds), err)
 	}
-	return vc.DoMulti(ctx, cmds...)
+	return c.s.results(ctx, vc.DoMulti(ctx, cmds...))
 }
 
 // DoCache sends a cacheable command through client-side caching (a plain
@@ -132,7 +129,7 @@ func (c *Client) DoCache(ctx context.Context, cmd valkey.Cacheable, ttl time.Dur
 	if err != nil {
 		return valkey.NewErrorResult(err)
 	}
-	return vc.DoCache(ctx, cmd, ttl)
+	return c.s.result(ctx, vc.DoCache(ctx, cmd, ttl))
 }
 
 // DoMultiCache is DoCache for several commands.
@@ -141,7 +138,7 @@ func (c *Client) DoMultiCache(ctx context.Context, multi ...valkey.CacheableTTL)
 	if err != nil {
 		return fillErr(len(multi), err)
 	}
-	return vc.DoMultiCache(ctx, multi...)
+	return c.s.results(ctx, vc.DoMultiCache(ctx, multi...))
 }
 
 // DoStream sends a command whose reply is streamed to an io.Writer.

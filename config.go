@@ -36,6 +36,7 @@ const (
 	DefaultAddr                    = "127.0.0.1:6379"
 	DefaultDialTimeout             = 5 * time.Second
 	DefaultIOTimeout               = 10 * time.Second
+	DefaultHealthCheckInterval     = time.Second
 	DefaultSentinelRefreshInterval = 5 * time.Second
 	DefaultRetryBase               = 10 * time.Millisecond
 	DefaultRetryCap                = time.Second
@@ -84,9 +85,19 @@ type Config struct {
 
 	// DialTimeout bounds one TCP+TLS dial and handshake; default 5s.
 	DialTimeout time.Duration `yaml:"dial_timeout,omitempty" json:"dial_timeout,omitempty"`
-	// IOTimeout bounds how long a connection waits for replies before it is
-	// considered dead (valkey-go's ConnWriteTimeout); default 10s.
+	// IOTimeout bounds how long a connection waits for a reply before it
+	// is considered dead (valkey-go's ConnWriteTimeout); default 10s. A
+	// call that gets no reply fails after it; see "Bounds" in the package
+	// doc for what a call costs at most when the network is cut.
 	IOTimeout time.Duration `yaml:"io_timeout,omitempty" json:"io_timeout,omitempty"`
+	// HealthCheckInterval is how long a connection may stay idle before it
+	// is checked with a PING (answered within IOTimeout, else the
+	// connection is closed, and with it the local copies it holds for
+	// client-side caching); it is also the TCP keep-alive period. A
+	// connection that went silent — the network dropping packets without
+	// closing it — is found dead within HealthCheckInterval + IOTimeout.
+	// Default 1s.
+	HealthCheckInterval time.Duration `yaml:"health_check_interval,omitempty" json:"health_check_interval,omitempty"`
 	// ConnLifetime recycles pipelined connections after this long; 0 keeps them.
 	ConnLifetime time.Duration `yaml:"conn_lifetime,omitempty" json:"conn_lifetime,omitempty"`
 	// PipelineMultiplex: 2^n pipelined connections per node (0..8); 0 keeps

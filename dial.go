@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
@@ -264,10 +267,75 @@ func (s *lazy) close() {
 	}
 }
 
-// blocking returns ctx, also cancelled when the client closes: blocking
-// commands (BLPOP of a lock waiter) would otherwise outlive Close.
-func (s *lazy) blocking(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(s.closing, func() { cancel(ErrClosed) })
-	return ctx, func() { stop(); cancel(nil) }
+// doBlocking sends a blocking command (BLPOP of a lock waiter) that also
+// ends when the client closes: at once, with ErrClosed, whatever the
+// connection does (a cut network can hold the command's own end a while;
+// it finishes in the background).
+func (s *lazy) doBlocking(ctx context.Context, vc valkey.Client, cmd valkey.Completed) valkey.ValkeyResult {
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.closing, cancel)
+	defer stop()
+	done := make(chan valkey.ValkeyResult, 1)
+	go func() { done <- vc.Do(bctx, cmd) }()
+	select {
+	case r := <-done:
+		if ctx.Err() == nil && s.closing.Err() != nil && r.Error() != nil {
+			return valkey.NewErrorResult(ErrClosed)
+		}
+		return s.result(ctx, r)
+	case <-s.closing.Done():
+		return valkey.NewErrorResult(ErrClosed)
+	}
+}
+
+// result turns a command's failure to reach the server into a
+// *ConnectError (see unreachable).
+func (s *lazy) result(ctx context.Context, r valkey.ValkeyResult) valkey.ValkeyResult {
+	if err := r.Error(); err != nil {
+		if u := s.unreachable(ctx, err); u != err {
+			return valkey.NewErrorResult(u)
+		}
+	}
+	return r
+}
+
+// results is result for each of a pipeline's results.
+func (s *lazy) results(ctx context.Context, rs []valkey.ValkeyResult) []valkey.ValkeyResult {
+	for i, r := range rs {
+		rs[i] = s.result(ctx, r)
+	}
+	return rs
+}
+
+// unreachable returns err as a *ConnectError matching ErrUnreachable when
+// it says that the command got no reply (within io_timeout) or lost its
+// connection, and err itself otherwise: a reply of the server (errors
+// included), the caller's own cancellation or deadline, ErrClosed.
+func (s *lazy) unreachable(ctx context.Context, err error) error {
+	if _, isReply := valkey.IsValkeyErr(err); isReply || valkey.IsValkeyNil(err) || ctx.Err() != nil {
+		return err
+	}
+	var ce *ConnectError
+	if errors.As(err, &ce) || errors.Is(err, ErrClosed) || errors.Is(err, valkey.ErrClosing) {
+		return err
+	}
+	var hint string
+	switch {
+	case isTimeout(err):
+		hint = fmt.Sprintf("no reply within io_timeout (%s): the network to the server may be cut, or the server frozen or overloaded", s.cfg.IOTimeout)
+	case isConnectionLoss(err):
+		hint = "the connection was lost; the next command dials again"
+	default:
+		return err // a client-side refusal (a command valkey-go does not send), not the network
+	}
+	return &ConnectError{Mode: s.cfg.Mode, Addrs: s.cfg.Addrs, Attempts: 1, Kind: ErrUnreachable, Err: err, Hint: hint, lost: true}
+}
+
+// isConnectionLoss reports errors of a connection that broke.
+func isConnectionLoss(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, valkey.ErrDoCacheAborted)
 }

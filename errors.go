@@ -41,11 +41,18 @@ type ConnectError struct {
 	Err error
 	// Hint says what to check or change.
 	Hint string
+	// lost: a command on an established connection got no reply or lost
+	// its connection (rather than a dial failing).
+	lost bool
 }
 
 // Error names the endpoint, the kind of failure, the attempts, the cause and the hint.
 func (e *ConnectError) Error() string {
-	s := fmt.Sprintf("keyvalue: connect to %s %s: %v", e.Mode, strings.Join(e.Addrs, ","), e.Kind)
+	verb := "connect to"
+	if e.lost {
+		verb = "no answer from"
+	}
+	s := fmt.Sprintf("keyvalue: %s %s %s: %v", verb, e.Mode, strings.Join(e.Addrs, ","), e.Kind)
 	if e.Attempts > 1 {
 		s += fmt.Sprintf(" after %d attempts", e.Attempts)
 	}

@@ -26,6 +26,9 @@ func (c Config) Normalize() (Config, error) {
 	if c.IOTimeout == 0 {
 		c.IOTimeout = DefaultIOTimeout
 	}
+	if c.HealthCheckInterval == 0 {
+		c.HealthCheckInterval = DefaultHealthCheckInterval
+	}
 	if c.Mode == ModeSentinel && c.Sentinel.RefreshInterval == 0 {
 		c.Sentinel.RefreshInterval = DefaultSentinelRefreshInterval
 	}
@@ -110,12 +113,12 @@ func (c *Config) validate() error {
 	if c.Sentinel.RefreshInterval < 0 {
 		return cfgErr("sentinel.refresh_interval", "must not be negative")
 	}
-	for key, d := range map[string]time.Duration{"dial_timeout": c.DialTimeout, "io_timeout": c.IOTimeout, "conn_lifetime": c.ConnLifetime, "max_flush_delay": c.MaxFlushDelay} {
+	for key, d := range map[string]time.Duration{"dial_timeout": c.DialTimeout, "io_timeout": c.IOTimeout, "health_check_interval": c.HealthCheckInterval, "conn_lifetime": c.ConnLifetime, "max_flush_delay": c.MaxFlushDelay} {
 		if d < 0 {
 			return cfgErr(key, "must not be negative, got %s", d)
 		}
 	}
-	for key, d := range map[string]time.Duration{"dial_timeout": c.DialTimeout, "io_timeout": c.IOTimeout} {
+	for key, d := range map[string]time.Duration{"dial_timeout": c.DialTimeout, "io_timeout": c.IOTimeout, "health_check_interval": c.HealthCheckInterval} {
 		if d < time.Millisecond {
 			return cfgErr(key, "is %s: use at least 1ms (a dial or a reply takes longer than that)", d)
 		}

@@ -23,7 +23,7 @@ func clientOption(n Config, log *slog.Logger) (valkey.ClientOption, error) {
 		ClientName:        n.ClientName,
 		SelectDB:          n.DB,
 		TLSConfig:         tlsData,
-		Dialer:            net.Dialer{Timeout: n.DialTimeout, KeepAlive: 30 * time.Second},
+		Dialer:            net.Dialer{Timeout: n.DialTimeout, KeepAlive: n.HealthCheckInterval},
 		ConnWriteTimeout:  n.IOTimeout,
 		ConnLifetime:      n.ConnLifetime,
 		PipelineMultiplex: n.PipelineMultiplex,
@@ -37,9 +37,12 @@ func clientOption(n Config, log *slog.Logger) (valkey.ClientOption, error) {
 		opt.SendToReplicas = func(cmd valkey.Completed) bool { return cmd.IsReadOnly() }
 	}
 	retry := n.Retry
-	opt.RetryDelay = func(attempts int, _ valkey.Completed, _ error) time.Duration {
-		// attempts counts the tries made so far, starting at 1.
-		if attempts >= retry.MaxAttempts {
+	opt.RetryDelay = func(attempts int, _ valkey.Completed, err error) time.Duration {
+		// attempts counts the tries made so far, starting at 1. A command
+		// that got no reply at all (a cut or frozen network) is tried once
+		// more, on a new connection, not MaxAttempts times: each try costs
+		// up to dial_timeout + io_timeout.
+		if attempts >= retry.MaxAttempts || attempts >= 2 && isTimeout(err) {
 			return -1 // give up: the error reaches the caller
 		}
 		return retry.Delay(attempts, 0, nil)
@@ -64,7 +67,7 @@ func clientOption(n Config, log *slog.Logger) (valkey.ClientOption, error) {
 			Password:   n.Sentinel.Password,
 			ClientName: n.ClientName,
 			TLSConfig:  sentTLS,
-			Dialer:     net.Dialer{Timeout: n.DialTimeout, KeepAlive: 30 * time.Second},
+			Dialer:     net.Dialer{Timeout: n.DialTimeout, KeepAlive: n.HealthCheckInterval},
 			// Never valkey-go's own periodic refresh: see sentinel.go.
 			TopologyRefreshInterval: 0,
 		}

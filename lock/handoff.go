@@ -293,6 +293,17 @@ func (l *Locker) acquired(ctx context.Context, k keys, token string, shared bool
 	return lease, nil
 }
 
+// driftMargin is Options.DriftMargin for a lease of ttl.
+func (l *Locker) driftMargin(ttl time.Duration) time.Duration {
+	switch {
+	case l.opts.DriftMargin < 0:
+		return 0
+	case l.opts.DriftMargin > 0:
+		return l.opts.DriftMargin
+	}
+	return ttl/100 + 2*time.Millisecond
+}
+
 // grantSlack is how much longer than its TTL a lease handed to a waiter
 // lives on the server (covering the grant's delivery).
 func (l *Locker) grantSlack() time.Duration {

@@ -96,14 +96,17 @@ func (ls *Lease) Context() context.Context {
 }
 
 // extendLocked restarts the local expiry timer for a lease the server
-// keeps for left from after sent: the timer fires no later than the server
-// drops the lease, so Context is cancelled before anyone else can take the
-// lock.
+// keeps for left from after sent: the timer fires the drift margin
+// (Options.DriftMargin) before the earliest moment the server can drop the
+// lease, so Context is cancelled before anyone else can take the lock
+// even when this machine's clock runs that much slower than the
+// server's.
 func (ls *Lease) extendLocked(sent time.Time, left time.Duration) {
 	if ls.timer != nil {
 		ls.timer.Stop()
 	}
-	ls.timer = time.AfterFunc(time.Until(sent.Add(left)), func() { ls.lost("TTL ran out without a refresh") })
+	end := sent.Add(left - ls.l.driftMargin(ls.ttl))
+	ls.timer = time.AfterFunc(time.Until(end), func() { ls.lost("TTL ran out without a refresh") })
 }
 
 // end marks the lease released and cancels its context with cause; it

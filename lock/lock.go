@@ -72,6 +72,13 @@ type Options struct {
 	// of at the end of the TTL; 0 means a third of the TTL, negative turns
 	// the check off. It never extends the lease.
 	CheckInterval time.Duration
+	// DriftMargin is how much earlier than the server could drop a lease
+	// its Context ends when the lease is not refreshed: Context's timer
+	// runs on this machine's clock, the TTL on the server's, and the
+	// margin absorbs a local clock that runs slower by up to that much
+	// over a TTL. Default: a hundredth of the TTL plus 2ms (Redlock's
+	// clock-drift factor); negative means none.
+	DriftMargin time.Duration
 	// WaitReplicas, when positive, makes every acquisition wait (WAIT) until
 	// that many replicas acknowledged it, for up to WaitTimeout (default
 	// 100ms); otherwise the lock is released and ErrNotReplicated returned.

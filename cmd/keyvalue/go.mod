@@ -2,7 +2,6 @@ module github.com/keyvalue-go/keyvalue/cmd/keyvalue
 
 go 1.26.0
 
-
 require (
 	github.com/alexedwards/scs/redisstore v0.0.0-20251002162104-209de6e426de
 	github.com/bsm/redislock v0.9.4

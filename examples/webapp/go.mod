@@ -2,7 +2,6 @@ module github.com/keyvalue-go/keyvalue/examples/webapp
 
 go 1.26.0
 
-
 require (
 	github.com/keyvalue-go/keyvalue v0.1.0
 	github.com/prometheus/client_golang v1.25.0

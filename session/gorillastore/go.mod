@@ -2,7 +2,6 @@ module github.com/keyvalue-go/keyvalue/session/gorillastore
 
 go 1.26.0
 
-
 require (
 	github.com/gorilla/sessions v1.4.0
 	github.com/keyvalue-go/keyvalue v0.1.0
