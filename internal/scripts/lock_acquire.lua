@@ -3,8 +3,8 @@
 -- KEYS[1]  owner (exclusive holder's token)       kv:{l:NAME}
 -- KEYS[2]  shared holders: token -> expiry ms     kv:{l:NAME}:r
 -- KEYS[3]  fencing counter                        kv:{l:NAME}:f
--- KEYS[4]  waiting writers: "token|ttl" -> when it queued (ms)  kv:{l:NAME}:qx
--- KEYS[5]  waiting readers: "token|ttl" -> when it queued (ms)  kv:{l:NAME}:qs
+-- KEYS[4]  waiting writers: "token|ttl" -> when it queued (µs)  kv:{l:NAME}:qx
+-- KEYS[5]  waiting readers: "token|ttl" -> when it queued (µs)  kv:{l:NAME}:qs
 -- KEYS[6]  grants not yet delivered: token -> fencing token  kv:{l:NAME}:g
 -- KEYS[7]  this caller's grant list              kv:{l:NAME}:w:TOKEN
 -- KEYS[8]  waiter sequence counter                kv:{l:NAME}:n
@@ -113,7 +113,7 @@ if wait > 0 then
   end
   -- The queue keeps the waiter's place (when it first queued) across
   -- rounds; the deadline is renewed.
-  redis.call('ZADD', queue, 'NX', now, member)
+  redis.call('ZADD', queue, 'NX', now_us, member)
   redis.call('ZADD', KEYS[10], now + wait, member)
   redis.call('HSET', KEYS[9], token, seq)
   -- These keys live as long as a waiter renews (never shortened: a
