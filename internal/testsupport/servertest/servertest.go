@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -169,7 +170,15 @@ func (s *SentinelSet) MasterAddr() (string, error) {
 // replica is in sync.
 func Sentinel(t testing.TB) *SentinelSet {
 	t.Helper()
-	return sentinelSet(t, nil)
+	return sentinelSet(t, nil, nil)
+}
+
+// SentinelVia is Sentinel with the replica and the sentinels reaching the
+// primary at via(primary's address) — a proxy the test can cut to split
+// the primary from the rest (clients may reach it another way).
+func SentinelVia(t testing.TB, via func(addr string) string) *SentinelSet {
+	t.Helper()
+	return sentinelSet(t, nil, via)
 }
 
 // SentinelTLS is Sentinel with TLS everywhere: the primary, the replica
@@ -178,10 +187,10 @@ func Sentinel(t testing.TB) *SentinelSet {
 // certificate of their own.
 func SentinelTLS(t testing.TB, certs *Certs) *SentinelSet {
 	t.Helper()
-	return sentinelSet(t, certs)
+	return sentinelSet(t, certs, nil)
 }
 
-func sentinelSet(t testing.TB, certs *Certs) *SentinelSet {
+func sentinelSet(t testing.TB, certs *Certs, via func(string) string) *SentinelSet {
 	t.Helper()
 	var tlsOpt []Option
 	if certs != nil {
@@ -189,11 +198,18 @@ func sentinelSet(t testing.TB, certs *Certs) *SentinelSet {
 	}
 	set := &SentinelSet{Master: "kvmaster"}
 	set.Primary = Start(t, append(tlsOpt, WithName("primary"))...)
-	set.Replica = Start(t, append(tlsOpt, WithName("replica"), WithArgs("--replicaof", localserver.Host, strconv.Itoa(set.Primary.Port())))...)
+	primaryHost, primaryPort := localserver.Host, strconv.Itoa(set.Primary.Port())
+	if via != nil {
+		var err error
+		if primaryHost, primaryPort, err = net.SplitHostPort(via(set.Primary.Addr())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set.Replica = Start(t, append(tlsOpt, WithName("replica"), WithArgs("--replicaof", primaryHost, primaryPort))...)
 	dir := t.TempDir()
 	for i := range 3 {
 		cfg := []string{
-			fmt.Sprintf("sentinel monitor %s %s %d 2", set.Master, localserver.Host, set.Primary.Port()),
+			fmt.Sprintf("sentinel monitor %s %s %s 2", set.Master, primaryHost, primaryPort),
 			fmt.Sprintf("sentinel down-after-milliseconds %s 1000", set.Master),
 			fmt.Sprintf("sentinel failover-timeout %s 10000", set.Master),
 			fmt.Sprintf("sentinel parallel-syncs %s 1", set.Master),
@@ -347,6 +363,127 @@ func Cluster(t testing.TB, n int) *ClusterSet {
 		})
 	}
 	c.waitEpochsSettled(t)
+	return c
+}
+
+// ClusterWithReplicas is a cluster of primaries with one replica each,
+// every node announcing (to its peers and to clients) the addresses via
+// gives for its client port and its bus port: proxies the test can cut. A
+// node's failure is detected within 2 s (cluster-node-timeout 2000) and its
+// replica may take over however stale (cluster-replica-validity-factor 0).
+type ClusterWithReplicas struct {
+	Primaries []*Server
+	Replicas  []*Server // Replicas[i] replicates Primaries[i]
+	// Announced maps a node's own address to the address it announces.
+	Announced map[string]string
+}
+
+// Seeds are the announced addresses of every node (seed addresses for a client).
+func (c *ClusterWithReplicas) Seeds() []string {
+	var out []string
+	for _, n := range append(slices.Clone(c.Primaries), c.Replicas...) {
+		out = append(out, c.Announced[n.Addr()])
+	}
+	return out
+}
+
+// ClusterVia starts n primaries with one replica each (see
+// ClusterWithReplicas), splits the slots among the primaries and waits
+// until every node is known, every replica in sync and the cluster ok.
+func ClusterVia(t testing.TB, n int, via func(addr string) string) *ClusterWithReplicas {
+	t.Helper()
+	c := &ClusterWithReplicas{Announced: map[string]string{}}
+	dir := t.TempDir()
+	busOf := map[string]string{}
+	startNode := func(name string) *Server {
+		port, err := localserver.FreePort(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := net.JoinHostPort(localserver.Host, strconv.Itoa(port))
+		data := via(addr)
+		bus := via(net.JoinHostPort(localserver.Host, strconv.Itoa(port+10000)))
+		_, dataPort, _ := net.SplitHostPort(data)
+		_, busPort, _ := net.SplitHostPort(bus)
+		s := start(t, localserver.Options{Dir: dir, Name: name, Port: port, Cluster: true, Args: []string{
+			"--cluster-announce-port", dataPort, "--cluster-announce-bus-port", busPort,
+			"--cluster-node-timeout", "2000", "--cluster-replica-validity-factor", "0"}})
+		c.Announced[s.Addr()], busOf[s.Addr()] = data, busPort
+		return s
+	}
+	for i := range n {
+		c.Primaries = append(c.Primaries, startNode(fmt.Sprintf("primary-%d", i+1)))
+	}
+	for i := range n {
+		c.Replicas = append(c.Replicas, startNode(fmt.Sprintf("replica-%d", i+1)))
+	}
+	per := 16384 / n
+	for i, node := range c.Primaries {
+		lo, hi := i*per, (i+1)*per-1
+		if i == n-1 {
+			hi = 16383
+		}
+		if _, err := node.Do("CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi)); err != nil {
+			t.Fatalf("servertest: cluster addslots on %s: %v", node.Addr(), err)
+		}
+	}
+	all := append(slices.Clone(c.Primaries), c.Replicas...)
+	for _, node := range all[1:] {
+		host, port, _ := net.SplitHostPort(c.Announced[node.Addr()])
+		if _, err := all[0].Do("CLUSTER", "MEET", host, port, busOf[node.Addr()]); err != nil {
+			t.Fatalf("servertest: cluster meet: %v", err)
+		}
+	}
+	WaitFor(t, 30*time.Second, "every node known", func() error {
+		for _, node := range all {
+			r, err := node.Do("CLUSTER", "INFO")
+			if err != nil {
+				return err
+			}
+			if f := fields(strings.ReplaceAll(r, ":", "\n")); f["cluster_known_nodes"] != strconv.Itoa(2*n) {
+				return fmt.Errorf("%s knows %s nodes", node.Name(), f["cluster_known_nodes"])
+			}
+		}
+		return nil
+	})
+	for i, r := range c.Replicas {
+		id := NodeID(t, c.Primaries[i])
+		WaitFor(t, 30*time.Second, "replica attached", func() error {
+			_, err := r.Do("CLUSTER", "REPLICATE", id)
+			return err
+		})
+	}
+	for _, node := range all {
+		WaitFor(t, 30*time.Second, "cluster ok with its replicas on "+node.Name(), func() error {
+			r, err := node.Do("CLUSTER", "INFO")
+			if err != nil {
+				return err
+			}
+			if f := fields(strings.ReplaceAll(r, ":", "\n")); f["cluster_state"] != "ok" || f["cluster_slots_assigned"] != "16384" {
+				return fmt.Errorf("state=%s slots=%s", f["cluster_state"], f["cluster_slots_assigned"])
+			}
+			shards, err := node.Do("CLUSTER", "SHARDS")
+			if err != nil {
+				return err
+			}
+			if c := strings.Count(shards, "\nhealth\nonline"); c < 2*n {
+				return fmt.Errorf("CLUSTER SHARDS lists %d of %d nodes online", c, 2*n)
+			}
+			return nil
+		})
+	}
+	for _, r := range c.Replicas {
+		WaitFor(t, 30*time.Second, "replica in sync", func() error {
+			info, err := r.Do("INFO", "replication")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(info, "master_link_status:up") {
+				return errors.New("master link not up")
+			}
+			return nil
+		})
+	}
 	return c
 }
 
