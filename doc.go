@@ -56,5 +56,32 @@
 //     proxies) are detected at connect time; the client continues without
 //     client-side caching and logs it once.
 //   - Only read-only commands are retried by valkey-go after a network
-//     error, with the same backoff; writes are never sent twice.
+//     error, with the same backoff (once only after a timeout); writes are
+//     never sent twice.
+//
+// # Bounds
+//
+// How long a call can take when the network to the server drops packets
+// without closing connections (a partition, a frozen server), in terms of
+// the configuration: io (io_timeout, default 10s), dial (dial_timeout,
+// default 5s), hc (health_check_interval, default 1s). A call that gets no
+// answer fails with a *ConnectError matching ErrUnreachable that says so
+// ("no answer from ...: no reply within io_timeout"), never with a bare
+// timeout, and the caller's context, if it ends sooner, ends it sooner.
+// Measured through a Toxiproxy "timeout" toxic (internal/netfaults) with
+// io 1s, dial 2s, hc 500ms:
+//
+//	call                                  bound                       measured
+//	a write (Set, a script)               io                          1.01 s
+//	a read (Get; retried once)            2·io + dial                 2.02 s
+//	a connection going silent             2·hc + io                   1.79 s (its local copies
+//	                                                                  are dropped with it)
+//	the first command of a new client     retry.max_attempts · dial
+//	                                      + the backoff between them
+//	a blocking wait (BLPOP) at Close      at once (ErrClosed)
+//	a command in flight at Close          io                          a waiting Lock renewing its
+//	                                                                  place: 0.16 s
+//
+// Each component's doc adds its own: what holds, and how long its callers
+// wait, under each fault.
 package keyvalue

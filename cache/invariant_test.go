@@ -16,7 +16,9 @@ type layout = cachecheck.Layout
 func standaloneLayout(name string) layout { return cachecheck.Standalone(name) }
 func shardedLayout(name string) layout    { return cachecheck.Sharded(name) }
 
-func violations(t *testing.T, c valkey.Client, l layout) []string { return cachecheck.Violations(t, c, l) }
+func violations(t *testing.T, c valkey.Client, l layout) []string {
+	return cachecheck.Violations(t, c, l)
+}
 
 func checkInvariant(t *testing.T, c valkey.Client, l layout, when string) {
 	t.Helper()

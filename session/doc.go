@@ -87,12 +87,27 @@
 //     orphan it cannot name.
 //   - A stored record that does not parse exactly (trailing bytes, a field
 //     of the wrong type, an unknown, duplicate or differently-cased field,
-//     invalid UTF-8: encoding/json/v2 semantics) is ErrCorrupt for every
-//     reader, Renew included, and is never overwritten silently.
+//     invalid UTF-8: encoding/json/v2 semantics) or does not start as
+//     every record this package writes ({"v":1,"sid":...) is ErrCorrupt
+//     for every reader, Renew included, and is never overwritten silently.
 //
 // # Drop-in adapters
 //
 // Store.SCS adapts the store to github.com/alexedwards/scs/v2 (Store,
 // CtxStore, IterableStore); package gorillastore implements
 // github.com/gorilla/sessions' Store.
+//
+// # Under faults
+//
+// Tested in this package and in internal/netfaults (2-core machine,
+// loopback):
+//
+//	fault                              what holds                               measured
+//	Sentinel primary killed or frozen  with WaitReplicas, every write reported  no acknowledged write lost
+//	                                   stored survives the failover
+//	Sentinel split (primary and a      with WaitReplicas 1, every write         170 acknowledged writes, all
+//	client on the minority side)       reported stored is on the final primary  there; 113 refused
+//	                                   after the split heals                    (ErrNotReplicated)
+//	network cut                        a call fails within the connection's     see the keyvalue package's
+//	                                   bounds, matching keyvalue.ErrUnreachable "Bounds"
 package session
