@@ -57,6 +57,9 @@
 //
 //	Get          1 round trip (plus a write when sliding expiration is due)
 //	Create, Set  1-2 round trips (Set reads first, to keep the user index right)
+//	Put          1 round trip (a blind write: the script checks the user this
+//	             process last saw the session with; one more call each time it
+//	             changed elsewhere); the scs and gorilla adapters save with it
 //	Update       2 round trips per attempt (read, then a compare-and-set script)
 //	Renew        1 round trip (one atomic script) when this process knows the
 //	             session's user (it read or wrote the session), else 2: the
@@ -95,7 +98,13 @@
 //
 // Store.SCS adapts the store to github.com/alexedwards/scs/v2 (Store,
 // CtxStore, IterableStore); package gorillastore implements
-// github.com/gorilla/sessions' Store.
+// github.com/gorilla/sessions' Store. Both save with Store.Put, the last
+// save winning as with their own stores. Told how to read the user (and
+// device) from a session's values — SCSUser with the SessionManager's
+// codec, gorillastore.WithUser — they index every session they save under
+// its user, so RemoveByUser, MaxSessionsPerUser, GetAllByUser and
+// RemoveOthers work for their sessions; a session saved before the option
+// was set is indexed on its next save.
 //
 // # Under faults
 //

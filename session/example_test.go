@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/session"
 )
@@ -161,4 +165,77 @@ func ExampleStore_RemoveOthers() {
 	// audit: evicted 1 session(s) of user 7
 	// 2 devices
 	// audit: revoked 1 session(s) of user 7
+}
+
+// scs sessions indexed by user: the adapter reads the user (and a device
+// description) from the session's values on every commit, so "log out
+// everywhere" works for sessions scs manages.
+func ExampleSCSUser() {
+	var cfg keyvalue.Config
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
+		log.Fatal(err)
+	}
+	client, err := keyvalue.Open(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	store, err := session.New(client, session.Options{Prefix: "scs", Key: []byte("use 32+ random bytes from a secret store")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	sm := scs.New()
+	sm.Store = store.SCS(session.SCSUser(sm.Codec, func(values map[string]any) (userID, device string) {
+		userID, _ = values["userID"].(string)
+		device, _ = values["device"].(string)
+		return userID, device
+	}))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		// A new token on login (session fixation), then who it is.
+		if err := sm.RenewToken(r.Context()); err != nil {
+			http.Error(w, "could not log in", http.StatusInternalServerError)
+			return
+		}
+		sm.Put(r.Context(), "userID", r.FormValue("user"))
+		sm.Put(r.Context(), "device", r.UserAgent())
+	})
+	mux.HandleFunc("POST /logout-everywhere", func(w http.ResponseWriter, r *http.Request) {
+		n, err := store.RemoveByUser(r.Context(), sm.GetString(r.Context(), "userID"))
+		if err != nil {
+			http.Error(w, "could not log out", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, "logged out of %d sessions", n)
+	})
+	handler := sm.LoadAndSave(mux)
+
+	// Two logins of user 42, from two browsers, then "log out everywhere"
+	// from the first.
+	var first *http.Cookie
+	for _, agent := range []string{"Firefox on Linux", "Safari on iPhone"} {
+		req := httptest.NewRequest("POST", "/login", strings.NewReader("user=42"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("User-Agent", agent)
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if first == nil {
+			first = rec.Result().Cookies()[0]
+		}
+	}
+	devices, err := store.GetAllByUser(context.Background(), "42")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(devices), "devices")
+	req := httptest.NewRequest("POST", "/logout-everywhere", nil)
+	req.AddCookie(first)
+	rec := httptest.NewRecorder()
+	handler.ServeHTTP(rec, req)
+	fmt.Println(rec.Body.String())
+	// Output:
+	// 2 devices
+	// logged out of 2 sessions
 }

@@ -259,7 +259,8 @@ func (s *Store) renewOp(ctx context.Context, oldID string) (string, error) {
 	oldHash := candidates[0]
 	// The user the record is expected to have: the one this process last
 	// saw it with. The script refuses a wrong guess and names the user.
-	user := s.users.guess(oldHash)
+	guess := s.users.guess(oldHash)
+	user := guess.user
 	for range 4 + len(candidates) {
 		newID := NewID()
 		newHash := s.hash(newID)
@@ -276,12 +277,13 @@ func (s *Store) renewOp(ctx context.Context, oldID string) (string, error) {
 		case err != nil:
 			return "", fmt.Errorf("session: renew: %w", err)
 		case code == 1:
-			s.users.remember(newHash, user)
+			s.users.remember(newHash, user, guess.created)
 			return newID, nil
 		case code == 0 && len(candidates) > 1:
 			candidates = candidates[1:]
 			oldHash = candidates[0]
-			user = s.users.guess(oldHash)
+			guess = s.users.guess(oldHash)
+			user = guess.user
 			continue
 		case code == 0:
 			return "", ErrNotFound
@@ -293,6 +295,7 @@ func (s *Store) renewOp(ctx context.Context, oldID string) (string, error) {
 			// The record has another user than expected: call again with
 			// that user's index declared (its name is only known now).
 			user, _ = out[1].ToString()
+			guess = known{user: user}
 		}
 		// -1: the new id is taken (never in practice): draw another.
 	}

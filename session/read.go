@@ -32,6 +32,10 @@ func (r raw) origin(current string) origin {
 	return origin{from: r.hash}
 }
 
+// prior is what a write of this record expects to replace: exactly what
+// was read.
+func (r raw) prior() prior { return prior{sha1: r.sha1, user: r.st.UserID} }
+
 // find reads the record of id, whose hash under the current key is hash:
 // under the current key, or else under a previous one (all in one MGET).
 func (s *Store) find(ctx context.Context, id, hash string) (raw, error) {
@@ -79,7 +83,7 @@ func (s *Store) parsed(id, hash string, b []byte) (raw, error) {
 		return raw{}, err
 	}
 	st.ID = id
-	s.users.remember(hash, st.UserID)
+	s.users.remember(hash, st.UserID, st.Created)
 	// The SHA1 is what a later compare-and-set checks; listing needs none.
 	sum := sha1.Sum(b) //nolint:gosec // see import
 	return raw{st: st, sha1: hex.EncodeToString(sum[:]), hash: hash}, nil
@@ -169,7 +173,7 @@ func (s *Store) getWithOp(ctx context.Context, id string, o GetOptions) (Record,
 		rec.Touched = now
 		// Best effort: a concurrent write wins and has extended it anyway.
 		rec.Expires = time.Time{}
-		if err := s.write(ctx, id, hash, r.sha1, rec, r.st.UserID, r.origin(hash)); err != nil && !errors.Is(err, ErrConflict) {
+		if _, err := s.write(ctx, id, hash, r.prior(), rec, r.origin(hash)); err != nil && !errors.Is(err, ErrConflict) {
 			s.log.Warn("session: sliding expiration failed", "error", err)
 		} else if err == nil {
 			return s.withExpiry(rec), nil

@@ -147,7 +147,7 @@ func (s *Store) rekeyPage(ctx context.Context, members []string, st *RekeyStats)
 		g.Go(func() error {
 			sum := sha1.Sum(b) //nolint:gosec // see import
 			rec.Sealed = s.seal(id)
-			err := s.writeStored(ctx, current, hex.EncodeToString(sum[:]), rec, time.Until(rec.Expires), rec.UserID, origin{from: members[i]})
+			_, err := s.writeStored(ctx, current, prior{sha1: hex.EncodeToString(sum[:]), user: rec.UserID}, rec, time.Until(rec.Expires), origin{from: members[i]})
 			switch {
 			case err == nil || errors.Is(err, ErrNotReplicated):
 				count(true)

@@ -11,14 +11,54 @@ import (
 // scs.Store, scs.CtxStore and scs.IterableStore (checked at compile time in
 // the tests). scs keeps its session data as opaque bytes (the record's
 // "bytes" field) and decides expiry itself, so Commit is one blind write
-// (one round trip) with scs's deadline.
+// (Store.Put: one round trip) with scs's deadline.
 //
 //	sm := scs.New()
 //	sm.Store = store.SCS()
-type SCS struct{ s *Store }
+//
+// With SCSUser the adapter also tells the store whose session it is, so
+// RemoveByUser, Options.MaxSessionsPerUser, GetAllByUser (a device list)
+// and RemoveOthers work for scs sessions:
+//
+//	sm.Store = store.SCS(session.SCSUser(sm.Codec, func(values map[string]any) (string, string) {
+//		user, _ := values["userID"].(string)
+//		device, _ := values["device"].(string)
+//		return user, device
+//	}))
+type SCS struct {
+	s        *Store
+	codec    SCSCodec
+	identify func(values map[string]any) (userID, device string)
+}
+
+// SCSCodec decodes scs's session data. scs.Codec satisfies it: pass the
+// SessionManager's Codec (scs.GobCodec unless the application set another).
+type SCSCodec interface {
+	Decode(data []byte) (deadline time.Time, values map[string]any, err error)
+}
+
+// SCSOption configures the scs adapter.
+type SCSOption func(*SCS)
+
+// SCSUser makes the adapter index every session it commits under the user
+// that identify reads from the session's values (decoded with codec, on
+// every commit), and store the device it returns (Record.Device, for a
+// device list; "" for none). identify returns "" as the user for an
+// anonymous session; a session whose user changes (a login, a logout)
+// moves between the indexes in the same write. Sessions committed before
+// the option was set are indexed on their next commit.
+func SCSUser(codec SCSCodec, identify func(values map[string]any) (userID, device string)) SCSOption {
+	return func(a *SCS) { a.codec, a.identify = codec, identify }
+}
 
 // SCS returns the scs adapter of the store.
-func (s *Store) SCS() *SCS { return &SCS{s} }
+func (s *Store) SCS(opts ...SCSOption) *SCS {
+	a := &SCS{s: s}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
+}
 
 // Find returns the data of token; found is false for unknown tokens.
 func (a *SCS) Find(token string) ([]byte, bool, error) {
@@ -44,24 +84,28 @@ func (a *SCS) Commit(token string, data []byte, expiry time.Time) error {
 
 // CommitCtx is Commit with a context.
 func (a *SCS) CommitCtx(ctx context.Context, token string, data []byte, expiry time.Time) error {
-	if !validID(token) {
-		return fmt.Errorf("%w (got %d characters)", ErrInvalidID, len(token))
+	rec := Record{Expires: expiry, Bytes: data}
+	if a.identify != nil {
+		if a.codec == nil {
+			return errors.New("session: scs: SCSUser needs the SessionManager's Codec to read the user")
+		}
+		_, values, err := a.codec.Decode(data)
+		if err != nil {
+			return fmt.Errorf("session: scs: decode the session's values to read its user: %w", err)
+		}
+		rec.UserID, rec.Device = a.identify(values)
 	}
-	now := time.Now()
-	rec := Record{Created: now, Updated: now, Touched: now, Expires: expiry, Bytes: data}
-	hashes := a.s.hashes(token)
-	return a.s.write(ctx, token, hashes[0], "*", rec, "", origin{stale: hashes[1:]})
+	_, err := a.s.Put(ctx, token, rec)
+	return err
 }
 
 // Delete removes token's session.
 func (a *SCS) Delete(token string) error { return a.DeleteCtx(context.Background(), token) }
 
-// DeleteCtx is Delete with a context.
+// DeleteCtx is Delete with a context (two round trips: the session's user
+// index is read from the record).
 func (a *SCS) DeleteCtx(ctx context.Context, token string) error {
-	if !validID(token) {
-		return nil
-	}
-	_, err := a.s.removeHashes(ctx, a.s.hashes(token), "", false)
+	_, err := a.s.Remove(ctx, token)
 	return err
 }
 

@@ -122,7 +122,7 @@ type Store struct {
 	userIndexPrefix string     // kv:{s:PREFIX}:u: (a user's index is this + user id)
 	keys            []storeKey // the current key first, then the previous ones
 	log             *slog.Logger
-	users           *userGuesses // the users of recently read or written sessions, for Renew
+	users           *knownSessions // the users of recently read or written sessions, for Renew and blind writes
 	tel             *telemetry.Recorder
 }
 
@@ -180,7 +180,7 @@ func New(c valkey.Client, o Options) (*Store, error) {
 		string(EventExpired): "Sessions found expired, by a read or by garbage collection.",
 	})
 	return &Store{c: c, o: o, p: p, idx: p + "idx", userIndexPrefix: p + "u:", keys: keys, log: log,
-		users: &userGuesses{m: map[string]string{}}, tel: tel}, nil
+		users: &knownSessions{m: map[string]known{}, created: o.MaxLifetime > 0}, tel: tel}, nil
 }
 
 func checkPrefix(p string) error {

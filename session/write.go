@@ -34,7 +34,7 @@ func (s *Store) createOp(ctx context.Context, rec Record) (Record, error) {
 	rec.Created, rec.Updated, rec.Touched, rec.Expires = now, now, now, time.Time{}
 	rec.ReadOnly = false
 	rec = s.withExpiry(rec)
-	if err := s.write(ctx, rec.ID, s.hash(rec.ID), "", rec, "", origin{}); err != nil {
+	if _, err := s.write(ctx, rec.ID, s.hash(rec.ID), prior{}, rec, origin{}); err != nil {
 		if errors.Is(err, ErrNotReplicated) {
 			return rec, err // stored: the caller gets the id with the error
 		}
@@ -84,13 +84,96 @@ func (s *Store) setOp(ctx context.Context, id string, rec Record) (Record, error
 	if err == nil {
 		from = old.origin(hash)
 	}
-	if err := s.write(ctx, id, hash, want, rec, oldUser, from); err != nil {
+	if _, err := s.write(ctx, id, hash, prior{sha1: want, user: oldUser}, rec, from); err != nil {
 		if errors.Is(err, ErrNotReplicated) {
 			return s.withExpiryIfZero(rec), err // stored, not acknowledged by replicas
 		}
 		return Record{}, err
 	}
 	return s.withExpiryIfZero(rec), nil
+}
+
+// Put stores rec under id whatever is stored there, the way scs and
+// gorilla/sessions save a session (their adapters call it): the last
+// write wins. Unlike Set it does not read the session first, and it
+// fails with ErrConflict only if the session's user changed 16 times
+// during the call: one round trip when this process knows the stored
+// session's user (it read or wrote the session lately), one more each
+// time the user changed elsewhere. The user indexes follow rec.UserID, so the
+// per-user features (RemoveByUser, MaxSessionsPerUser, GetAllByUser,
+// RemoveOthers) see sessions written this way. A stored session keeps its
+// creation time (rec.Created applies to a new one; zero means now); a
+// zero rec.Expires is computed from the lifetimes. Put refuses to replace
+// a value that is not a session record (ErrCorrupt) and the read-only
+// stub Renew left (ErrReadOnly). It returns the record as stored.
+func (s *Store) Put(ctx context.Context, id string, rec Record) (out Record, err error) {
+	ctx, sp := s.tel.Start(ctx, "put")
+	created := false
+	defer func() {
+		sp.End(ctx, err)
+		if created && (err == nil || errors.Is(err, ErrNotReplicated)) {
+			s.event(ctx, Event{Kind: EventCreated, UserID: out.UserID})
+		}
+	}()
+	out, created, err = s.putOp(ctx, id, rec)
+	return out, err
+}
+
+// maxPutRounds bounds a blind write's calls while the stored session's
+// user keeps changing under it.
+const maxPutRounds = 16
+
+// putOp is Put without telemetry; it also reports whether it created the
+// session.
+func (s *Store) putOp(ctx context.Context, id string, rec Record) (Record, bool, error) {
+	if !validID(id) {
+		return Record{}, false, fmt.Errorf("%w (got %d characters)", ErrInvalidID, len(id))
+	}
+	hashes := s.hashes(id)
+	guess := s.users.guess(hashes[0])
+	now := time.Now()
+	rec.ID, rec.Updated, rec.Touched, rec.ReadOnly = id, now, now, false
+	if rec.Created.IsZero() {
+		rec.Created = now
+	}
+	fixed := !rec.Expires.IsZero()
+	p := prior{sha1: "*", user: guess.user}
+	if !fixed && s.o.MaxLifetime > 0 {
+		// The expiry counts from the creation time: the script checks the
+		// one it is computed from.
+		if !guess.created.IsZero() {
+			rec.Created = guess.created
+		}
+		p.created = rec.Created.Format(time.RFC3339Nano)
+	}
+	for range maxPutRounds {
+		w := rec
+		if !fixed {
+			w = s.withExpiry(w)
+		}
+		kept, err := s.write(ctx, id, hashes[0], p, w, origin{stale: hashes[1:]})
+		var as *storedAs
+		if errors.As(err, &as) {
+			p.user = as.user
+			if p.created != "" {
+				p.created = as.created
+				if t, perr := time.Parse(time.RFC3339Nano, as.created); perr == nil {
+					rec.Created = t
+				}
+			}
+			continue
+		}
+		if err != nil && !errors.Is(err, ErrNotReplicated) {
+			return Record{}, false, err
+		}
+		if kept != "" {
+			if t, perr := time.Parse(time.RFC3339Nano, kept); perr == nil {
+				w.Created = t
+			}
+		}
+		return w, kept == "", err // err: nil, or ErrNotReplicated (stored all the same)
+	}
+	return Record{}, false, fmt.Errorf("%w (put: the stored session's user changed %d times during the call)", ErrConflict, maxPutRounds)
 }
 
 func (s *Store) withExpiryIfZero(rec Record) Record {
@@ -134,7 +217,7 @@ func (s *Store) updateOp(ctx context.Context, id string, fn func(*Record) error)
 		if rec.Expires.Equal(r.st.Expires) {
 			rec.Expires = time.Time{} // recompute with the new touch
 		}
-		err = s.write(ctx, id, hash, r.sha1, rec, r.st.UserID, r.origin(hash))
+		_, err = s.write(ctx, id, hash, r.prior(), rec, r.origin(hash))
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
@@ -177,17 +260,38 @@ type origin struct {
 	stale []string
 }
 
-// write stores rec for id under hash if the current value still has SHA1
-// want ("" = must not exist, "*" = anything). oldUser is the user the
-// record was indexed under. A zero rec.Expires is computed from the
-// lifetimes; a set one (scs decides expiry itself) is kept.
-func (s *Store) write(ctx context.Context, id, hash, want string, rec Record, oldUser string, o origin) error {
+// prior is what a write expects to replace.
+type prior struct {
+	// sha1 is "" when nothing may be there, "*" for whatever is there (a
+	// blind write), else the SHA1 of the value read.
+	sha1 string
+	// user is the user of the value replaced: its index loses the session
+	// when the user changes. A blind write checks it.
+	user string
+	// created is, for a blind write, the creation time (RFC 3339) the
+	// value replaced must have, or "" for any.
+	created string
+}
+
+// storedAs is a blind write's finding that the stored session has another
+// user or creation time than the write expected: nothing was written.
+type storedAs struct{ user, created string }
+
+func (e *storedAs) Error() string {
+	return fmt.Sprintf("session: the stored session has user %q, created %s", e.user, e.created)
+}
+
+// write stores rec for id under hash if the current value is what p
+// expects. A zero rec.Expires is computed from the lifetimes; a set one
+// (scs decides expiry itself) is kept. It returns the creation time a
+// blind write kept ("" when it created the session).
+func (s *Store) write(ctx context.Context, id, hash string, p prior, rec Record, o origin) (string, error) {
 	if rec.Expires.IsZero() {
 		rec = s.withExpiry(rec)
 	}
 	ttl := time.Until(rec.Expires)
 	st := stored{V: SchemaVersion, Sealed: s.seal(id), Record: rec}
-	return s.writeStored(ctx, hash, want, st, ttl, oldUser, o)
+	return s.writeStored(ctx, hash, p, st, ttl, o)
 }
 
 // maxLimitRounds bounds the calls of a write that must evict sessions over
@@ -195,18 +299,20 @@ func (s *Store) write(ctx context.Context, id, hash, want string, rec Record, ol
 // changing which ones (each call learns the current ones).
 const maxLimitRounds = 100
 
-func (s *Store) writeStored(ctx context.Context, hash, want string, st stored, ttl time.Duration, oldUser string, o origin) error {
-	s.users.remember(hash, st.UserID)
+func (s *Store) writeStored(ctx context.Context, hash string, p prior, st stored, ttl time.Duration, o origin) (string, error) {
 	if ttl < time.Millisecond {
-		_, err := s.removeHashes(ctx, append([]string{hash}, append(o.stale, nonEmpty(o.from)...)...), oldUser, false)
-		return err
+		_, err := s.removeHashes(ctx, append([]string{hash}, append(o.stale, nonEmpty(o.from)...)...), p.user, false)
+		if err == nil {
+			s.users.forget(hash)
+		}
+		return "", err
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
-		return fmt.Errorf("session: encode: %w", err)
+		return "", fmt.Errorf("session: encode: %w", err)
 	}
 	if len(b) > s.o.MaxRecordBytes {
-		return fmt.Errorf("%w: %d bytes, over MaxRecordBytes %d", ErrTooLarge, len(b), s.o.MaxRecordBytes)
+		return "", fmt.Errorf("%w: %d bytes, over MaxRecordBytes %d", ErrTooLarge, len(b), s.o.MaxRecordBytes)
 	}
 	newUser := st.UserID
 	src := hash
@@ -215,8 +321,8 @@ func (s *Store) writeStored(ctx context.Context, hash, want string, st stored, t
 	}
 	var declared []string // members of the user's index the limit may evict
 	for range maxLimitRounds {
-		keys := []string{s.key(hash), s.idx, s.userKey(newUser), s.userKey(oldUser), s.key(src)}
-		args := []string{want, string(b), strconv.FormatInt(ttl.Milliseconds(), 10), hash, flag(newUser != ""), flag(oldUser != ""), o.from, strconv.Itoa(len(o.stale))}
+		keys := []string{s.key(hash), s.idx, s.userKey(newUser), s.userKey(p.user), s.key(src)}
+		args := []string{p.sha1, string(b), strconv.FormatInt(ttl.Milliseconds(), 10), hash, flag(newUser != ""), p.user, o.from, strconv.Itoa(len(o.stale)), p.created}
 		for _, h := range o.stale {
 			keys = append(keys, s.key(h))
 			args = append(args, h)
@@ -228,21 +334,28 @@ func (s *Store) writeStored(ctx context.Context, hash, want string, st stored, t
 		}
 		out, err := s.runArray(ctx, scripts.SessionWrite, keys, args)
 		if len(out) == 0 {
-			return fmt.Errorf("session: write: %w", err)
+			return "", fmt.Errorf("session: write: %w", err)
 		}
 		status, _ := out[0].AsInt64()
 		switch {
 		case status == 1:
-			if len(out) == 2 {
+			kept := ""
+			if len(out) == 3 {
 				if n, _ := out[1].AsInt64(); n > 0 {
 					s.event(ctx, Event{Kind: EventEvicted, UserID: newUser, Count: int(n)})
 				}
+				kept, _ = out[2].ToString()
 			}
-			return err // nil, or ErrNotReplicated: stored all the same
+			created := st.Created
+			if kept != "" {
+				created, _ = time.Parse(time.RFC3339Nano, kept)
+			}
+			s.users.remember(hash, newUser, created)
+			return kept, err // nil, or ErrNotReplicated: stored all the same
 		case err != nil:
-			return fmt.Errorf("session: write: %w", err)
+			return "", fmt.Errorf("session: write: %w", err)
 		case status == -2:
-			return fmt.Errorf("%w: the stored value is not a session record; remove it first to replace it", ErrCorrupt)
+			return "", fmt.Errorf("%w: the stored value is not a session record; remove it first to replace it", ErrCorrupt)
 		case status == -3:
 			declared = declared[:0]
 			for _, m := range out[1:] {
@@ -250,10 +363,16 @@ func (s *Store) writeStored(ctx context.Context, hash, want string, st stored, t
 				declared = append(declared, h)
 			}
 			continue
+		case status == -4 && len(out) == 3:
+			user, _ := out[1].ToString()
+			created, _ := out[2].ToString()
+			return "", &storedAs{user: user, created: created}
+		case status == -5:
+			return "", ErrReadOnly
 		}
-		return ErrConflict
+		return "", ErrConflict
 	}
-	return fmt.Errorf("%w (the user's sessions kept changing while the limit was enforced)", ErrConflict)
+	return "", fmt.Errorf("%w (the user's sessions kept changing while the limit was enforced)", ErrConflict)
 }
 
 func nonEmpty(s string) []string {
@@ -342,6 +461,11 @@ func (s *Store) removeHashes(ctx context.Context, hashes []string, user string, 
 	n, err := s.run(ctx, scripts.SessionRemove, keys, args)
 	if err != nil {
 		return 0, fmt.Errorf("session: remove: %w", err)
+	}
+	if n > 0 {
+		for _, h := range hashes {
+			s.users.forget(h)
+		}
 	}
 	return int(n), nil
 }

@@ -5,6 +5,20 @@
 // The cookie carries only the session id (256 random bits); the values
 // live on the server, gob-encoded in the record's "bytes" field, under the
 // store's HMAC'd keys.
+//
+// With WithUser, every saved session is indexed under the user its values
+// name, so the session store's per-user features work for gorilla
+// sessions: RemoveByUser ("log out everywhere"), Options.MaxSessionsPerUser,
+// GetAllByUser (a device list) and RemoveOthers:
+//
+//	store := gorillastore.New(sessions, gorillastore.WithUser(func(values map[any]any) (string, string) {
+//		user, _ := values["user"].(string)
+//		device, _ := values["device"].(string)
+//		return user, device
+//	}))
+//
+// A save is one blind write (session.Store.Put): the last save wins, as
+// with gorilla's own stores, and the session keeps its creation time.
 package gorillastore
 
 import (
@@ -24,15 +38,33 @@ type Store struct {
 	s *session.Store
 	// Options are the cookie options of new sessions (path, domain, MaxAge,
 	// Secure, HttpOnly, SameSite). MaxAge also sets the server-side expiry.
-	Options *sessions.Options
+	Options  *sessions.Options
+	identify func(values map[any]any) (userID, device string)
 }
 
 var _ sessions.Store = (*Store)(nil)
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithUser makes every save index the session under the user that
+// identify reads from its values ("" for an anonymous session), with the
+// device it returns (session.Record.Device, for a device list; "" for
+// none). A session whose user changes (a login, a logout) moves between
+// the indexes in the same write. Sessions saved before the option was set
+// are indexed on their next save.
+func WithUser(identify func(values map[any]any) (userID, device string)) Option {
+	return func(st *Store) { st.identify = identify }
+}
+
 // New returns a gorilla Store on s with secure cookie defaults (Path "/",
 // HttpOnly, Secure, SameSite Lax, MaxAge 24h).
-func New(s *session.Store) *Store {
-	return &Store{s: s, Options: &sessions.Options{Path: "/", MaxAge: 86400, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode}}
+func New(s *session.Store, opts ...Option) *Store {
+	st := &Store{s: s, Options: &sessions.Options{Path: "/", MaxAge: 86400, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode}}
+	for _, o := range opts {
+		o(st)
+	}
+	return st
 }
 
 // Get returns the named session from the request's registry (loading it once).
@@ -91,7 +123,11 @@ func (st *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Ses
 	if sess.Options.MaxAge > 0 {
 		expires = time.Now().Add(time.Duration(sess.Options.MaxAge) * time.Second)
 	}
-	if err := st.s.SCS().CommitCtx(r.Context(), sess.ID, buf.Bytes(), expires); err != nil {
+	rec := session.Record{Bytes: buf.Bytes(), Expires: expires}
+	if st.identify != nil {
+		rec.UserID, rec.Device = st.identify(sess.Values)
+	}
+	if _, err := st.s.Put(r.Context(), sess.ID, rec); err != nil {
 		return err
 	}
 	http.SetCookie(w, sessions.NewCookie(sess.Name(), sess.ID, sess.Options))

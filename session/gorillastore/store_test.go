@@ -1,15 +1,20 @@
 package gorillastore_test
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/gorilla/sessions"
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 	"github.com/keyvalue-go/keyvalue/session"
@@ -145,5 +150,126 @@ func browser(t *testing.T, h http.Handler) func(path string) string {
 		defer res.Body.Close()
 		b, _ := io.ReadAll(res.Body)
 		return string(b)
+	}
+}
+
+// userApp is a gorilla/sessions application whose sessions are indexed by
+// user: /login?user=U&device=D, /whoami, /logout (the user out of the
+// values), /others (RemoveOthers of the current session).
+func userApp(t *testing.T, st *session.Store) *gorillastore.Store {
+	t.Helper()
+	store := gorillastore.New(st, gorillastore.WithUser(func(values map[any]any) (string, string) {
+		user, _ := values["user"].(string)
+		device, _ := values["device"].(string)
+		return user, device
+	}))
+	store.Options.Secure = false // httptest serves plain HTTP
+	return store
+}
+
+func userMux(store *gorillastore.Store, st *session.Store) *http.ServeMux {
+	mux := http.NewServeMux()
+	save := func(w http.ResponseWriter, r *http.Request, change func(*sessions.Session)) {
+		sess, err := store.Get(r, "sid")
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		change(sess)
+		if err := sess.Save(r, w); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+	}
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		save(w, r, func(s *sessions.Session) {
+			s.Values["user"] = r.URL.Query().Get("user")
+			s.Values["device"] = r.URL.Query().Get("device")
+		})
+	})
+	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
+		save(w, r, func(s *sessions.Session) { delete(s.Values, "user") })
+	})
+	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
+		sess, _ := store.Get(r, "sid")
+		u, _ := sess.Values["user"].(string)
+		io.WriteString(w, u)
+	})
+	mux.HandleFunc("/others", func(w http.ResponseWriter, r *http.Request) {
+		sess, _ := store.Get(r, "sid")
+		n, err := st.RemoveOthers(r.Context(), sess.ID)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprint(w, n)
+	})
+	return mux
+}
+
+// TestGorillaPerUser: through gorilla's HTTP flow, sessions are indexed by
+// the user in their values: log out everywhere, the device list, the
+// per-user limit, RemoveOthers and a logout that leaves the index.
+func TestGorillaPerUser(t *testing.T) {
+	s := servertest.Standalone(t)
+	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	newStore := func(prefix string, limit int) *session.Store {
+		st, err := session.New(c, session.Options{Prefix: prefix, Key: []byte("0123456789abcdef0123456789abcdef"), MaxSessionsPerUser: limit, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	ctx := context.Background()
+
+	st := newStore("g1", 0)
+	mux := userMux(userApp(t, st), st)
+	laptop, phone, other := browser(t, mux), browser(t, mux), browser(t, mux)
+	laptop("/login?user=ann&device=laptop")
+	phone("/login?user=ann&device=phone")
+	other("/login?user=bob")
+	list, err := st.GetAllByUser(ctx, "ann")
+	if err != nil || len(list) != 2 {
+		t.Fatalf("ann's sessions: %d, %v", len(list), err)
+	}
+	devices := []string{list[0].Device, list[1].Device}
+	slices.Sort(devices)
+	if !slices.Equal(devices, []string{"laptop", "phone"}) {
+		t.Errorf("ann's devices = %v", devices)
+	}
+	if n, err := st.RemoveByUser(ctx, "ann"); err != nil || n != 2 {
+		t.Fatalf("RemoveByUser = %d, %v", n, err)
+	}
+	if got := []string{laptop("/whoami"), phone("/whoami"), other("/whoami")}; !slices.Equal(got, []string{"", "", "bob"}) {
+		t.Errorf("after RemoveByUser(ann): %q; want both of ann's cookies anonymous, bob's untouched", got)
+	}
+
+	st = newStore("g2", 2)
+	mux = userMux(userApp(t, st), st)
+	var gets []func(string) string
+	for i := range 3 {
+		get := browser(t, mux)
+		get(fmt.Sprintf("/login?user=cy&device=d%d", i))
+		gets = append(gets, get)
+		time.Sleep(5 * time.Millisecond) // the sessions' expiries order the logins
+	}
+	if got := []string{gets[0]("/whoami"), gets[1]("/whoami"), gets[2]("/whoami")}; !slices.Equal(got, []string{"", "cy", "cy"}) {
+		t.Errorf("after 3 logins with a limit of 2: %q; want the oldest evicted", got)
+	}
+	if n := gets[2]("/others"); n != "1" {
+		t.Errorf("RemoveOthers removed %s; want 1", n)
+	}
+	if got := []string{gets[1]("/whoami"), gets[2]("/whoami")}; !slices.Equal(got, []string{"", "cy"}) {
+		t.Errorf("after RemoveOthers from the third: %q", got)
+	}
+	gets[2]("/logout")
+	if list, err := st.GetAllByUser(ctx, "cy"); err != nil || len(list) != 0 {
+		t.Errorf("cy's sessions after the logout: %d, %v", len(list), err)
+	}
+	if n, err := c.Do(ctx, c.B().Zcard().Key("kv:{s:g2}:u:cy").Build()).AsInt64(); err != nil || n != 0 {
+		t.Errorf("cy's index holds %d sessions after the logout (%v); want none", n, err)
 	}
 }
