@@ -294,7 +294,16 @@ func (b *Backend) readEntry(ctx context.Context, id string) (entry, error) {
 		return entry{}, fmt.Errorf("cache %s: get %q: %w", b.name, id, err)
 	}
 	b.tel.Add(ctx, "hits", 1)
-	return b.decode(id, raw)
+	e, err := b.decode(id, raw)
+	if err == nil && e.absent {
+		return e, b.absentError(id)
+	}
+	return e, err
+}
+
+// absentError is the error of a read that found a remembered absence.
+func (b *Backend) absentError(id string) error {
+	return fmt.Errorf("cache %s: %q: %w (remembered: its loader found nothing)", b.name, id, ErrNotFound)
 }
 
 // decode decodes a value read for id.
@@ -306,7 +315,8 @@ func (b *Backend) decode(id string, raw []byte) (entry, error) {
 	return e, nil
 }
 
-// Has reports whether an entry exists under id.
+// Has reports whether an entry exists under id (a remembered absence,
+// LoadOptions.NotFoundLifetime, is no entry). One round trip.
 func (b *Backend) Has(ctx context.Context, id string) (ok bool, err error) {
 	ctx, sp := b.tel.Start(ctx, "has")
 	defer func() { sp.End(ctx, err) }()
@@ -318,11 +328,11 @@ func (b *Backend) hasOp(ctx context.Context, id string) (bool, error) {
 	if err := b.checkID(id); err != nil {
 		return false, err
 	}
-	n, err := b.c.Do(ctx, b.c.B().Exists().Key(b.layout.valueKey(id)).Build()).AsInt64()
+	head, err := b.c.Do(ctx, b.c.B().Getrange().Key(b.layout.valueKey(id)).Start(0).End(0).Build()).AsBytes()
 	if err != nil {
 		return false, fmt.Errorf("cache %s: has %q: %w", b.name, id, err)
 	}
-	return n == 1, nil
+	return len(head) == 1 && head[0]&0x0f != absentID, nil
 }
 
 // IDsByTag returns the ids of live entries tagged tag, sorted.

@@ -44,6 +44,23 @@ func TestDegradedMode(t *testing.T) {
 	if !errors.Is(err, cache.ErrNotFound) {
 		t.Errorf("Get with the server down = %v; want a miss", err)
 	}
+	// The batch calls: misses, dropped writes, computed values unstored.
+	if got, err := b.GetMany(short(), []string{"k", "k2"}); err != nil || len(got) != 0 {
+		t.Errorf("GetMany with the server down = %v, %v; want misses", got, err)
+	}
+	if err := b.SetMany(short(), []cache.Entry{{ID: "k4", Data: []byte("x"), Tags: []string{"t"}}}); err != nil {
+		t.Errorf("SetMany with the server down = %v; want it dropped (nil)", err)
+	}
+	many, err := typed.GetOrSetMany(short(), []string{"k", "k5"}, func(ctx context.Context, missing []string) ([]cache.Item[string], error) {
+		items := make([]cache.Item[string], len(missing))
+		for i, id := range missing {
+			items[i] = cache.Item[string]{ID: id, Value: "computed " + id}
+		}
+		return items, nil
+	})
+	if err != nil || many["k"] != "computed k" || many["k5"] != "computed k5" {
+		t.Errorf("GetOrSetMany with the server down = %v, %v; want the computed values", many, err)
+	}
 	// By now the breaker is open: calls fail fast.
 	start := time.Now()
 	for range 100 {

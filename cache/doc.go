@@ -52,7 +52,13 @@
 //
 //	Set            one script (EVALSHA): memberships, then the value; 1 round trip,
 //	               plus 1 when the entry left tags it had (their indexes are only known then)
-//	Get, Has       GET / EXISTS; 1 round trip (Get may be served locally, see below)
+//	Get, Has       GET / GETRANGE of the header; 1 round trip (Get may be served locally, see below)
+//	GetMany        one MGET per Options.BatchSize ids, pipelined: 1 round trip for any number of ids
+//	               (sharded mode: one GET per id, pipelined to each node, the nodes in parallel;
+//	               with the local read cache, one cacheable GET per id)
+//	SetMany        one Set script per entry, pipelined: 1 round trip for any number of entries,
+//	               plus 1 when some left tags they had (sharded mode: each step of Set's protocol
+//	               is one pipeline for every entry: 3 round trips)
 //	Remove         one script deleting the value, then one removing its memberships; 2 round trips
 //	FlushByTags    the tags' indexes (two plain ranges each), one pipeline of removal scripts in
 //	               batches of Options.BatchSize (values, then their memberships in the flushed
@@ -68,6 +74,9 @@
 //	               the lease script, the computation, the Set script (which checks the flush
 //	               stamps and wakes the waiters): 3 round trips; a waiter: GET, the lease
 //	               script, BLPOP until woken, the lease script again (returns the value): 4
+//	GetOrSetMany   hits: as GetMany; misses: one pipeline of lease scripts, one call of the
+//	               loader, one pipeline of Set scripts: 3 round trips for any number of ids
+//	               (plus BLPOP and one round trip per wake-up for ids another caller computes)
 //	GetOrFill      the bytes-level GetOrSet for callers that run the computation themselves
 //	               (see Fill): the lease script (returns the value, or the Fill), then the
 //	               caller's Store (the Set script): 2 round trips on a miss, 1 on a hit
@@ -116,6 +125,31 @@
 // writes under the same check, Fill.StoreOther writes a second entry
 // computed from the same reads under it, and Fill.Abandon hands the
 // computation to a waiter.
+//
+// Typed.GetOrSetMany does the same for many ids at once: the leases of
+// the missing ids are claimed in one pipeline, the loader runs once with
+// the ids this caller was granted (their leases renewed together), and
+// the results are stored together, each under its own lease's check; ids
+// another caller computes are waited for, and taken over if it dies.
+//
+// LoadOptions.NotFoundLifetime remembers a loader's "not found"
+// (negative caching): the answer is stored as an entry whose header says
+// "absent" (codec id 7, no body), with the tags the loader returned and
+// that lifetime, so a flush of those tags forgets it; until then GetOrSet
+// returns an error matching LoadOptions.NotFound (and ErrNotFound)
+// without loading, and Get, Has and GetMany treat it as no entry. A flood
+// of requests for a missing id costs one load across the fleet.
+//
+// # Deleting by prefix
+//
+// There is no "delete every key starting with ..." (a KEYS or SCAN over
+// the keyspace, which blocks or walks the whole server and misses keys
+// written meanwhile). Tags cover it: give every entry the tags of the
+// groups it belongs to ("user:42", "product:7", "lang:de") and
+// FlushByTags removes a group in three round trips, however large, with
+// no entry of the group missed. Groups that are whole namespaces are
+// caches of their own (one Backend per name, cache.Open's "caches"),
+// emptied with Flush. See ExampleBackend_FlushByTags.
 //
 // LoadOptions.Grace (stale-while-revalidate) keeps an entry Grace longer
 // than its lifetime: a read in that time returns the stale value at once
@@ -177,8 +211,9 @@
 //
 // Options.MeterProvider and Options.TracerProvider (OpenTelemetry's
 // global providers when nil) receive keyvalue.cache.operation.duration
-// (a histogram per operation: get, has, set, remove, flush_by_tags, flush,
-// collect_garbage, get_or_set, get_or_fill) and the counters keyvalue.cache.hits,
+// (a histogram per operation: get, get_many, has, set, set_many, remove,
+// flush_by_tags, flush, collect_garbage, get_or_set, get_or_set_many,
+// get_or_fill) and the counters keyvalue.cache.hits,
 // .misses, .local_hits, .stale_served, .recomputes, .refused_writes and
 // .dropped_writes, each with the attribute keyvalue.cache.name; and one
 // span per operation, under a recording span in the caller's context,

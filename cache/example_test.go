@@ -208,3 +208,91 @@ func ExampleOptions_degraded() {
 	// Output:
 	// <footer>…</footer>
 }
+
+// Many ids at once: the hits in one round trip, the misses computed once
+// across the fleet with one call of the loader (one query for all of
+// them), and the ids the loader did not find remembered as absent for a
+// minute.
+func ExampleTyped_GetOrSetMany() {
+	var cfg keyvalue.Config
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
+		log.Fatal(err)
+	}
+	client, err := keyvalue.Open(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	type product struct{ Name string }
+	b, err := cache.New(client, "products", cache.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	products := cache.NewTypedWith[product](b, cache.JSON, cache.LoadOptions{NotFoundLifetime: time.Minute})
+	database := map[string]string{"p1": "Lamp", "p2": "Desk"}
+	load := func(ctx context.Context, missing []string) ([]cache.Item[product], error) {
+		fmt.Println("loading", missing) // e.g. SELECT ... WHERE id IN (...)
+		var items []cache.Item[product]
+		for _, id := range missing {
+			if name, ok := database[id]; ok {
+				items = append(items, cache.Item[product]{ID: id, Value: product{name}, Tags: []string{"product:" + id}, Lifetime: time.Hour})
+			}
+		}
+		return items, nil
+	}
+	for range 2 {
+		found, err := products.GetOrSetMany(context.Background(), []string{"p1", "p2", "p3"}, load)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(len(found), found["p1"].Name, found["p2"].Name)
+	}
+	// Output:
+	// loading [p1 p2 p3]
+	// 2 Lamp Desk
+	// 2 Lamp Desk
+}
+
+// There is no "delete by key prefix": tag each entry with the groups it
+// belongs to and flush a group by its tag (three round trips, however
+// many entries; none missed, unlike a SCAN for a prefix while others
+// write). A whole namespace is a cache of its own, emptied with Flush.
+func ExampleBackend_FlushByTags() {
+	var cfg keyvalue.Config
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
+		log.Fatal(err)
+	}
+	client, err := keyvalue.Open(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+
+	views, err := cache.New(client, "views", cache.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Instead of keys "user:42:profile", "user:42:orders", ... deleted by
+	// the prefix "user:42:": the tag "user:42".
+	err = views.SetMany(ctx, []cache.Entry{
+		{ID: "user:42:profile", Data: []byte("..."), Tags: []string{"user:42"}},
+		{ID: "user:42:orders", Data: []byte("..."), Tags: []string{"user:42", "orders"}},
+		{ID: "user:7:profile", Data: []byte("..."), Tags: []string{"user:7"}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	n, err := views.FlushByTags(ctx, "user:42")
+	if err != nil {
+		log.Fatal(err)
+	}
+	left, err := views.GetMany(ctx, []string{"user:42:profile", "user:42:orders", "user:7:profile"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("flushed", n, "left", len(left))
+	// Output:
+	// flushed 2 left 1
+}

@@ -190,6 +190,48 @@ func faultOps() []faultOp {
 				t.Errorf("tag z lists %v, want [computed]", ids)
 			}
 		}},
+		{"set-many", func(ctx context.Context, b *cache.Backend) error {
+			// New entries, and entries that change tags (e3 leaves a, b, c).
+			return b.SetMany(ctx, []cache.Entry{
+				{ID: "e3", Data: []byte("new"), Tags: []string{"d", "x"}, Lifetime: cache.Unlimited},
+				{ID: "e4", Data: []byte("new"), Tags: []string{"x", "y"}, Lifetime: time.Hour},
+				{ID: "m1", Data: []byte("new"), Tags: []string{"y"}, Lifetime: time.Hour},
+				{ID: "m2", Data: []byte("new"), Lifetime: time.Hour},
+			})
+		}, func(t *testing.T, b *cache.Backend) {
+			if ids, _ := b.IDsByTag(ctx(t), "x"); !slices.Equal(ids, []string{"e3", "e4"}) {
+				t.Errorf("tag x lists %v, want [e3 e4]", ids)
+			}
+			if ids, _ := b.IDsByTag(ctx(t), "a"); slices.Contains(ids, "e3") {
+				t.Errorf("tag a still lists e3 after it left the tag")
+			}
+			if got, err := b.GetMany(ctx(t), []string{"e3", "e4", "m1", "m2"}); err != nil || len(got) != 4 {
+				t.Errorf("GetMany after SetMany = %d entries, %v", len(got), err)
+			}
+		}},
+		{"get-or-set-many", func(ctx context.Context, b *cache.Backend) error {
+			typed := cache.NewTypedWith[string](b, cache.JSON, cache.LoadOptions{Lease: 300 * time.Millisecond, NotFoundLifetime: time.Hour})
+			got, err := typed.GetOrSetMany(ctx, []string{"e0", "c1", "c2", "gone"}, func(ctx context.Context, missing []string) ([]cache.Item[string], error) {
+				var items []cache.Item[string]
+				for _, id := range missing {
+					if id != "gone" {
+						items = append(items, cache.Item[string]{ID: id, Value: "fresh", Tags: []string{"a", "z"}, Lifetime: time.Hour})
+					}
+				}
+				return items, nil
+			})
+			if err == nil && (got["c1"] != "fresh" || got["c2"] != "fresh" || len(got) != 3) {
+				err = fmt.Errorf("GetOrSetMany = %v", got)
+			}
+			return err
+		}, func(t *testing.T, b *cache.Backend) {
+			if ids, _ := b.IDsByTag(ctx(t), "z"); !slices.Equal(ids, []string{"c1", "c2"}) {
+				t.Errorf("tag z lists %v, want [c1 c2]", ids)
+			}
+			if ok, _ := b.Has(ctx(t), "gone"); ok {
+				t.Error("an absence is an entry")
+			}
+		}},
 		{"gc", func(ctx context.Context, b *cache.Backend) error {
 			time.Sleep(200 * time.Millisecond) // let the short entries expire
 			_, err := b.CollectGarbage(ctx, nil)

@@ -67,6 +67,9 @@ func (b *Backend) getOrFill(ctx context.Context, id string, lease time.Duration,
 		return nil, nil, err
 	}
 	if l.id == "" {
+		if e.absent {
+			return nil, nil, b.absentError(id)
+		}
 		return e.body, nil, nil
 	}
 	b.tel.Add(ctx, "recomputes", 1)

@@ -31,11 +31,15 @@ type layout interface {
 	tagOf(key string) string
 	// indexPattern matches (SCAN MATCH) the keys garbage collection visits.
 	indexPattern() string
+	// oneSlot reports whether every value key shares one Cluster slot
+	// (one MGET reads any of them).
+	oneSlot() bool
 
-	// set writes an entry with its memberships, unless the guard refuses
-	// it (ErrFlushedWhileComputing, nothing written), and ends the guard's
-	// lease.
-	set(ctx context.Context, id string, value []byte, tags []string, ms int64, g guard) error
+	// set writes entries with their memberships, together (one pipeline
+	// per step), each unless its guard refuses it
+	// (ErrFlushedWhileComputing, nothing written), and ends the guards'
+	// leases. It returns each write's error, in order.
+	set(ctx context.Context, ws []write) []error
 	// remove deletes entries by id, values before memberships, and returns
 	// how many values it deleted.
 	remove(ctx context.Context, ids []string) (int, error)
@@ -50,6 +54,16 @@ type layout interface {
 	unlink(ctx context.Context, keys []string) (int, error)
 	// collect garbage-collects the indexes of tags and counts into run.
 	collect(ctx context.Context, tags []string, run *gcRun)
+}
+
+// write is an entry for a layout to write: its encoded value, its tags,
+// its lifetime in milliseconds (0: none) and its guard.
+type write struct {
+	id    string
+	value []byte
+	tags  []string
+	ms    int64
+	g     guard
 }
 
 // keyKind tells what a key of this cache is.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
@@ -38,18 +39,46 @@ type LoadOptions struct {
 	// lifetime nears and with the time its computation took. 1 is the
 	// usual value; larger refreshes earlier; 0 turns it off.
 	Beta float64
+	// NotFoundLifetime, when positive, remembers that an entry does not
+	// exist (negative caching): when the loader returns an error matching
+	// NotFound, that answer is stored for NotFoundLifetime under the tags
+	// the loader returned with the error, and until it expires, or a flush
+	// of one of those tags (or Remove, Set, Flush) forgets it, GetOrSet
+	// returns an error matching NotFound (and ErrNotFound) without
+	// loading. A flood of requests for a missing id then costs one load
+	// across the fleet. 0 (or negative): not remembered.
+	NotFoundLifetime time.Duration
+	// NotFound is the error a loader returns for an id that has no value
+	// (matched with errors.Is); nil means ErrNotFound.
+	NotFound error
+}
+
+// notFound is the error a loader returns for a missing value.
+func (o LoadOptions) notFound() error {
+	if o.NotFound == nil {
+		return ErrNotFound
+	}
+	return o.NotFound
+}
+
+// remembers reports whether a load that failed with err is stored as a
+// remembered absence.
+func (o LoadOptions) remembers(err error) bool {
+	return o.NotFoundLifetime > 0 && errors.Is(err, o.notFound())
 }
 
 // DefaultLease is LoadOptions.Lease when it is zero.
 const DefaultLease = 2 * time.Second
 
 // loadResult is what a computation returns: the encoded body and where
-// to store it.
+// to store it, or (absent) the loader's answer that there is no value,
+// to be remembered (LoadOptions.NotFoundLifetime) under tags for lifetime.
 type loadResult struct {
 	codecID  byte
 	body     []byte
 	tags     []string
 	lifetime time.Duration
+	absent   error // the loader's error saying there is no value
 }
 
 // loadFunc computes an entry.
@@ -73,19 +102,46 @@ func newLeaseToken() string {
 // returns the outcome with its value (the entry's raw value, the server's
 // µs stamp, or the wait in ms).
 func (b *Backend) lease(ctx context.Context, id, token string, ttl time.Duration, mode string) (int64, valkey.ValkeyMessage, error) {
-	res, err := scripts.CacheLease.Exec(ctx, b.c, []string{b.layout.valueKey(id), b.layout.leaseKey(id)},
-		[]string{token, strconv.FormatInt(max(ttl.Milliseconds(), 1), 10), mode}).ToArray()
-	if err != nil {
-		return 0, valkey.ValkeyMessage{}, err
+	o := b.leases(ctx, []leaseRequest{{id: id, token: token, mode: mode}}, ttl)[0]
+	return o.kind, o.msg, o.err
+}
+
+// leaseRequest asks for the lease of id with a new token, in a mode of
+// cache_lease.lua.
+type leaseRequest struct{ id, token, mode string }
+
+// leaseOutcome is cache_lease.lua's answer to one leaseRequest.
+type leaseOutcome struct {
+	kind int64
+	msg  valkey.ValkeyMessage
+	err  error
+}
+
+// leases runs cache_lease.lua for each request, in one pipeline.
+func (b *Backend) leases(ctx context.Context, reqs []leaseRequest, ttl time.Duration) []leaseOutcome {
+	ms := strconv.FormatInt(max(ttl.Milliseconds(), 1), 10)
+	execs := make([]valkey.LuaExec, len(reqs))
+	for i, r := range reqs {
+		execs[i] = valkey.LuaExec{Keys: []string{b.layout.valueKey(r.id), b.layout.leaseKey(r.id)}, Args: []string{r.token, ms, r.mode}}
 	}
-	kind, err := res[0].AsInt64()
-	if err != nil || (kind != leaseBusy && len(res) != 2) {
-		return 0, valkey.ValkeyMessage{}, fmt.Errorf("unexpected lease reply of %d elements", len(res))
+	out := make([]leaseOutcome, len(reqs))
+	for i, r := range scripts.CacheLease.ExecMulti(ctx, b.c, execs...) {
+		res, err := r.ToArray()
+		if err != nil {
+			out[i].err = err
+			continue
+		}
+		kind, err := res[0].AsInt64()
+		if err != nil || (kind != leaseBusy && len(res) != 2) {
+			out[i].err = fmt.Errorf("unexpected lease reply of %d elements", len(res))
+			continue
+		}
+		out[i].kind = kind
+		if kind != leaseBusy {
+			out[i].msg = res[1]
+		}
 	}
-	if kind == leaseBusy {
-		return kind, valkey.ValkeyMessage{}, nil
-	}
-	return kind, res[1], nil
+	return out
 }
 
 // keepLease renews the lease (id, token) every third of ttl until stop is
@@ -94,25 +150,41 @@ func (b *Backend) lease(ctx context.Context, id, token string, ttl time.Duration
 // the server is tried again at the next period: the lease lasts a full ttl
 // after the last renewal that reached it.
 func (b *Backend) keepLease(id, token string, ttl time.Duration) (stop func()) {
+	return b.keepLeases([]leaseRef{{id, token}}, ttl)
+}
+
+// keepLeases is keepLease for several leases, renewed together (one
+// pipeline per period); each stops being renewed once found lost.
+func (b *Backend) keepLeases(leases []leaseRef, ttl time.Duration) (stop func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.MaxLoadTime)
 	done := make(chan struct{})
+	ms := strconv.FormatInt(max(ttl.Milliseconds(), 1), 10)
 	go func() {
 		defer close(done)
 		t := time.NewTicker(max(ttl/3, time.Millisecond))
 		defer t.Stop()
-		for {
+		live := slices.Clone(leases)
+		for len(live) > 0 {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
-			rctx, rcancel := context.WithTimeout(ctx, ttl/3)
-			n, err := scripts.CacheLeaseExtend.Exec(rctx, b.c, []string{b.layout.leaseKey(id)},
-				[]string{token, strconv.FormatInt(max(ttl.Milliseconds(), 1), 10)}).AsInt64()
-			rcancel()
-			if err == nil && n == 0 {
-				return // released, or lost (it expired while this process could not reach the server)
+			execs := make([]valkey.LuaExec, len(live))
+			for i, l := range live {
+				execs[i] = valkey.LuaExec{Keys: []string{b.layout.leaseKey(l.id)}, Args: []string{l.token, ms}}
 			}
+			rctx, rcancel := context.WithTimeout(ctx, ttl/3)
+			still := live[:0]
+			for i, r := range scripts.CacheLeaseExtend.ExecMulti(rctx, b.c, execs...) {
+				// Released, or lost (it expired while this process could
+				// not reach the server): no more renewals.
+				if n, err := r.AsInt64(); err != nil || n != 0 {
+					still = append(still, live[i])
+				}
+			}
+			rcancel()
+			live = still
 		}
 	}()
 	return func() {
@@ -121,12 +193,28 @@ func (b *Backend) keepLease(id, token string, ttl time.Duration) (stop func()) {
 	}
 }
 
+// leaseRef names a computing lease: the entry and the holder's token.
+type leaseRef struct{ id, token string }
+
 // releaseLease ends a computing lease without a value (best effort: an
 // unreleased lease expires on its own).
 func (b *Backend) releaseLease(ctx context.Context, id, token string) {
-	err := scripts.CacheLeaseRelease.Exec(ctx, b.c, []string{b.layout.leaseKey(id), b.layout.wakeKey(id)}, []string{token}).Error()
-	if err != nil {
-		b.log.Warn("cache: cannot release a computing lease; waiters take over when it expires", "cache", b.name, "id", id, "error", err)
+	b.releaseLeases(ctx, []leaseRef{{id, token}})
+}
+
+// releaseLeases ends computing leases without a value, in one pipeline.
+func (b *Backend) releaseLeases(ctx context.Context, leases []leaseRef) {
+	if len(leases) == 0 {
+		return
+	}
+	execs := make([]valkey.LuaExec, len(leases))
+	for i, l := range leases {
+		execs[i] = valkey.LuaExec{Keys: []string{b.layout.leaseKey(l.id), b.layout.wakeKey(l.id)}, Args: []string{l.token}}
+	}
+	for i, r := range scripts.CacheLeaseRelease.ExecMulti(ctx, b.c, execs...) {
+		if err := r.Error(); err != nil {
+			b.log.Warn("cache: cannot release a computing lease; waiters take over when it expires", "cache", b.name, "id", leases[i].id, "error", err)
+		}
 	}
 }
 
@@ -235,12 +323,24 @@ func (b *Backend) computeUnstored(ctx context.Context, id string, load loadFunc)
 	if err != nil {
 		return entry{}, fmt.Errorf("cache %s: load %q: %w", b.name, id, err)
 	}
-	return b.loaded(r), nil
+	return b.loaded(r), b.loadedError(id, r)
 }
 
 // loaded turns a computation's result into the entry it returns.
 func (b *Backend) loaded(r loadResult) entry {
+	if r.absent != nil {
+		return entry{absent: true}
+	}
 	return entry{codec: codecByID(r.codecID), body: r.body}
+}
+
+// loadedError is the error a computation that found no value returns:
+// the loader's own.
+func (b *Backend) loadedError(id string, r loadResult) error {
+	if r.absent == nil {
+		return nil
+	}
+	return fmt.Errorf("cache %s: load %q: %w", b.name, id, r.absent)
 }
 
 // compute runs load under the lease token and stores its result unless a
@@ -254,27 +354,41 @@ func (b *Backend) compute(ctx context.Context, id string, o LoadOptions, since, 
 		b.releaseLease(context.WithoutCancel(ctx), id, token)
 		return entry{}, fmt.Errorf("cache %s: load %q: %w", b.name, id, err)
 	}
-	took := time.Since(start)
-	lifetime, fresh, err := b.freshLifetime(r.lifetime, o, start, took)
+	w, err := b.prepareLoaded(id, r, o, guard{since: since, token: token}, start, time.Since(start))
 	if err != nil {
 		b.releaseLease(context.WithoutCancel(ctx), id, token)
-		return b.loaded(r), err
+		return b.loaded(r), errors.Join(b.loadedError(id, r), err)
 	}
-	err = b.store(ctx, id, r.codecID, r.body, r.tags, lifetime, guard{since: since, token: token, fresh: fresh})
+	err = b.writeAll(ctx, []write{w})[0]
 	if errors.Is(err, ErrFlushedWhileComputing) {
 		b.tel.Add(ctx, "refused_writes", 1)
 		b.log.Debug("cache: a computed value was not stored: its tags were flushed while it was computed", "cache", b.name, "id", id)
 	} else if err != nil {
-		// Not stored (bad input, the server failed): waiters must not wait
-		// for the lease to run out.
+		// Not stored (the server failed): waiters must not wait for the
+		// lease to run out.
 		b.releaseLease(context.WithoutCancel(ctx), id, token)
-		return b.loaded(r), err
+		return b.loaded(r), errors.Join(b.loadedError(id, r), fmt.Errorf("cache %s: set %q: %w", b.name, id, err))
 	}
 	e := b.loaded(r)
-	if fresh != nil {
-		e.fresh, e.hasFresh = *fresh, true
+	if w.g.fresh != nil {
+		e.fresh, e.hasFresh = *w.g.fresh, true
 	}
-	return e, nil
+	return e, b.loadedError(id, r)
+}
+
+// prepareLoaded prepares a computation's result for writing under the
+// guard g: the value with its freshness (stale-while-revalidate, early
+// refresh), or a remembered absence.
+func (b *Backend) prepareLoaded(id string, r loadResult, o LoadOptions, g guard, start time.Time, took time.Duration) (write, error) {
+	if r.absent != nil {
+		return b.prepare(id, absentID, nil, r.tags, r.lifetime, g)
+	}
+	lifetime, fresh, err := b.freshLifetime(r.lifetime, o, start, took)
+	if err != nil {
+		return write{}, err
+	}
+	g.fresh = fresh
+	return b.prepare(id, r.codecID, r.body, r.tags, lifetime, g)
 }
 
 // freshLifetime returns the lifetime to store a computed entry with, and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/valkey-io/valkey-go"
 )
 
@@ -60,6 +61,84 @@ func (m modes) read(ctx context.Context, key string) ([]byte, error) {
 		m.b.tel.Add(ctx, "local_hits", 1)
 	}
 	return raw, err
+}
+
+// readMany reads value keys in one round trip: MGETs of Options.BatchSize
+// keys when they share a slot (oneSlot: the standalone layout), else one
+// GET each (valkey-go sends a Cluster's to their nodes in parallel, one
+// pipeline per node); a command refused during a slot migration is sent
+// again. With the local read cache every key is a cacheable
+// GET (the server tracks keys one by one), and keys whose local copy may
+// be older than this process's own write are read again from the server.
+// vals[i] is nil when keys[i] has no value.
+func (m modes) readMany(ctx context.Context, keys []string, oneSlot bool) (vals [][]byte, err error) {
+	c := m.b.c
+	vals = make([][]byte, len(keys))
+	if m.recent != nil {
+		cmds := make([]valkey.CacheableTTL, len(keys))
+		for i, k := range keys {
+			cmds[i] = valkey.CT(c.B().Get().Key(k).Cache(), m.b.opts.LocalCacheTTL)
+		}
+		var again []int // maybe older than this process's own write
+		hits := 0
+		for i, r := range c.DoMultiCache(ctx, cmds...) {
+			raw, err := r.AsBytes()
+			found := err == nil
+			if !found && !valkey.IsValkeyNil(err) {
+				return nil, err
+			}
+			if !m.recent.check(keys[i], found, raw) {
+				again = append(again, i)
+				continue
+			}
+			if found && r.IsCacheHit() {
+				hits++
+			}
+			vals[i] = raw
+		}
+		if hits > 0 {
+			m.b.tel.Add(ctx, "local_hits", int64(hits))
+		}
+		if len(again) == 0 {
+			return vals, nil
+		}
+		rs := scripts.DoMulti(ctx, c, len(again), func(j int) valkey.Completed { return c.B().Get().Key(keys[again[j]]).Build() })
+		for j, r := range rs {
+			raw, err := r.AsBytes()
+			if err != nil && !valkey.IsValkeyNil(err) {
+				return nil, err
+			}
+			vals[again[j]] = raw
+		}
+		return vals, nil
+	}
+	if !oneSlot {
+		for i, r := range scripts.DoMulti(ctx, c, len(keys), func(i int) valkey.Completed { return c.B().Get().Key(keys[i]).Build() }) {
+			raw, err := r.AsBytes()
+			if err != nil && !valkey.IsValkeyNil(err) {
+				return nil, err
+			}
+			vals[i] = raw
+		}
+		return vals, nil
+	}
+	batch := m.b.opts.BatchSize
+	n := (len(keys) + batch - 1) / batch
+	rs := scripts.DoMulti(ctx, c, n, func(j int) valkey.Completed {
+		return c.B().Mget().Key(keys[j*batch : min((j+1)*batch, len(keys))]...).Build()
+	})
+	for j, r := range rs {
+		arr, err := r.ToArray()
+		if err != nil {
+			return nil, err
+		}
+		for i, v := range arr {
+			if raw, err := v.AsBytes(); err == nil {
+				vals[j*batch+i] = raw
+			}
+		}
+	}
+	return vals, nil
 }
 
 // miss reports whether a read that failed with err counts as a miss:

@@ -19,7 +19,8 @@ import (
 // Value format: one header byte, the entry's tags if it has any, then the
 // body.
 //
-//	byte 0, bit 0-3  codec id        0 raw, 1 json, 2 msgpack, 3 gob, 8-15 registered by the application
+//	byte 0, bit 0-3  codec id        0 raw, 1 json, 2 msgpack, 3 gob, 8-15 registered by the application;
+//	                                 7: a remembered absence (LoadOptions.NotFoundLifetime), no body
 //	byte 0, bit 4-5  compression     0 none, 1 zstd, 2 s2
 //	byte 0, bit 6    freshness follows (entries stored by Typed.GetOrSet with Grace or Beta)
 //	byte 0, bit 7    tags follow
@@ -287,12 +288,17 @@ type freshness struct {
 	tookMS  uint32 // how long the computation took
 }
 
+// absentID is the codec id of a remembered absence: a loader said the
+// entry does not exist (LoadOptions.NotFoundLifetime). It has no body.
+const absentID = 7
+
 // entry is a decoded value.
 type entry struct {
 	codec    Codec
 	body     []byte
 	fresh    freshness
 	hasFresh bool
+	absent   bool // a remembered absence: no codec, no body
 }
 
 // encode builds a value: the header, the tags, and the body, compressed
@@ -359,7 +365,8 @@ func (p *payloads) decode(id string, payload []byte) (entry, error) {
 	}
 	h := payload[0]
 	codec := codecByID(h)
-	if codec == nil {
+	absent := h&0x0f == absentID
+	if codec == nil && !absent {
 		return entry{}, &CorruptError{ID: id, Reason: fmt.Sprintf("codec id %d is unknown here (register it with RegisterCodec)", h&0x0f)}
 	}
 	body := payload[1:]
@@ -373,7 +380,7 @@ func (p *payloads) decode(id string, payload []byte) (entry, error) {
 		}
 		body = body[4+n:]
 	}
-	e := entry{codec: codec}
+	e := entry{codec: codec, absent: absent}
 	if h&freshBit != 0 {
 		if len(body) < 12 {
 			return entry{}, &CorruptError{ID: id, Reason: "header says freshness follows, but the value ends before it"}

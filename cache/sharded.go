@@ -63,6 +63,7 @@ func (l *shardedLayout) wakeKey(id string) string        { return l.entryKey("n"
 func (l *shardedLayout) indexKey(tag string) string      { return l.p + "i:{" + tag + "}" }
 func (l *shardedLayout) pendingKey(tag string) string    { return l.p + "p:{" + tag + "}" }
 func (l *shardedLayout) indexPattern() string            { return scan.Escape(l.p) + "[ip]:{*" }
+func (l *shardedLayout) oneSlot() bool                   { return false }
 
 func (l *shardedLayout) kindOf(key string) keyKind {
 	switch rest := key[len(l.p):]; {
@@ -102,14 +103,19 @@ func (l *shardedLayout) unlink(ctx context.Context, keys []string) (int, error) 
 	return total, nil
 }
 
-// set writes the value with its memberships (steps 1 and 2 above), then
-// ends the guard's lease: the sharded layout does not check flush stamps.
-func (l *shardedLayout) set(ctx context.Context, id string, value []byte, tags []string, ms int64, g guard) error {
-	err := l.write(ctx, id, value, tags, ms)
-	if g.token != "" {
-		l.b.releaseLease(ctx, id, g.token)
+// set writes the values with their memberships (steps 1 and 2 above),
+// then ends the guards' leases: the sharded layout does not check flush
+// stamps.
+func (l *shardedLayout) set(ctx context.Context, ws []write) []error {
+	errs := l.write(ctx, ws)
+	var leases []leaseRef
+	for _, w := range ws {
+		if w.g.token != "" {
+			leases = append(leases, leaseRef{w.id, w.g.token})
+		}
 	}
-	return err
+	l.b.releaseLeases(ctx, leases)
+	return errs
 }
 
 func (l *shardedLayout) remove(ctx context.Context, ids []string) (int, error) {
@@ -124,65 +130,104 @@ func (l *shardedLayout) collect(ctx context.Context, tags []string, run *gcRun) 
 	}
 }
 
-// write is steps 1 and 2 of the protocol.
-func (l *shardedLayout) write(ctx context.Context, id string, value []byte, tags []string, ms int64) error {
+// write is steps 1 and 2 of the protocol for every entry, each step one
+// pipeline for all of them (valkey-go sends each node its part, the nodes
+// in parallel). An entry whose value could not be written before its
+// deadline is tagged again, up to three times.
+func (l *shardedLayout) write(ctx context.Context, ws []write) []error {
 	b := l.b
-	ttl := strconv.FormatInt(ms, 10)
+	errs := make([]error, len(ws))
 	slack := b.slack.Milliseconds()
+	todo := make([]int, len(ws))
+	for i := range todo {
+		todo[i] = i
+	}
 	for range 3 {
 		// 1. Memberships, pending.
-		deadline := int64(math.MaxInt64 / 2)
-		if len(tags) > 0 {
-			execs := make([]valkey.LuaExec, len(tags))
-			for i, t := range tags {
-				execs[i] = valkey.LuaExec{Keys: []string{l.indexKey(t), l.pendingKey(t)}, Args: []string{id, ttl, strconv.FormatInt(slack, 10)}}
+		deadline := make(map[int]int64, len(todo))
+		var execs []valkey.LuaExec
+		var owner []int // the write of each exec
+		for _, i := range todo {
+			deadline[i] = math.MaxInt64 / 2
+			for _, t := range ws[i].tags {
+				execs = append(execs, valkey.LuaExec{Keys: []string{l.indexKey(t), l.pendingKey(t)}, Args: []string{ws[i].id, strconv.FormatInt(ws[i].ms, 10), strconv.FormatInt(slack, 10)}})
+				owner = append(owner, i)
 			}
-			for _, r := range scripts.CacheTagAdd.ExecMulti(ctx, b.c, execs...) {
+		}
+		if len(execs) > 0 {
+			for k, r := range scripts.CacheTagAdd.ExecMulti(ctx, b.c, execs...) {
 				d, err := r.AsInt64()
 				if err != nil {
-					return fmt.Errorf("cache %s: set %q: tag: %w", b.name, id, err)
+					errs[owner[k]] = fmt.Errorf("tag: %w", err)
+					continue
 				}
-				deadline = min(deadline, d)
+				deadline[owner[k]] = min(deadline[owner[k]], d)
 			}
 			if err := b.step("set", "tagged"); err != nil {
-				return err
+				return failRest(errs, err)
 			}
 		}
-		// 2. The value, unless the deadline passed.
-		ok, err := scripts.CacheSetSharded.Exec(ctx, b.c, []string{l.valueKey(id)},
-			[]string{valkey.BinaryString(value), ttl, strconv.FormatInt(deadline, 10), strconv.FormatInt(slack/2, 10)}).AsInt64()
-		if err != nil {
-			return fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
-		}
-		if ok != 1 {
-			b.log.Warn("cache: sharded set missed its deadline between tagging and writing; tagging again", "cache", b.name, "id", id)
-			continue
-		}
-		if len(tags) == 0 {
-			return nil
-		}
-		if err := b.step("set", "written"); err != nil {
-			return err
-		}
-		// 3. Commit.
-		execs := make([]valkey.LuaExec, len(tags))
-		for i, t := range tags {
-			execs[i] = valkey.LuaExec{Keys: []string{l.indexKey(t), l.pendingKey(t)}, Args: []string{id}}
-		}
-		var errs []error
-		for _, r := range scripts.CacheTagCommit.ExecMulti(ctx, b.c, execs...) {
-			if err := r.Error(); err != nil {
-				errs = append(errs, err)
+		// 2. The values, unless their deadline passed.
+		var live []int
+		for _, i := range todo {
+			if errs[i] == nil {
+				live = append(live, i)
 			}
 		}
-		if err := joinErrors(errs...); err != nil {
-			// The value is stored and its memberships are in place (pending
-			// until garbage collection settles them).
-			return fmt.Errorf("cache %s: set %q: stored, but clearing its pending marks failed: %w", b.name, id, err)
+		execs = execs[:0]
+		for _, i := range live {
+			execs = append(execs, valkey.LuaExec{Keys: []string{l.valueKey(ws[i].id)},
+				Args: []string{valkey.BinaryString(ws[i].value), strconv.FormatInt(ws[i].ms, 10), strconv.FormatInt(deadline[i], 10), strconv.FormatInt(slack/2, 10)}})
 		}
-		return nil
+		var again, tagged []int
+		if len(execs) > 0 {
+			for k, r := range scripts.CacheSetSharded.ExecMulti(ctx, b.c, execs...) {
+				i := live[k]
+				ok, err := r.AsInt64()
+				switch {
+				case err != nil:
+					errs[i] = err
+				case ok != 1:
+					b.log.Warn("cache: sharded set missed its deadline between tagging and writing; tagging again", "cache", b.name, "id", ws[i].id)
+					again = append(again, i)
+				case len(ws[i].tags) > 0:
+					tagged = append(tagged, i)
+				}
+			}
+		}
+		if len(tagged) > 0 {
+			if err := b.step("set", "written"); err != nil {
+				return failRest(errs, err)
+			}
+			// 3. Commit.
+			execs = execs[:0]
+			owner = owner[:0]
+			for _, i := range tagged {
+				for _, t := range ws[i].tags {
+					execs = append(execs, valkey.LuaExec{Keys: []string{l.indexKey(t), l.pendingKey(t)}, Args: []string{ws[i].id}})
+					owner = append(owner, i)
+				}
+			}
+			failed := map[int][]error{}
+			for k, r := range scripts.CacheTagCommit.ExecMulti(ctx, b.c, execs...) {
+				if err := r.Error(); err != nil {
+					failed[owner[k]] = append(failed[owner[k]], err)
+				}
+			}
+			for i, fs := range failed {
+				// The value is stored and its memberships are in place
+				// (pending until garbage collection settles them).
+				errs[i] = fmt.Errorf("stored, but clearing its pending marks failed: %w", joinErrors(fs...))
+			}
+		}
+		if todo = again; len(todo) == 0 {
+			return errs
+		}
 	}
-	return fmt.Errorf("cache %s: set %q: the value could not be written within %s of tagging, three times: is this process stalled, or do the cluster nodes' clocks differ by more than that?", b.name, id, b.slack/2)
+	for _, i := range todo {
+		errs[i] = fmt.Errorf("the value could not be written within %s of tagging, three times: is this process stalled, or do the cluster nodes' clocks differ by more than that?", b.slack/2)
+	}
+	return errs
 }
 
 // membership is one id in one tag's index, with the score read for it.

@@ -31,6 +31,7 @@ func (l *standalone) leaseKey(id string) string  { return l.p + "l:" + id }
 func (l *standalone) wakeKey(id string) string   { return l.p + "n:" + id }
 func (l *standalone) indexKey(tag string) string { return l.p + "i:" + tag }
 func (l *standalone) indexPattern() string       { return scan.Escape(l.p+"i:") + "*" }
+func (l *standalone) oneSlot() bool              { return true }
 
 func (l *standalone) kindOf(key string) keyKind {
 	switch rest := key[len(l.p):]; {
@@ -46,46 +47,76 @@ func (l *standalone) kindOf(key string) keyKind {
 
 func (l *standalone) tagOf(key string) string { return key[len(l.p)+2:] }
 
-// set runs the Set script: memberships, then the value, checked against
-// the flush stamps when the guard says so; then, in a second call, the
-// entry leaves the indexes of tags it no longer has.
-func (l *standalone) set(ctx context.Context, id string, value []byte, tags []string, ms int64, g guard) error {
+// set runs the Set script for each entry (one pipeline): memberships,
+// then the value, checked against the flush stamps when the guard says
+// so; then, in a second round trip, the entries leave the indexes of tags
+// they no longer have.
+func (l *standalone) set(ctx context.Context, ws []write) []error {
 	b := l.b
-	keys := make([]string, 4, 4+len(tags))
-	keys[0], keys[1], keys[2], keys[3] = l.valueKey(id), l.stamps, l.leaseKey(id), l.wakeKey(id)
-	args := make([]string, 6, 6+len(tags))
-	args[0], args[1], args[2] = valkey.BinaryString(value), strconv.FormatInt(ms, 10), id
-	args[3], args[4], args[5] = g.since, g.token, b.keep
-	for _, t := range tags {
-		keys = append(keys, l.indexKey(t))
-		args = append(args, t)
+	execs := make([]valkey.LuaExec, len(ws))
+	for i, w := range ws {
+		keys := make([]string, 4, 4+len(w.tags))
+		keys[0], keys[1], keys[2], keys[3] = l.valueKey(w.id), l.stamps, l.leaseKey(w.id), l.wakeKey(w.id)
+		args := make([]string, 6, 6+len(w.tags))
+		args[0], args[1], args[2] = valkey.BinaryString(w.value), strconv.FormatInt(w.ms, 10), w.id
+		args[3], args[4], args[5] = w.g.since, w.g.token, b.keep
+		for _, t := range w.tags {
+			keys = append(keys, l.indexKey(t))
+			args = append(args, t)
+		}
+		execs[i] = valkey.LuaExec{Keys: keys, Args: args}
 	}
-	out, err := scripts.CacheSet.Exec(ctx, b.c, keys, args).AsStrSlice()
-	if err == nil && (len(out) == 0 || out[0] != "stored" && out[0] != "refused") {
-		err = fmt.Errorf("unexpected reply %q", out)
+	errs := make([]error, len(ws))
+	left := map[string][]string{} // tag -> ids that left it
+	var leaving []int
+	written := 0
+	for i, r := range scripts.CacheSet.ExecMulti(ctx, b.c, execs...) {
+		out, err := r.AsStrSlice()
+		switch {
+		case err != nil:
+			errs[i] = err
+		case len(out) == 0 || out[0] != "stored" && out[0] != "refused":
+			errs[i] = fmt.Errorf("unexpected reply %q", out)
+		case out[0] == "refused":
+			errs[i] = ErrFlushedWhileComputing
+		default:
+			written++
+			for _, t := range out[1:] {
+				left[t] = append(left[t], ws[i].id)
+			}
+			if len(out) > 1 {
+				leaving = append(leaving, i)
+			}
+		}
 	}
-	if err != nil {
-		return err
+	if written == 0 {
+		return errs
 	}
-	if out[0] == "refused" {
-		return ErrFlushedWhileComputing
-	}
-	left := out[1:]
 	if err := b.step("set", "written"); err != nil {
-		return err
+		return failRest(errs, err)
 	}
-	// The entry left these tags: drop it from their indexes (a failure
-	// here only leaves surplus members, which pruning removes later).
+	// The entries left these tags: drop them from their indexes (a
+	// failure here only leaves surplus members, which pruning removes
+	// later).
 	if len(left) > 0 {
-		groups := make(map[string][]string, len(left))
-		for _, t := range left {
-			groups[t] = []string{id}
-		}
-		if _, err := l.prune(ctx, groups); err != nil {
-			return fmt.Errorf("leave old tags: %w", err)
+		if _, err := l.prune(ctx, left); err != nil {
+			for _, i := range leaving {
+				errs[i] = fmt.Errorf("leave old tags: %w", err)
+			}
 		}
 	}
-	return nil
+	return errs
+}
+
+// failRest sets err as the error of every write that has none yet (an
+// operation stopped there) and returns errs.
+func failRest(errs []error, err error) []error {
+	for i := range errs {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+	}
+	return errs
 }
 
 func (l *standalone) remove(ctx context.Context, ids []string) (int, error) {

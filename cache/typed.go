@@ -106,7 +106,11 @@ type Loader[T any] func(ctx context.Context) (value T, tags []string, lifetime t
 // callers of this computation, and the next read computes it again (see
 // "Computing missing entries" in the package doc). With LoadOptions.Grace
 // a stale entry is returned at once and recomputed in the background;
-// with LoadOptions.Beta a fresh one may be recomputed early.
+// with LoadOptions.Beta a fresh one may be recomputed early. With
+// LoadOptions.NotFoundLifetime, a loader's "not found" is remembered like
+// a value (negative caching): the first caller gets the loader's error,
+// later ones an error matching LoadOptions.NotFound and ErrNotFound,
+// without a load, until it expires or a flush of its tags.
 //
 // An entry that cannot be decoded counts as a miss and is overwritten. If
 // storing fails the loaded value is still returned, with the error.
@@ -120,6 +124,9 @@ func (t *Typed[T]) GetOrSet(ctx context.Context, id string, load Loader[T]) (v T
 func (t *Typed[T]) getOrSetOp(ctx context.Context, id string, load Loader[T]) (T, error) {
 	var zero T
 	e, err := t.b.readEntry(ctx, id)
+	if e.absent {
+		return zero, t.absentError(id)
+	}
 	if err == nil {
 		v, derr := t.decode(id, e)
 		if derr == nil {
@@ -156,6 +163,9 @@ func (t *Typed[T]) getOrSetOp(ctx context.Context, id string, load Loader[T]) (T
 		if err != nil {
 			return result{zero, err}, nil
 		}
+		if e.absent {
+			return result{zero, t.absentError(id)}, nil
+		}
 		v, err := t.decode(id, e)
 		return result{v, err}, nil
 	})
@@ -168,11 +178,26 @@ func (t *Typed[T]) getOrSetOp(ctx context.Context, id string, load Loader[T]) (T
 	}
 }
 
+// absentError is the error of a read that found a remembered absence: it
+// matches ErrNotFound and LoadOptions.NotFound.
+func (t *Typed[T]) absentError(id string) error {
+	err := t.b.absentError(id)
+	if nf := t.opts.notFound(); nf != ErrNotFound {
+		err = fmt.Errorf("%w: %w", err, nf)
+	}
+	return err
+}
+
 // loadFunc adapts load to the backend: it encodes the value, and keeps it
 // in *computed (when computed is not nil) so the caller need not decode it.
+// A loader's "not found" becomes a remembered absence when LoadOptions
+// say so.
 func (t *Typed[T]) loadFunc(id string, load Loader[T], computed **T) loadFunc {
 	return func(ctx context.Context) (loadResult, error) {
 		v, tags, lifetime, err := load(ctx)
+		if t.opts.remembers(err) {
+			return loadResult{tags: tags, lifetime: t.opts.NotFoundLifetime, absent: err}, nil
+		}
 		if err != nil {
 			return loadResult{}, err
 		}

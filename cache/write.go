@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -47,35 +48,111 @@ var ErrFlushedWhileComputing = errors.New("cache: computed value not stored: the
 // unless the guard refuses it (ErrFlushedWhileComputing) or degraded mode
 // drops it (no error).
 func (b *Backend) store(ctx context.Context, id string, codecID byte, body []byte, tags []string, lifetime time.Duration, g guard) error {
-	if err := b.checkID(id); err != nil {
-		return err
-	}
-	tags, err := b.checkTags(tags)
+	w, err := b.prepare(id, codecID, body, tags, lifetime, g)
 	if err != nil {
 		return err
 	}
-	ms, err := b.lifetimeMS(lifetime)
-	if err != nil {
-		return err
-	}
-	value, err := b.payloads.encode(codecID, tags, g.fresh, body)
-	if err != nil {
-		return fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
-	}
-	if len(value) > b.opts.MaxValueBytes {
-		return &InputError{Cache: b.name, Kind: ErrTooLarge, Value: id,
-			Reason: fmt.Sprintf("the stored value would be %d bytes (from %d bytes of data), over MaxValueBytes %d", len(value), len(body), b.opts.MaxValueBytes)}
-	}
-	if len(tags) > 0 {
-		if err := b.checkPolicy(ctx); err != nil {
-			return err
-		}
-	}
-	err = b.modes.written(ctx, id, value, b.layout.set(ctx, id, value, tags, ms, g))
+	err = b.writeAll(ctx, []write{w})[0]
 	if err != nil && err != ErrFlushedWhileComputing {
 		return fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
 	}
 	return err
+}
+
+// prepare validates an entry and encodes it for a layout to write.
+func (b *Backend) prepare(id string, codecID byte, body []byte, tags []string, lifetime time.Duration, g guard) (write, error) {
+	if err := b.checkID(id); err != nil {
+		return write{}, err
+	}
+	tags, err := b.checkTags(tags)
+	if err != nil {
+		return write{}, err
+	}
+	ms, err := b.lifetimeMS(lifetime)
+	if err != nil {
+		return write{}, err
+	}
+	value, err := b.payloads.encode(codecID, tags, g.fresh, body)
+	if err != nil {
+		return write{}, fmt.Errorf("cache %s: set %q: %w", b.name, id, err)
+	}
+	if len(value) > b.opts.MaxValueBytes {
+		return write{}, &InputError{Cache: b.name, Kind: ErrTooLarge, Value: id,
+			Reason: fmt.Sprintf("the stored value would be %d bytes (from %d bytes of data), over MaxValueBytes %d", len(value), len(body), b.opts.MaxValueBytes)}
+	}
+	return write{id: id, value: value, tags: tags, ms: ms, g: g}, nil
+}
+
+// writeAll has the layout write prepared entries together and returns
+// each one's error, unwrapped: nil when written or dropped by degraded
+// mode, ErrFlushedWhileComputing when its guard refused it.
+func (b *Backend) writeAll(ctx context.Context, ws []write) []error {
+	for _, w := range ws {
+		if len(w.tags) > 0 {
+			if err := b.checkPolicy(ctx); err != nil {
+				return failRest(make([]error, len(ws)), err)
+			}
+			break
+		}
+	}
+	errs := b.layout.set(ctx, ws)
+	for i, w := range ws {
+		errs[i] = b.modes.written(ctx, w.id, w.value, errs[i])
+	}
+	return errs
+}
+
+// Entry is one entry for SetMany.
+type Entry struct {
+	ID       string
+	Data     []byte
+	Tags     []string
+	Lifetime time.Duration // a duration, DefaultLifetime or Unlimited
+}
+
+// SetMany stores entries as Set would, together: one round trip for
+// any number of entries in the standalone layout (plus one when some
+// leave tags they had); in sharded mode each step of the write protocol is
+// one pipeline for all of them, sent to every node in parallel. Every
+// entry is checked before anything is written: an invalid one returns its
+// error (an *InputError naming it) and nothing is written. The entries
+// are written independently, not as one transaction: an error names the
+// entries it concerns, and the others are stored. Of entries with the
+// same id, the last one is stored.
+func (b *Backend) SetMany(ctx context.Context, entries []Entry) (err error) {
+	ctx, sp := b.tel.Start(ctx, "set_many")
+	defer func() { sp.End(ctx, err) }()
+	return b.setManyOp(ctx, entries)
+}
+
+// setManyOp is SetMany without telemetry.
+func (b *Backend) setManyOp(ctx context.Context, entries []Entry) error {
+	ws, err := prepareAll(len(entries), func(i int) (write, error) {
+		e := entries[i]
+		return b.prepare(e.ID, Raw.ID(), e.Data, e.Tags, e.Lifetime, guard{})
+	})
+	if err != nil {
+		return err
+	}
+	return b.writeMany(ctx, ws)
+}
+
+// writeMany writes prepared entries and joins their errors, each naming
+// its entry.
+func (b *Backend) writeMany(ctx context.Context, ws []write) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	errs := b.writeAll(ctx, ws)
+	for i, err := range errs {
+		if err != nil {
+			errs[i] = &keyError{key: strconv.Quote(ws[i].id), err: err}
+		}
+	}
+	if err := joinErrors(errs...); err != nil {
+		return fmt.Errorf("cache %s: set many: %w", b.name, err)
+	}
+	return nil
 }
 
 // Remove deletes the entry under id; it reports whether an entry existed.
