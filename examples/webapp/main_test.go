@@ -7,17 +7,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
+	"github.com/keyvalue-go/keyvalue/keyvaluetest"
 )
 
 // TestMetricsEndpoint runs the application against a real server, renders
 // a page twice (a miss that computes, then a hit), logs in and publishes,
 // then scrapes /metrics and checks the main series.
 func TestMetricsEndpoint(t *testing.T) {
-	s := servertest.Standalone(t)
-	client := kvtest.Open(t, keyvalue.Config{Addrs: []string{s.Addr()}})
+	client := keyvaluetest.Start(t).Client(t)
 	handler, err := newHandler(client, []byte(strings.Repeat("k", 32)))
 	if err != nil {
 		t.Fatal(err)

@@ -6,10 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
+	"github.com/keyvalue-go/keyvalue/keyvaluetest"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -18,8 +16,7 @@ import (
 // with the database attributes and no ids, tags or values; an operation
 // outside any trace makes no span.
 func TestSpans(t *testing.T) {
-	s := servertest.Standalone(t)
-	client := kvtest.Open(t, keyvalue.Config{Addrs: []string{s.Addr()}})
+	client := keyvaluetest.Start(t).Client(t)
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	b, err := cache.New(client, "spans", cache.Options{TracerProvider: tp})

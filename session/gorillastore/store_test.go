@@ -15,19 +15,13 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
-	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
+	"github.com/keyvalue-go/keyvalue/keyvaluetest"
 	"github.com/keyvalue-go/keyvalue/session"
 	"github.com/keyvalue-go/keyvalue/session/gorillastore"
 )
 
 func TestGorillaHandlers(t *testing.T) {
-	s := servertest.Standalone(t)
-	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := keyvaluetest.Start(t).Client(t)
 	st, err := session.New(c, session.Options{Prefix: "web", Key: []byte("0123456789abcdef0123456789abcdef"), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -89,12 +83,7 @@ func TestGorillaHandlers(t *testing.T) {
 // after the application switches to [B, A], moves to B on its next save,
 // and is then found with B alone.
 func TestGorillaWithKeyRotation(t *testing.T) {
-	s := servertest.Standalone(t)
-	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := keyvaluetest.Start(t).Client(t)
 	keyA := []byte("A123456789abcdef0123456789abcdef")
 	keyB := []byte("B123456789abcdef0123456789abcdef")
 	storeWith := func(o session.Options) *gorillastore.Store {
@@ -210,12 +199,7 @@ func userMux(store *gorillastore.Store, st *session.Store) *http.ServeMux {
 // the user in their values: log out everywhere, the device list, the
 // per-user limit, RemoveOthers and a logout that leaves the index.
 func TestGorillaPerUser(t *testing.T) {
-	s := servertest.Standalone(t)
-	c, err := keyvalue.Open(keyvalue.Config{Addrs: []string{s.Addr()}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := keyvaluetest.Start(t).Client(t)
 	newStore := func(prefix string, limit int) *session.Store {
 		st, err := session.New(c, session.Options{Prefix: prefix, Key: []byte("0123456789abcdef0123456789abcdef"), MaxSessionsPerUser: limit, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {

@@ -15,7 +15,8 @@
 //     and checks that keyvalue version prints VERSION, and (b) go get of
 //     the library and the gorilla adapter at VERSION in a throwaway consumer
 //     module, then go build and go vet of a program that uses cache,
-//     session, lock, httpcache and gorillastore.
+//     session, lock, httpcache and gorillastore, and go test of its test,
+//     which starts a server with keyvaluetest (skipped without one).
 //
 // It prints each step and exits non-zero at the first failure.
 package main
@@ -385,8 +386,38 @@ func main() {
 }
 `
 
+// consumerTest is the consumer's test, against a throwaway server from
+// keyvaluetest (skipped where no server binary is installed).
+const consumerTest = `package main
+
+import (
+	"context"
+	"testing"
+
+	"github.com/keyvalue-go/keyvalue/cache"
+	"github.com/keyvalue-go/keyvalue/keyvaluetest"
+)
+
+func TestPages(t *testing.T) {
+	client := keyvaluetest.Start(t).Client(t)
+	pages, err := cache.New(client, "pages", cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := pages.SetMany(ctx, []cache.Entry{{ID: "home", Data: []byte("<h1>hi</h1>"), Tags: []string{"site"}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := pages.GetMany(ctx, []string{"home", "missing"})
+	if err != nil || string(got["home"]) != "<h1>hi</h1>" || len(got) != 1 {
+		t.Fatalf("GetMany = %q, %v", got, err)
+	}
+}
+`
+
 // buildConsumer creates a throwaway module that gets the library and the
-// gorilla adapter at version, and builds and vets a program using them.
+// gorilla adapter at version, builds and vets a program using them, and
+// runs its test (keyvaluetest).
 func buildConsumer(tmp string, env []string, version string) error {
 	dir := filepath.Join(tmp, "consumer")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -395,12 +426,16 @@ func buildConsumer(tmp string, env []string, version string) error {
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(consumer), 0o644); err != nil {
 		return err
 	}
+	if err := os.WriteFile(filepath.Join(dir, "main_test.go"), []byte(consumerTest), 0o644); err != nil {
+		return err
+	}
 	for _, args := range [][]string{
 		{"mod", "init", "example.com/consumer"},
 		{"get", prefix + "@" + version, prefix + "/session/gorillastore@" + version},
 		{"mod", "tidy"},
 		{"build", "./..."},
 		{"vet", "./..."},
+		{"test", "-count=1", "-v", "./..."},
 	} {
 		if err := goCmd(dir, env, args...); err != nil {
 			return err
@@ -419,7 +454,7 @@ func buildConsumer(tmp string, env []string, version string) error {
 			return fmt.Errorf("the consumer resolved %s %s, not %s", r.Mod.Path, r.Mod.Version, version)
 		}
 	}
-	fmt.Printf("release-check: a consumer module built and vetted with keyvalue %s and gorillastore %s\n", version, version)
+	fmt.Printf("release-check: a consumer module built, vetted and tested with keyvalue %s and gorillastore %s\n", version, version)
 	return nil
 }
 
