@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
 	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
@@ -117,4 +118,46 @@ func BenchmarkGetAll(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSCSCommit shows what indexing scs sessions by user costs: a
+// commit of the same session (1 KB of data) without SCSUser, with it, and
+// a plain SET of the same record (the physical limit of a blind write).
+func BenchmarkSCSCommit(b *testing.B) {
+	s := servertest.Standalone(b)
+	c := kvtest.Open(b, keyvalue.Config{Addrs: []string{s.Addr()}, Logger: quiet})
+	st, err := session.New(c, session.Options{Prefix: "scsbench", Key: key, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	codec := scs.GobCodec{}
+	data, err := codec.Encode(time.Now().Add(time.Hour), map[string]any{"userID": "42", "cart": strings.Repeat("x", 1000)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	expiry := time.Now().Add(time.Hour)
+	for _, tc := range []struct {
+		name string
+		a    *session.SCS
+	}{
+		{"plain", st.SCS()},
+		{"with-user", st.SCS(session.SCSUser(codec, func(v map[string]any) (string, string) { u, _ := v["userID"].(string); return u, "" }))},
+	} {
+		token := session.NewID()
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				if err := tc.a.Commit(token, data, expiry); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("limit-SET", func(b *testing.B) {
+		record := strings.Repeat("x", len(data)*4/3+300)
+		for b.Loop() {
+			if err := c.Do(context.Background(), c.B().Set().Key("kv:{s:scsbench}:limit").Value(record).Px(time.Hour).Build()).Error(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -322,7 +322,7 @@ func (s *Store) writeStored(ctx context.Context, hash string, p prior, st stored
 	var declared []string // members of the user's index the limit may evict
 	for range maxLimitRounds {
 		keys := []string{s.key(hash), s.idx, s.userKey(newUser), s.userKey(p.user), s.key(src)}
-		args := []string{p.sha1, string(b), strconv.FormatInt(ttl.Milliseconds(), 10), hash, flag(newUser != ""), p.user, o.from, strconv.Itoa(len(o.stale)), p.created}
+		args := []string{p.sha1, string(b), strconv.FormatInt(ttl.Milliseconds(), 10), hash, flag(newUser != ""), jsonContents(p.user), o.from, strconv.Itoa(len(o.stale)), p.created}
 		for _, h := range o.stale {
 			keys = append(keys, s.key(h))
 			args = append(args, h)
@@ -373,6 +373,16 @@ func (s *Store) writeStored(ctx context.Context, hash string, p prior, st stored
 		return "", ErrConflict
 	}
 	return "", fmt.Errorf("%w (the user's sessions kept changing while the limit was enforced)", ErrConflict)
+}
+
+// jsonContents is s as a JSON string holds it, without the quotes: the
+// bytes a record written by json.Marshal has for it.
+func jsonContents(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil || len(b) < 2 {
+		return s // json.Marshal of a string does not fail
+	}
+	return string(b[1 : len(b)-1])
 }
 
 func nonEmpty(s string) []string {

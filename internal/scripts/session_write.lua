@@ -13,7 +13,8 @@
 -- ARGV[3]  time to live in milliseconds
 -- ARGV[4]  the index member (HASH)
 -- ARGV[5]  "1" if KEYS[3] is a real user index
--- ARGV[6]  the user id the current value has ("" for none): KEYS[4] is its
+-- ARGV[6]  the user id the current value has ("" for none), as a JSON
+--          string's contents (escaped as the record holds it): KEYS[4] is its
 --          index
 -- ARGV[7]  "" or, when moving, the member of KEYS[5] (its HASH under the previous key)
 -- ARGV[8]  m: copies of the record under previous keys to delete (a blind write
@@ -22,7 +23,7 @@
 --          for any. A blind write reads the current value (at KEYS[1], else
 --          the first copy of KEYS[6..5+m]): when its user is not ARGV[6] or
 --          its "created" not ARGV[9], nothing is written and it returns {-4,
---          its user, its created}, for the caller to call again with that
+--          its user (decoded), its created}, for the caller to call again with that
 --          user's index declared (and an expiry computed from that creation
 --          time); otherwise the record is written with the current value's
 --          "created" (a session keeps its creation time across blind writes)
@@ -57,15 +58,31 @@ elseif want == '*' then
     found = redis.call('GET', KEYS[5 + i])
   end
   if found then
-    if string.sub(found, -1) ~= '}' or string.sub(found, 1, 13) ~= '{"v":1,"sid":' then return {-2} end
-    local ok, rec = pcall(cjson.decode, found)
-    if not ok or type(rec) ~= 'table' then return {-2} end
-    if rec.renewed then return {-5} end
-    local user, created = rec.user_id, rec.created
-    if user == nil or user == cjson.null then user = '' end
-    if type(user) ~= 'string' or type(created) ~= 'string' then return {-2} end
-    if not string.match(created, '^[0-9TZ:.+-]+$') then return {-2} end
-    if user ~= ARGV[6] or (ARGV[9] ~= '' and created ~= ARGV[9]) then return {-4, user, created} end
+    -- Records are written by this package's Go code, fields in a fixed
+    -- order: {"v":1,"sid":"...",["user_id":"...",]"created":"...",...
+    -- ["renewed":true]}. The expected user and creation time are checked
+    -- on the bytes; only a mismatch decodes the record (to name its user).
+    if string.sub(found, -1) ~= '}' or string.sub(found, 1, 14) ~= '{"v":1,"sid":"' then return {-2} end
+    if string.sub(found, -16) == ',"renewed":true}' then return {-5} end
+    local sid_end = string.find(found, '"', 15, true)
+    if not sid_end then return {-2} end
+    local after = ',"created":"'
+    if ARGV[6] ~= '' then
+      after = ',"user_id":"' .. ARGV[6] .. '","created":"'
+    end
+    local created = nil
+    if string.sub(found, sid_end + 1, sid_end + #after) == after then
+      created = string.match(found, '^([0-9TZ:.+-]+)"', sid_end + #after + 1)
+    end
+    if not created or (ARGV[9] ~= '' and created ~= ARGV[9]) then
+      local ok, rec = pcall(cjson.decode, found)
+      if not ok or type(rec) ~= 'table' then return {-2} end
+      local user = rec.user_id
+      if user == nil or user == cjson.null then user = '' end
+      if type(user) ~= 'string' or type(rec.created) ~= 'string' then return {-2} end
+      if not string.match(rec.created, '^[0-9TZ:.+-]+$') then return {-2} end
+      return {-4, user, rec.created}
+    end
     local n
     body, n = string.gsub(body, '"created":"[^"]*"', '"created":"' .. created .. '"', 1)
     if n ~= 1 then return redis.error_reply('ERR session record without "created"') end

@@ -22,6 +22,7 @@ import (
 type tagged interface {
 	Set(ctx context.Context, id string, data []byte, tags []string, lifetime time.Duration) error
 	Get(ctx context.Context, id string) ([]byte, error)
+	GetMany(ctx context.Context, ids []string) (map[string][]byte, error)
 	FlushByTags(ctx context.Context, tags ...string) error
 	Flush(ctx context.Context) error
 	CollectGarbage(ctx context.Context) error
@@ -220,6 +221,60 @@ func getParallel(kv bool) Impl {
 			return Measure{}, err
 		}
 		return Measure{Value: float64(n) / took.Seconds()}, nil
+	}
+}
+
+// getMany reads n entries of 512 bytes in one call, over and over
+// (baseline: one GET per entry, pipelined).
+func getMany(n int, kv bool) Impl {
+	return func(ctx context.Context, env *Env) (Measure, error) {
+		t, _, done, err := openCache(env, kv, "getmany", cache.Options{})
+		if err != nil {
+			return Measure{}, err
+		}
+		defer done()
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = "e" + strconv.Itoa(i)
+			if err := t.Set(ctx, ids[i], make([]byte, 512), []string{"t"}, time.Hour); err != nil {
+				return Measure{}, err
+			}
+		}
+		reads := max(env.sizes().getOps/n, 2)
+		start := time.Now()
+		for range reads {
+			got, err := t.GetMany(ctx, ids)
+			if err != nil {
+				return Measure{}, err
+			}
+			if len(got) != n {
+				return Measure{}, fmt.Errorf("GetMany found %d of %d entries", len(got), n)
+			}
+		}
+		return Measure{Value: per(time.Since(start), reads, "µs")}, nil
+	}
+}
+
+// getManyLimit: one MGET of n values of the same size.
+func getManyLimit(n int) Impl {
+	return func(ctx context.Context, env *Env) (Measure, error) {
+		c, prefix, done, err := rawClient(env, "getmany")
+		if err != nil {
+			return Measure{}, err
+		}
+		defer done()
+		keys, err := setKeys(ctx, c, prefix, n, string(make([]byte, 512)))
+		if err != nil {
+			return Measure{}, err
+		}
+		reads := max(env.sizes().getOps/n, 2)
+		start := time.Now()
+		for range reads {
+			if err := c.Do(ctx, c.B().Mget().Key(keys...).Build()).Error(); err != nil {
+				return Measure{}, err
+			}
+		}
+		return Measure{Value: per(time.Since(start), reads, "µs")}, nil
 	}
 }
 

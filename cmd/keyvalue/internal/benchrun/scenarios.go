@@ -80,6 +80,8 @@ func Scenarios() []Scenario {
 			Baseline: swrHit(false), Keyvalue: swrHit(true)},
 		Scenario{Name: "cache/memory-per-entry", Unit: "B", What: "server memory per entry (INFO used_memory) for 20,000 entries of 200 bytes with 3 tags; limit: plain SET PX of the same payloads",
 			Baseline: memoryPerEntry(false), Keyvalue: memoryPerEntry(true), Limit: memoryLimit},
+		Scenario{Name: "cache/get-many-100", Unit: "µs", What: "read 100 entries of 512 bytes in one call (baseline: 100 GETs pipelined); limit: one MGET of 100 keys",
+			Baseline: getMany(100, false), Keyvalue: getMany(100, true), Limit: getManyLimit(100)},
 		Scenario{Name: "cache/get-local-hit", Unit: "ns", What: "GET served by the local read cache (baseline: a server GET)", Baseline: getLocal(false), Keyvalue: getLocal(true)},
 		Scenario{Name: "session/getall-500", Unit: "ms", What: "list 500 sessions", Baseline: getAllN(500, false), Keyvalue: getAllN(500, true), Limit: getAllLimitN(500)},
 		Scenario{Name: "session/getall-10k", Unit: "ms", Large: true, What: "list 10,000 sessions (linear growth from getall-500?)", Baseline: getAllN(10000, false), Keyvalue: getAllN(10000, true), Limit: getAllLimitN(10000)},

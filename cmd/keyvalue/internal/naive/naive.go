@@ -83,6 +83,27 @@ func (n *Cache) Get(ctx context.Context, id string) ([]byte, error) {
 	return b, err
 }
 
+// GetMany returns the data under each of ids that has some: one GET per
+// id, pipelined.
+func (n *Cache) GetMany(ctx context.Context, ids []string) (map[string][]byte, error) {
+	cmds := make(valkey.Commands, len(ids))
+	for i, id := range ids {
+		cmds[i] = n.c.B().Get().Key(n.data(id)).Build()
+	}
+	out := make(map[string][]byte, len(ids))
+	for i, r := range n.c.DoMulti(ctx, cmds...) {
+		b, err := r.AsBytes()
+		if valkey.IsValkeyNil(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[ids[i]] = b
+	}
+	return out, nil
+}
+
 // FlushByTags flushes each tag in turn.
 func (n *Cache) FlushByTags(ctx context.Context, tags ...string) error {
 	for _, t := range tags {
