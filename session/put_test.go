@@ -112,7 +112,7 @@ func TestPut(t *testing.T) {
 	for i, step := range []struct {
 		st   *session.Store
 		user string
-	}{{a, "ann"}, {a, "bob"}, {b, ""}, {a, "cid"}, {b, "ann"}, {a, "ann"}} {
+	}{{a, "ann"}, {a, "bob"}, {b, ""}, {a, `q"uote <&> \\`}, {b, "ann"}, {a, `q"uote <&> \\`}, {a, "ann"}} {
 		rec, err := step.st.Put(ctx(t), id, session.Record{UserID: step.user, Bytes: []byte{byte('2' + i)}})
 		if err != nil {
 			t.Fatalf("put %d (%q): %v", i, step.user, err)
@@ -194,7 +194,7 @@ func TestConcurrentPutsKeepIndexes(t *testing.T) {
 	_, c, a := setup(t, session.Options{Prefix: "putrace"})
 	b := newStore(t, c, session.Options{Prefix: "putrace"})
 	ids := []string{session.NewID(), session.NewID(), session.NewID()}
-	users := []string{"", "u1", "u2", "u3"}
+	users := []string{"", "u1", "u2", `we"ird <&> \\ü`}
 	var wg sync.WaitGroup
 	for w := range 8 {
 		st := []*session.Store{a, b}[w%2]
