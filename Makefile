@@ -14,7 +14,7 @@
 
 GO        ?= go
 BIN       := bin/keyvalue
-MODULES   := . cmd/keyvalue session/gorillastore examples/webapp internal/netfaults tools/releasecheck
+MODULES   := . cmd/keyvalue session/gorillastore examples/webapp examples/cloudauth internal/netfaults tools/releasecheck
 TESTFLAGS ?= -race -count=1 -timeout 9m
 # The workspace of the tree (an outer GOWORK or GOWORK=off must not change
 # what the targets build).

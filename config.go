@@ -73,8 +73,16 @@ type Config struct {
 	Password string `yaml:"password,omitempty" json:"password,omitempty"`
 	// PasswordFile names a file holding the password (Docker and Kubernetes
 	// secrets: KEYVALUE_PASSWORD_FILE=/run/secrets/valkey); one trailing
-	// newline is ignored. It is read by Normalize (Open), and excludes Password.
+	// newline is ignored. Open checks it can be read; every new connection
+	// reads it again, so a rotated secret is used without a restart. It
+	// excludes Password.
 	PasswordFile string `yaml:"password_file,omitempty" json:"password_file,omitempty"`
+	// Credentials, when set, is called for every new connection to a data
+	// node (and at the ReauthAt of the credentials it returned), for
+	// rotating secrets and short-lived tokens (IAM); it excludes Username,
+	// Password and PasswordFile. See "Credentials" in the package doc for
+	// ElastiCache IAM and Entra ID recipes. Not loadable from files.
+	Credentials CredentialsProvider `yaml:"-" json:"-"`
 	// ClientName is set with CLIENT SETNAME on every connection (no spaces).
 	ClientName string `yaml:"client_name,omitempty" json:"client_name,omitempty"`
 
@@ -156,12 +164,21 @@ type SentinelConfig struct {
 	// Username and Password authenticate to the sentinels (not the data nodes).
 	Username string `yaml:"username,omitempty" json:"username,omitempty"`
 	Password string `yaml:"password,omitempty" json:"password,omitempty"`
+	// Credentials, when set, is called for every new connection to a
+	// sentinel instead of Username and Password. Not loadable from files.
+	Credentials CredentialsProvider `yaml:"-" json:"-"`
 	// TLS secures connections to the sentinels; it is separate from the data
 	// nodes' TLS and is not inherited from it.
 	TLS TLSConfig `yaml:"tls,omitempty" json:"tls,omitempty"`
 	// RefreshInterval asks the sentinels for the primary periodically, in
 	// addition to reacting to +switch-master events; default 5s.
 	RefreshInterval time.Duration `yaml:"refresh_interval,omitempty" json:"refresh_interval,omitempty"`
+}
+
+// isZero reports whether nothing of the sentinel section is set.
+func (s SentinelConfig) isZero() bool {
+	return s.Master == "" && s.Username == "" && s.Password == "" && s.Credentials == nil &&
+		s.TLS == (TLSConfig{}) && s.RefreshInterval == 0
 }
 
 // ClientCacheConfig configures server-assisted client-side caching (RESP3

@@ -3,7 +3,6 @@ package keyvalue
 import (
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,14 +53,16 @@ func (c Config) Normalize() (Config, error) {
 		if c.Password != "" {
 			return c, cfgErr("password_file", "is set together with password: use one of them")
 		}
-		b, err := os.ReadFile(c.PasswordFile)
-		if err != nil {
-			return c, cfgErr("password_file", "cannot be read: %v", err)
+		// Read here to fail at Open; every new connection reads it again.
+		if _, err := readPasswordFile(c.PasswordFile); err != nil {
+			return c, cfgErr("password_file", "%v", err)
 		}
-		c.Password = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-		if c.Password == "" {
-			return c, cfgErr("password_file", "%s is empty", c.PasswordFile)
-		}
+	}
+	if c.Credentials != nil && (c.Username != "" || c.Password != "" || c.PasswordFile != "") {
+		return c, cfgErr("password", "is set together with a credentials provider (Config.Credentials), which returns the username and password: use one of them")
+	}
+	if c.Sentinel.Credentials != nil && (c.Sentinel.Username != "" || c.Sentinel.Password != "") {
+		return c, cfgErr("sentinel.password", "is set together with a sentinel credentials provider (SentinelConfig.Credentials): use one of them")
 	}
 	return c, c.validate()
 }
@@ -101,7 +102,7 @@ func (c *Config) validate() error {
 	if c.Mode == ModeSentinel && c.Sentinel.Master == "" {
 		return cfgErr("sentinel.master", "is required in sentinel mode: the name the sentinels monitor")
 	}
-	if c.Mode != ModeSentinel && c.Sentinel != (SentinelConfig{}) {
+	if c.Mode != ModeSentinel && !c.Sentinel.isZero() {
 		return cfgErr("sentinel", "is set but mode is %s: set mode: sentinel or remove the sentinel section", c.Mode)
 	}
 	if err := c.TLS.validate("tls"); err != nil {

@@ -103,12 +103,20 @@ func (s *lazy) askSentinels(stop <-chan struct{}) (string, error) {
 
 // sentinelMaster asks one sentinel for the primary's address.
 func (s *lazy) sentinelMaster(ctx context.Context, addr string) (string, error) {
+	s.mu.Lock()
+	main := s.opt
+	s.mu.Unlock()
 	opt := valkey.ClientOption{
-		InitAddress:       []string{addr},
-		Username:          s.cfg.Sentinel.Username,
-		Password:          s.cfg.Sentinel.Password,
-		TLSConfig:         s.opt.Sentinel.TLSConfig,
-		Dialer:            net.Dialer{Timeout: s.cfg.DialTimeout},
+		InitAddress: []string{addr},
+		Username:    s.cfg.Sentinel.Username,
+		Password:    s.cfg.Sentinel.Password,
+		// The client's own dial and credentials functions, for a sentinel
+		// (the dialer's mark): the sentinels' TLS files as they are now,
+		// SentinelConfig.Credentials.
+		DialCtxFn:         main.DialCtxFn,
+		AuthCredentialsFn: main.AuthCredentialsFn,
+		TLSConfig:         main.Sentinel.TLSConfig,
+		Dialer:            net.Dialer{Timeout: s.cfg.DialTimeout, FallbackDelay: sentinelDialMark},
 		ConnWriteTimeout:  s.cfg.DialTimeout,
 		ForceSingleClient: true,
 		DisableCache:      true,

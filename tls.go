@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"os"
+	"sync"
+	"time"
 )
 
 // ClientConfig loads the files named by t into a *tls.Config for a client,
@@ -80,4 +82,80 @@ func (t TLSConfig) validate(key string) error {
 		return cfgErr(key+".cert_file", "cert_file and key_file go together for mTLS: set both or neither")
 	}
 	return nil
+}
+
+// tlsSource is the TLS configuration new connections use: built from the
+// files of a TLSConfig, and built again when one of them changes (checked
+// with a stat of each on every new connection), so a rotated certificate,
+// key or CA is used without a restart. Files that fail to load (a
+// certificate written before its key, say) leave the last good
+// configuration in use; each such state is logged once.
+type tlsSource struct {
+	t   TLSConfig
+	key string // tls or sentinel.tls, for errors and logs
+	log *slog.Logger
+
+	mu     sync.Mutex
+	conf   *tls.Config
+	loaded fileStamps // of the files conf was built from
+	failed fileStamps // of the files whose failure was logged last
+}
+
+// fileStamps identify the versions of a TLS configuration's files.
+type fileStamps [3]fileStamp
+
+type fileStamp struct {
+	size    int64
+	modTime time.Time
+	ok      bool
+}
+
+// newTLSSource builds the configuration of t (nil when TLS is off).
+func newTLSSource(t TLSConfig, key string, log *slog.Logger) (*tlsSource, error) {
+	if !t.Enabled {
+		return nil, nil
+	}
+	conf, err := t.build(key, log)
+	if err != nil {
+		return nil, err
+	}
+	return &tlsSource{t: t, key: key, log: log, conf: conf, loaded: t.stamps()}, nil
+}
+
+func (t TLSConfig) stamps() fileStamps {
+	var s fileStamps
+	for i, path := range []string{t.CAFile, t.CertFile, t.KeyFile} {
+		if path == "" {
+			continue
+		}
+		if fi, err := os.Stat(path); err == nil {
+			s[i] = fileStamp{size: fi.Size(), modTime: fi.ModTime(), ok: true}
+		}
+	}
+	return s
+}
+
+// config returns the configuration for a new connection: nil when TLS is
+// off, else the one built from the files as they are now if they load,
+// or the last good one.
+func (s *tlsSource) config() *tls.Config {
+	if s == nil {
+		return nil
+	}
+	now := s.t.stamps()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now == s.loaded || now == s.failed {
+		return s.conf
+	}
+	conf, err := s.t.build(s.key, nil)
+	if err != nil {
+		s.failed = now
+		s.log.Warn("keyvalue: the TLS files changed but cannot be loaded (still being written?); new connections keep the previous certificates until they load",
+			"config", s.key, "error", err)
+		return s.conf
+	}
+	s.conf, s.loaded, s.failed = conf, now, fileStamps{}
+	s.log.Info("keyvalue: TLS files reloaded; new connections use them", "config", s.key)
+	return s.conf
 }

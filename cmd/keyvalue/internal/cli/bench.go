@@ -141,7 +141,15 @@ func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios
 	if err != nil {
 		return err
 	}
-	env := &benchrun.Env{Cfg: cfg, NS: benchrun.NewNamespace(), Quick: o.quick, TLS: tlsConf,
+	// The plain clients (baselines, peers) take a fixed password: the one
+	// the password file or the provider gives now.
+	creds, err := cfg.ResolveCredentials(cctx)
+	if err != nil {
+		return err
+	}
+	plainCfg := cfg
+	plainCfg.Username, plainCfg.Password, plainCfg.PasswordFile = creds.Username, creds.Password, ""
+	env := &benchrun.Env{Cfg: plainCfg, NS: benchrun.NewNamespace(), Quick: o.quick, TLS: tlsConf,
 		Plain: cfg.Mode == keyvalue.ModeStandalone && cfg.DB == 0}
 	fmt.Fprintf(out, "keyvalue bench: %s %s (%s), %d scenarios × median of %d, namespace %s\n", server.Product, server.Version, cfg, len(scenarios), o.repeats, env.NS)
 	progress := func(i int, name string) { fmt.Fprintf(errOut, "[%d/%d] %s\n", i+1, len(scenarios), name) }
