@@ -22,7 +22,7 @@ export GOWORK := $(CURDIR)/go.work
 
 VALKEY_BIN ?= ../shared/valkey/bin
 
-.PHONY: all deps build test test-valkey test-short vet tidy demo check-report bench-scale bench-cache bench-lock bench-peers release-check clean
+.PHONY: all deps build test test-acl test-valkey test-short vet tidy demo check-report bench-scale bench-cache bench-lock bench-peers release-check clean
 
 all: test
 
@@ -61,6 +61,16 @@ tidy:
 test: deps vet
 	@set -e; for m in $(MODULES); do echo "go test ($$m)"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
 	$(GO) test -count=1 -timeout 5m -run 'Fault|Property|Interrupted|WhileSlotsMove|SlotMigration' ./cache
+
+## test-acl: the cache, httpcache, session and lock suites again as a
+## least-privilege ACL user, made on every test server from the line
+## keyvalue acl prints for every cache, session store and lock (the
+## harness reads it from KV_TEST_ACL; tests' own inspection uses an admin
+## connection)
+test-acl: deps build
+	@rules="$$(./bin/keyvalue acl --user keyvalue-test --cache '*' --sharded-cache '*' --sessions '*' --locks | sed 's/^ACL SETUSER keyvalue-test //')"; \
+	echo "test-acl: ACL SETUSER keyvalue-test $$rules"; \
+	KV_TEST_ACL="$$rules" $(GO) test $(TESTFLAGS) ./cache/ ./httpcache/ ./session/ ./lock/
 
 ## test-valkey: the whole suite again with Valkey's binaries first on PATH
 ## (the test harness prefers valkey-server/valkey-sentinel); skips with one

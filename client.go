@@ -110,7 +110,8 @@ func (c *Client) Do(ctx context.Context, cmd valkey.Completed) valkey.ValkeyResu
 	if cmd.IsBlock() {
 		return c.s.doBlocking(ctx, vc, cmd)
 	}
-	return c.s.result(ctx, vc.Do(ctx, cmd))
+	head := sentOf(cmd.Commands())
+	return c.s.result(ctx, head, vc.Do(ctx, cmd))
 }
 
 // DoMulti pipelines commands in one round trip, dialling first if needed.
@@ -119,7 +120,11 @@ func (c *Client) DoMulti(ctx context.Context, cmds ...valkey.Completed) []valkey
 	if err != nil {
 		return fillErr(len(cmds), err)
 	}
-	return c.s.results(ctx, vc.DoMulti(ctx, cmds...))
+	heads := make([]sent, len(cmds))
+	for i, cmd := range cmds {
+		heads[i] = sentOf(cmd.Commands())
+	}
+	return c.s.results(ctx, heads, vc.DoMulti(ctx, cmds...))
 }
 
 // DoCache sends a cacheable command through client-side caching (a plain
@@ -129,7 +134,8 @@ func (c *Client) DoCache(ctx context.Context, cmd valkey.Cacheable, ttl time.Dur
 	if err != nil {
 		return valkey.NewErrorResult(err)
 	}
-	return c.s.result(ctx, vc.DoCache(ctx, cmd, ttl))
+	head := sentOf(cmd.Commands())
+	return c.s.result(ctx, head, vc.DoCache(ctx, cmd, ttl))
 }
 
 // DoMultiCache is DoCache for several commands.
@@ -138,7 +144,11 @@ func (c *Client) DoMultiCache(ctx context.Context, multi ...valkey.CacheableTTL)
 	if err != nil {
 		return fillErr(len(multi), err)
 	}
-	return c.s.results(ctx, vc.DoMultiCache(ctx, multi...))
+	heads := make([]sent, len(multi))
+	for i, m := range multi {
+		heads[i] = sentOf(m.Cmd.Commands())
+	}
+	return c.s.results(ctx, heads, vc.DoMultiCache(ctx, multi...))
 }
 
 // DoStream sends a command whose reply is streamed to an io.Writer.

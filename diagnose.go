@@ -121,6 +121,12 @@ func classify(cfg *Config, err error) *ConnectError {
 		ce.Kind, ce.Err = ErrServerVersion, tooOld.err
 	case errors.As(err, &vkErr) && (strings.HasPrefix(msg, "WRONGPASS") || strings.HasPrefix(msg, "NOAUTH") || strings.Contains(msg, "invalid username-password")):
 		ce.Kind, ce.Hint = ErrAuth, "check username and password (an ACL user needs both; password alone authenticates the default user)"
+	case errors.As(err, &vkErr) && isPermissionReply(msg):
+		what := "a command the connection needs"
+		if m := deniedCommand.FindStringSubmatch(msg); m != nil {
+			what = strings.ToUpper(strings.ReplaceAll(m[1], "|", " "))
+		}
+		ce.Kind, ce.Hint = ErrRejected, fmt.Sprintf("the ACL user may not run %s while connecting: grant what every connection needs (keyvalue acl prints the rules; see \"Least privilege\" in the README)", what)
 	case strings.Contains(msg, "DB index is out of range"), strings.Contains(msg, "invalid DB index"):
 		ce.Kind, ce.Hint = ErrRejected, fmt.Sprintf("the server has no database %d: its 'databases' setting (default 16) limits db to 0..databases-1", cfg.DB)
 	case cfg.Mode == ModeSentinel && containsAny(strings.ToLower(msg), "unknown command 'sentinel'", "unknown command `sentinel`", "unknown subcommand"):

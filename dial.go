@@ -277,13 +277,14 @@ func (s *lazy) doBlocking(ctx context.Context, vc valkey.Client, cmd valkey.Comp
 	stop := context.AfterFunc(s.closing, cancel)
 	defer stop()
 	done := make(chan valkey.ValkeyResult, 1)
+	head := sentOf(cmd.Commands())
 	go func() { done <- vc.Do(bctx, cmd) }()
 	select {
 	case r := <-done:
 		if ctx.Err() == nil && s.closing.Err() != nil && r.Error() != nil {
 			return valkey.NewErrorResult(ErrClosed)
 		}
-		return s.result(ctx, r)
+		return s.result(ctx, head, r)
 	case <-s.closing.Done():
 		return valkey.NewErrorResult(ErrClosed)
 	}
@@ -291,8 +292,11 @@ func (s *lazy) doBlocking(ctx context.Context, vc valkey.Client, cmd valkey.Comp
 
 // result turns a command's failure to reach the server into a
 // *ConnectError (see unreachable).
-func (s *lazy) result(ctx context.Context, r valkey.ValkeyResult) valkey.ValkeyResult {
+func (s *lazy) result(ctx context.Context, cmd sent, r valkey.ValkeyResult) valkey.ValkeyResult {
 	if err := r.Error(); err != nil {
+		if pe := s.permissionError(cmd, err); pe != nil {
+			return valkey.NewErrorResult(pe)
+		}
 		if u := s.unreachable(ctx, err); u != err {
 			return valkey.NewErrorResult(u)
 		}
@@ -300,10 +304,13 @@ func (s *lazy) result(ctx context.Context, r valkey.ValkeyResult) valkey.ValkeyR
 	return r
 }
 
-// results is result for each of a pipeline's results.
-func (s *lazy) results(ctx context.Context, rs []valkey.ValkeyResult) []valkey.ValkeyResult {
+// results is result for each of a pipeline's results; cmds are the
+// commands as sent.
+func (s *lazy) results(ctx context.Context, cmds []sent, rs []valkey.ValkeyResult) []valkey.ValkeyResult {
 	for i, r := range rs {
-		rs[i] = s.result(ctx, r)
+		if r.Error() != nil {
+			rs[i] = s.result(ctx, cmds[i], r)
+		}
 	}
 	return rs
 }

@@ -34,6 +34,37 @@
 // A Client implements valkey.Client: pass it wherever valkey-go clients are
 // accepted, and build commands with B() as usual.
 //
+// # Credentials and certificates that rotate
+//
+// Secrets are read for every new connection, so they rotate without a
+// restart: Config.PasswordFile is read again on each dial (a Kubernetes
+// secret replaced on disk), Config.Credentials (a CredentialsProvider) is
+// called on each dial, and the TLS files (certificate, key, CA) are
+// loaded again when one of them changed, checked with a stat per dial; a
+// half-written set (a new certificate before its key) keeps the previous
+// one in use and is logged once. Connections open at the rotation keep
+// working until they close; a connection killed by the server (CLIENT
+// KILL after a rotation) is replaced with the new secret. Credentials
+// whose ReauthAt is set are sent again (AUTH) on the open connections at
+// that time: short-lived tokens. In Sentinel mode the sentinels have
+// their own credentials (SentinelConfig.Credentials, or Username and
+// Password) and TLS files.
+//
+// The module github.com/keyvalue-go/keyvalue/examples/cloudauth has
+// providers for AWS IAM (ElastiCache, MemoryDB) and Microsoft Entra ID
+// (Azure), as recipes to copy; the cloud SDKs stay out of this module.
+//
+// # Permissions
+//
+// A server that refuses a command for the connection's ACL user (NOPERM)
+// makes it fail with a *PermissionError matching ErrNoPermission, which
+// names the command, the key and what the user lacks; it is never
+// retried. What each component needs is listed by its Permissions
+// function (cache.Permissions, session.Permissions, lock.Permissions,
+// ConnectionPermissions); ACLRules turns them into an ACL SETUSER rule
+// list, and keyvalue acl prints it (keyvalue doctor checks a user with ACL
+// DRYRUN).
+//
 // # Guarantees
 //
 //   - Failures to connect are *ConnectError values that match ErrUnreachable,

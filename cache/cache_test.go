@@ -217,10 +217,11 @@ func TestFlushTouchesOnlyItsNamespace(t *testing.T) {
 			mustSet(t, pages, fmt.Sprintf("p%d", i), fmt.Sprintf("t%d", i%7))
 		}
 		mustSet(t, pages2, "p1", "t1")
-		if err := c.Do(ctx(t), c.B().Set().Key("kv:{c:pages}x").Value("unrelated").Build()).Error(); err != nil {
+		admin := kvtest.Admin(t, c)
+		if err := admin.Do(ctx(t), admin.B().Set().Key("kv:{c:pages}x").Value("unrelated").Build()).Error(); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Do(ctx(t), c.B().Set().Key("unrelated").Value("1").Build()).Error(); err != nil {
+		if err := admin.Do(ctx(t), admin.B().Set().Key("unrelated").Value("1").Build()).Error(); err != nil {
 			t.Fatal(err)
 		}
 		var calls, last int
@@ -563,7 +564,7 @@ func TestScriptCacheFlushed(t *testing.T) {
 	eachTopology(t, func(t *testing.T, c *keyvalue.Client) {
 		b := newBackend(t, c, "scripts", cache.Options{})
 		mustSet(t, b, "a", "x")
-		for _, n := range c.Nodes() {
+		for _, n := range kvtest.Admin(t, c).Nodes() {
 			if err := n.Do(ctx(t), n.B().ScriptFlush().Build()).Error(); err != nil {
 				t.Fatal(err)
 			}
@@ -572,7 +573,7 @@ func TestScriptCacheFlushed(t *testing.T) {
 		if n, err := b.FlushByTags(ctx(t), "x"); err != nil || n != 2 {
 			t.Fatalf("FlushByTags after SCRIPT FLUSH = %d, %v", n, err)
 		}
-		for _, n := range c.Nodes() {
+		for _, n := range kvtest.Admin(t, c).Nodes() {
 			_ = n.Do(ctx(t), n.B().ScriptFlush().Build()).Error()
 		}
 		if _, err := b.CollectGarbage(ctx(t), nil); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
 	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 	"github.com/valkey-io/valkey-go"
 )
@@ -31,7 +32,7 @@ func TestShardedOnCluster(t *testing.T) {
 			mustSet(t, b, fmt.Sprintf("e%d", i), "all", fmt.Sprintf("m%d", i%3))
 		}
 		perNode := map[string]int{}
-		for addr, n := range c.Nodes() {
+		for addr, n := range kvtest.Admin(t, c).Nodes() {
 			keys, err := n.Do(ctx(t), n.B().Dbsize().Build()).AsInt64()
 			if err != nil {
 				t.Fatal(err)

@@ -433,11 +433,12 @@ func TestCompressedStorage(t *testing.T) {
 	if r := get(t, s.URL+"/z"); r.body != page {
 		t.Fatalf("hit body differs (%d bytes, want %d)", len(r.body), len(page))
 	}
-	keys, err := e.client.Do(kvtest.Ctx(t, 0), e.client.B().Keys().Pattern(e.b.Prefix()+"v:*").Build()).AsStrSlice()
+	admin := kvtest.Admin(t, e.client)
+	keys, err := admin.Do(kvtest.Ctx(t, 0), admin.B().Keys().Pattern(e.b.Prefix()+"v:*").Build()).AsStrSlice()
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("value keys = %v, %v", keys, err)
 	}
-	n, err := e.client.Do(kvtest.Ctx(t, 0), e.client.B().Strlen().Key(keys[0]).Build()).AsInt64()
+	n, err := admin.Do(kvtest.Ctx(t, 0), admin.B().Strlen().Key(keys[0]).Build()).AsInt64()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,9 @@
 //	}
 //
 // The server is valkey-server, or else redis-server, found on PATH
-// (Debian: apt-get install redis-server); KEYVALUE_SERVER_BIN names
+// (Debian: apt-get install redis-server); KV_SERVER_BIN names
 // another binary. When there is none, the test is skipped with one line
-// saying what to install; with KEYVALUE_TEST_REQUIRE_SERVER=1 (for CI,
+// saying what to install; with KEYVALUETEST_REQUIRE_SERVER=1 (for CI,
 // where a skipped test would hide a broken set-up) it fails instead.
 //
 // This package is for tests: it starts processes and belongs in _test.go
@@ -31,7 +31,7 @@ import (
 
 // RequireEnv names the environment variable that turns a missing server
 // binary from a skip into a failure ("1").
-const RequireEnv = "KEYVALUE_TEST_REQUIRE_SERVER"
+const RequireEnv = "KEYVALUETEST_REQUIRE_SERVER"
 
 // Server is a server started for one test.
 type Server struct {
@@ -46,8 +46,8 @@ func Start(tb testing.TB) *Server {
 	s, err := localserver.Start(localserver.Options{Dir: tb.TempDir(), Name: "keyvaluetest"})
 	if errors.Is(err, localserver.ErrMissingBinary) {
 		missing := "no valkey-server or redis-server on PATH (Debian: apt-get install redis-server)"
-		if bin := os.Getenv("KEYVALUE_SERVER_BIN"); bin != "" {
-			missing = "KEYVALUE_SERVER_BIN=" + bin + " does not exist"
+		if bin := os.Getenv("KV_SERVER_BIN"); bin != "" {
+			missing = "KV_SERVER_BIN=" + bin + " does not exist"
 		}
 		if os.Getenv(RequireEnv) == "1" {
 			tb.Fatalf("keyvaluetest: %s, and %s=1 requires a server", missing, RequireEnv)

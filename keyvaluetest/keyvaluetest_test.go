@@ -3,6 +3,7 @@ package keyvaluetest_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -79,16 +80,16 @@ func startWithout(t *testing.T) *fakeTB {
 }
 
 // TestMissingBinary: without a server binary the test is skipped with one
-// line that says what to install; KEYVALUE_TEST_REQUIRE_SERVER=1 fails it.
+// line that says what to install; KEYVALUETEST_REQUIRE_SERVER=1 fails it.
 func TestMissingBinary(t *testing.T) {
 	t.Setenv(keyvaluetest.RequireEnv, "")
-	t.Setenv("KEYVALUE_SERVER_BIN", t.TempDir()+"/no-such-server")
+	t.Setenv("KV_SERVER_BIN", t.TempDir()+"/no-such-server")
 	f := startWithout(t)
 	t.Logf("skip line: %s", f.skipped)
-	if !strings.HasPrefix(f.skipped, "keyvaluetest: skipped: KEYVALUE_SERVER_BIN=") || !strings.HasSuffix(f.skipped, "no-such-server does not exist") || strings.Contains(f.skipped, "\n") {
+	if !strings.HasPrefix(f.skipped, "keyvaluetest: skipped: KV_SERVER_BIN=") || !strings.HasSuffix(f.skipped, "no-such-server does not exist") || strings.Contains(f.skipped, "\n") {
 		t.Errorf("skip line = %q", f.skipped)
 	}
-	t.Setenv("KEYVALUE_SERVER_BIN", "")
+	t.Setenv("KV_SERVER_BIN", "")
 	t.Setenv("PATH", t.TempDir())
 	f = startWithout(t)
 	t.Logf("skip line without a binary on PATH: %s", f.skipped)
@@ -100,5 +101,19 @@ func TestMissingBinary(t *testing.T) {
 	t.Logf("failure with %s=1: %s", keyvaluetest.RequireEnv, f.fatal)
 	if f.skipped != "" || !strings.HasSuffix(f.fatal, keyvaluetest.RequireEnv+"=1 requires a server") {
 		t.Errorf("with %s=1: skipped %q, failed %q", keyvaluetest.RequireEnv, f.skipped, f.fatal)
+	}
+}
+
+// TestVariablesDoNotCollide: the variables keyvaluetest reads are not
+// KEYVALUE_* variables, which keyvalue.LoadEnv refuses when it does not
+// know them: an application's own LoadEnv keeps working in a test run
+// that sets them.
+func TestVariablesDoNotCollide(t *testing.T) {
+	t.Setenv(keyvaluetest.RequireEnv, "1")
+	t.Setenv("KV_SERVER_BIN", "/usr/bin/redis-server")
+	t.Setenv("KEYVALUE_URL", "redis://127.0.0.1:6379")
+	var cfg keyvalue.Config
+	if _, err := keyvalue.LoadEnv(os.Environ(), &cfg); err != nil {
+		t.Errorf("LoadEnv with keyvaluetest's variables set: %v", err)
 	}
 }

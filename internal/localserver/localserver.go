@@ -33,16 +33,16 @@ var ErrMissingBinary = errors.New("localserver: server binary not found")
 const InstallHint = "install redis-server and redis-sentinel (Debian: apt-get install redis-server redis-sentinel) or valkey-server"
 
 // ServerBinary returns the path of valkey-server, or redis-server if valkey is
-// not installed. The KEYVALUE_SERVER_BIN environment variable overrides both.
+// not installed. The KV_SERVER_BIN environment variable overrides both.
 func ServerBinary() (string, error) {
-	return findBinary("KEYVALUE_SERVER_BIN", "valkey-server", "redis-server")
+	return findBinary("KV_SERVER_BIN", "valkey-server", "redis-server")
 }
 
 // SentinelBinary returns the path of valkey-sentinel or redis-sentinel; when
 // neither exists but a server binary does, the server binary is returned and
 // started with --sentinel.
 func SentinelBinary() (path string, useServerFlag bool, err error) {
-	if p, err := findBinary("KEYVALUE_SENTINEL_BIN", "valkey-sentinel", "redis-sentinel"); err == nil {
+	if p, err := findBinary("KV_SENTINEL_BIN", "valkey-sentinel", "redis-sentinel"); err == nil {
 		return p, false, nil
 	}
 	p, err := ServerBinary()

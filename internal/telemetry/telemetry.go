@@ -178,7 +178,7 @@ func errorType(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	}
-	if _, ok := valkey.IsValkeyErr(err); ok {
+	if reply := (*valkey.ValkeyError)(nil); errors.As(err, &reply) && !valkey.IsValkeyNil(reply) {
 		return "server_error"
 	}
 	return "unavailable"

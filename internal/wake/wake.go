@@ -54,8 +54,10 @@ func Retryable(ctx context.Context, err error) bool {
 	if ctx.Err() != nil || errors.Is(err, keyvalue.ErrClosed) || errors.Is(err, valkey.ErrClosing) {
 		return false
 	}
-	_, isReply := valkey.IsValkeyErr(err)
-	return !isReply
+	// A server's reply (wrapped too: a *keyvalue.PermissionError) is an
+	// answer, never retried.
+	var reply *valkey.ValkeyError
+	return !errors.As(err, &reply) || valkey.IsValkeyNil(reply)
 }
 
 // Pause sleeps a growing backoff (10ms doubling to 200ms), or until ctx

@@ -13,17 +13,22 @@ import (
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/internal/localserver"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 )
 
 // Quiet discards log output.
 var Quiet = slog.New(slog.DiscardHandler)
 
 // Open opens cfg (with a quiet logger unless one is set) and closes the
-// handle when the test ends.
+// handle when the test ends. Under make test-acl (servertest.ACLEnv) a
+// configuration without credentials connects as the least-privilege user.
 func Open(t testing.TB, cfg keyvalue.Config) *keyvalue.Client {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = Quiet
+	}
+	if servertest.ACLRules() != "" && cfg.Username == "" && cfg.Password == "" && cfg.PasswordFile == "" && cfg.Credentials == nil {
+		cfg.Username, cfg.Password = servertest.ACLUser, servertest.ACLPassword
 	}
 	c, err := keyvalue.Open(cfg)
 	if err != nil {
@@ -31,6 +36,25 @@ func Open(t testing.TB, cfg keyvalue.Config) *keyvalue.Client {
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// Admin opens a client of c's servers as the default user, for a test's
+// own inspection and set-up (DBSIZE, KEYS, SCRIPT FLUSH, foreign keys):
+// under make test-acl, c is the least-privilege user, which may do only
+// what keyvalue needs. It is closed when the test ends.
+func Admin(t testing.TB, c *keyvalue.Client) *keyvalue.Client {
+	t.Helper()
+	cfg := c.Config()
+	if cfg.Username == servertest.ACLUser {
+		cfg.Username, cfg.Password = "", ""
+	}
+	cfg.Logger = Quiet
+	a, err := keyvalue.Open(cfg)
+	if err != nil {
+		t.Fatalf("keyvalue.Open: %v", err)
+	}
+	t.Cleanup(a.Close)
+	return a
 }
 
 // Ctx is the test's context bounded to d (30s if d is 0).
@@ -52,12 +76,16 @@ func RunWithExampleServer(m *testing.M) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := localserver.Start(localserver.Options{Dir: dir, Name: "example"})
+	s, err := localserver.Start(localserver.Options{Dir: dir, Name: "example", Args: servertest.UserArgs()})
 	if err != nil {
 		os.RemoveAll(dir)
 		log.Fatal(err)
 	}
-	os.Setenv("KEYVALUE_URL", "redis://"+s.Addr())
+	url := "redis://" + s.Addr()
+	if servertest.ACLRules() != "" {
+		url = "redis://" + servertest.ACLUser + ":" + servertest.ACLPassword + "@" + s.Addr()
+	}
+	os.Setenv("KEYVALUE_URL", url)
 	code := m.Run()
 	s.Stop()
 	os.RemoveAll(dir)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,8 +81,37 @@ func Standalone(t testing.TB, opts ...Option) *Server {
 	return Start(t, opts...)
 }
 
+// ACLEnv names the variable that runs the suites under a least-privilege
+// user (make test-acl): its value is the ACL rules keyvalue acl prints
+// (without "ACL SETUSER USER"), given to ACLUser on every data server
+// started here; kvtest.Open then connects as that user.
+const ACLEnv = "KV_TEST_ACL"
+
+// ACLUser and ACLPassword are the least-privilege user of ACLEnv.
+const (
+	ACLUser     = "keyvalue-test"
+	ACLPassword = "keyvalue-test-secret"
+)
+
+// ACLRules returns ACLEnv's rules, or "" when the suites run as the
+// default user.
+func ACLRules() string { return os.Getenv(ACLEnv) }
+
+// UserArgs are the server arguments that create ACLUser with ACLEnv's
+// rules (they survive a restart), or nil.
+func UserArgs() []string {
+	rules := ACLRules()
+	if rules == "" {
+		return nil
+	}
+	return append(append([]string{"--user", ACLUser}, strings.Fields(rules)...), ">"+ACLPassword)
+}
+
 func start(t testing.TB, o localserver.Options) *Server {
 	t.Helper()
+	if len(o.Sentinel) == 0 {
+		o.Args = append(o.Args, UserArgs()...)
+	}
 	s, err := localserver.Start(o)
 	if err != nil {
 		t.Fatalf("servertest: %v", err)

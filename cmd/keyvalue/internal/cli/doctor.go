@@ -25,6 +25,8 @@ func newDoctorCmd(ep *endpointFlags) *cobra.Command {
 	var (
 		timeout time.Duration
 		pings   int
+		aclUser string
+		comps   componentFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "doctor",
@@ -34,11 +36,17 @@ with the same code path the library uses, and reports what it found. On failure 
 says what is wrong: connection refused, TLS verification failed and why, a client
 certificate rejected, authentication failed, an unknown Sentinel master name.
 
+It checks with ACL DRYRUN that the ACL user (the connection's, or --acl-user) may
+run every command the named components send (--cache, --sessions, --locks, as for
+keyvalue acl; all of them, any name, when none is named) and lists what is missing.
+Checking another user needs a connection whose user may run ACL DRYRUN.
+
 Without --url, --config or KEYVALUE_* variables it checks a throwaway local server.`,
 		Example: `  keyvalue doctor
   keyvalue doctor --url rediss://app:secret@cache.internal:6380?tls_ca_file=/run/tls/ca.crt
   keyvalue doctor --url redis+sentinel://10.0.0.1,10.0.0.2,10.0.0.3/mymaster
-  KEYVALUE_URL=redis+cluster://10.0.1.1:7000 keyvalue doctor`,
+  KEYVALUE_URL=redis+cluster://10.0.1.1:7000 keyvalue doctor
+  keyvalue doctor --url redis://admin:secret@cache.internal --acl-user app --cache pages --sessions fe`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if pings < 1 || pings > maxPings {
@@ -51,11 +59,17 @@ Without --url, --config or KEYVALUE_* variables it checks a throwaway local serv
 			defer e.close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return doctor(ctx, cmd.OutOrStdout(), e, pings)
+			perms, err := comps.permissions(e.cfg, true)
+			if err != nil {
+				return err
+			}
+			return doctor(ctx, cmd.OutOrStdout(), e, pings, aclUser, perms)
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Second, "give up after this long")
 	cmd.Flags().IntVar(&pings, "pings", 20, "PINGs sent to measure round-trip latency")
+	cmd.Flags().StringVar(&aclUser, "acl-user", "", "the ACL user to check (default: the connection's)")
+	comps.register(cmd.Flags())
 	return cmd
 }
 
@@ -69,7 +83,7 @@ func (r report) line(name, format string, args ...any) {
 // maxPings bounds doctor's latency sample (each PING's latency is kept).
 const maxPings = 100000
 
-func doctor(ctx context.Context, w io.Writer, e *endpoint, pings int) error {
+func doctor(ctx context.Context, w io.Writer, e *endpoint, pings int, aclUser string, perms []keyvalue.Permissions) error {
 	r := report{w}
 	r.line("config from", "%s", e.source)
 	cfg, err := e.cfg.Config.Normalize()
@@ -142,10 +156,13 @@ func doctor(ctx context.Context, w io.Writer, e *endpoint, pings int) error {
 	}
 	if cfg.Mode == keyvalue.ModeCluster {
 		ci, err := client.Do(ctx, client.B().ClusterInfo().Build()).ToString()
-		if err != nil {
+		switch {
+		case errors.Is(err, keyvalue.ErrNoPermission):
+			r.line("cluster", "not checked: the user may not run CLUSTER INFO")
+		case err != nil:
 			r.line("cluster", "FAILED: %v", err)
 			failed = true
-		} else {
+		default:
 			cf := infoFields(ci)
 			r.line("cluster", "state %s, %s slots assigned, %s known nodes", cf["cluster_state"], cf["cluster_slots_assigned"], cf["cluster_known_nodes"])
 			failed = failed || cf["cluster_state"] != "ok"
@@ -162,6 +179,15 @@ func doctor(ctx context.Context, w io.Writer, e *endpoint, pings int) error {
 
 	r.line("client cache", "%s", cacheReport(ctx, client))
 	r.line("eviction", "%s", evictionReport(ctx, client))
+	if aclUser == "" {
+		aclUser = cfg.Username
+	}
+	if aclUser == "" {
+		aclUser = "default"
+	}
+	if !aclReport(ctx, r, w, client, aclUser, perms) {
+		failed = true
+	}
 	if failed {
 		return errChecksFailed
 	}
@@ -226,7 +252,9 @@ func cacheReport(ctx context.Context, c *keyvalue.Client) string {
 	key := "kv:doctor:csc-probe"
 	for range 2 {
 		res := c.DoCache(ctx, c.B().Get().Key(key).Cache(), 5*time.Second)
-		if err := res.Error(); err != nil && !valkey.IsValkeyNil(err) {
+		if err := res.Error(); errors.Is(err, keyvalue.ErrNoPermission) {
+			return "enabled; not probed: the ACL user may not read " + key + " (only keyvalue's own keys)"
+		} else if err != nil && !valkey.IsValkeyNil(err) {
 			return "error: " + err.Error()
 		}
 		if res.IsCacheHit() {

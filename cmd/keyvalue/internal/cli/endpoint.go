@@ -93,6 +93,25 @@ func (f *endpointFlags) resolve(stderr io.Writer) (*endpoint, error) {
 	return ep, nil
 }
 
+// configOnly reads the configuration from --url, --config or the
+// KEYVALUE_* variables without contacting anything (the zero
+// configuration when none is given).
+func (f *endpointFlags) configOnly() (cache.Config, error) {
+	var cfg cache.Config
+	var err error
+	switch {
+	case f.url != "" && f.config != "":
+		return cfg, errors.New("--url and --config both given: use one")
+	case f.url != "":
+		err = keyvalue.LoadURL(f.url, &cfg)
+	case f.config != "":
+		err = keyvalue.LoadFile(f.config, &cfg)
+	default:
+		_, err = keyvalue.LoadEnv(os.Environ(), &cfg)
+	}
+	return cfg, err
+}
+
 // resolveRequired is resolve for commands that act on a real deployment:
 // it refuses to fall back to a throwaway server.
 func (f *endpointFlags) resolveRequired(stderr io.Writer) (*endpoint, error) {

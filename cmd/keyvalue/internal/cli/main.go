@@ -1,4 +1,4 @@
-// Package cli is the keyvalue command: bench, doctor, cache, lock,
+// Package cli is the keyvalue command: bench, doctor, acl, cache, lock,
 // session and version. Main takes the peer libraries bench compares with,
 // so that the binary links them only when built with the peers tag (see
 // the command's package doc).
@@ -48,7 +48,7 @@ func NewRootCmd(peers ...benchrun.Peer) *cobra.Command {
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	ep.register(root)
-	root.AddCommand(newBenchCmd(&ep, peers), newDoctorCmd(&ep), newCacheCmd(&ep), newLockCmd(&ep), newSessionCmd(&ep), newVersionCmd())
+	root.AddCommand(newBenchCmd(&ep, peers), newDoctorCmd(&ep), newACLCmd(&ep), newCacheCmd(&ep), newLockCmd(&ep), newSessionCmd(&ep), newVersionCmd())
 	return root
 }
 
