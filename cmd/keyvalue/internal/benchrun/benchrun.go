@@ -40,6 +40,9 @@ type Env struct {
 	NS string
 	// Quick selects small sizes; Tiny (tests) shrinks every size.
 	Quick, Tiny bool
+	// RTT is the round trip a proxy adds between every implementation
+	// and the server (0: none; see rtt.go).
+	RTT time.Duration
 }
 
 // Measure is one run's result: Value in the scenario's unit; Extra holds
@@ -66,6 +69,9 @@ type Scenario struct {
 	// Limit, if set, is the cheapest raw-command equivalent of the same
 	// server work (see limits.go): what the wire and the server allow.
 	Limit Impl
+	// NoBaseline says why a scenario has no baseline (the naive way has
+	// nothing to compare), for the report.
+	NoBaseline string
 }
 
 // Peer contributes implementations of some scenarios, by scenario name.
@@ -85,6 +91,8 @@ type Stats struct {
 // implementation does not do this scenario (shown as "—").
 type Result struct {
 	Scenario Scenario
+	// RTT is the round trip the proxy added (0: the server directly).
+	RTT      time.Duration
 	Baseline *Stats
 	Keyvalue *Stats
 	Limit    *Stats
@@ -130,7 +138,7 @@ func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repe
 		if progress != nil {
 			progress(i, sc.Name)
 		}
-		res := Result{Scenario: sc, Peers: map[string]*Stats{}, Errors: map[string]string{}}
+		res := Result{Scenario: sc, RTT: env.RTT, Peers: map[string]*Stats{}, Errors: map[string]string{}}
 		type contender struct {
 			name     string
 			impl     Impl

@@ -51,10 +51,10 @@ func TestEveryScenarioRunsTiny(t *testing.T) {
 		}
 	}
 	var table bytes.Buffer
-	benchrun.WriteTable(&table, results, nil)
+	benchrun.WriteTable(&table, results, nil, nil)
 	t.Logf("\n%s", table.String())
 
-	report := benchrun.BuildReport(results, nil, benchrun.ServerInfo{Product: "redis", Version: "7", Mode: "standalone"}, false, 1)
+	report := benchrun.BuildReport(results, nil, benchrun.ServerInfo{Product: "redis", Version: "7", Mode: "standalone"}, false, 1, nil)
 	var doc bytes.Buffer
 	if err := benchrun.WriteJSON(&doc, report); err != nil {
 		t.Fatal(err)
@@ -154,11 +154,71 @@ func TestRatiosWithinNoise(t *testing.T) {
 			t.Errorf("%s: WithinNoise %v, LimitWithinNoise %v; want %v, %v", tc.name, r.WithinNoise(), r.LimitWithinNoise(), tc.noise, tc.limitNoise)
 		}
 		var b bytes.Buffer
-		benchrun.WriteTable(&b, []benchrun.Result{r}, nil)
+		benchrun.WriteTable(&b, []benchrun.Result{r}, nil, nil)
 		row := strings.Split(b.String(), "\n")[2]
 		cells := regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(row), -1)
 		if got := cells[len(cells)-2:]; got[0] != tc.wantBase || got[1] != tc.wantLimit {
 			t.Errorf("%s: row %q; want ratios %q and %q", tc.name, row, tc.wantBase, tc.wantLimit)
 		}
+	}
+}
+
+// TestReportByRTT: results at two round trips make one table per round
+// trip (saying what the proxy costs), a JSON report that names each
+// result's round trip and validates, and an HTML page with a summary per
+// round trip, the chart against the round trip, and the reason a scenario
+// has no baseline; its captions are paragraphs, not text cut at the
+// chart's width.
+func TestReportByRTT(t *testing.T) {
+	sc := benchrun.Scenario{Name: "cache/set-1-tag", Unit: "µs", What: "one set"}
+	nb := benchrun.Scenario{Name: "http/purge-100", Unit: "ms", What: "purge", NoBaseline: "the naive page cache has no purge by tag"}
+	st := func(v float64) *benchrun.Stats { return &benchrun.Stats{Median: v, Min: v, Max: v, Runs: 3} }
+	var results []benchrun.Result
+	for _, rtt := range []time.Duration{0, 250 * time.Microsecond} {
+		k := 1 + float64(rtt.Microseconds())/100
+		results = append(results,
+			benchrun.Result{Scenario: sc, RTT: rtt, Baseline: st(100 * k), Keyvalue: st(50 * k), Limit: st(40 * k)},
+			benchrun.Result{Scenario: nb, RTT: rtt, Keyvalue: st(2 * k), Limit: st(1)})
+	}
+	rtts := []benchrun.RTTInfo{{}, {RTTMicros: 250, ProxyPingUs: 310, DirectPingUs: 30}}
+	var table bytes.Buffer
+	benchrun.WriteTable(&table, results, nil, rtts)
+	t.Logf("\n%s", table.String())
+	for _, want := range []string{"round trip: loopback", "round trip: +250µs (Toxiproxy in this process; a PING: 310 µs through it, 30 µs directly)"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+	report := benchrun.BuildReport(results, nil, benchrun.ServerInfo{Product: "redis", Version: "7", Mode: "standalone"}, true, 3, rtts)
+	var doc bytes.Buffer
+	if err := benchrun.WriteJSON(&doc, report); err != nil {
+		t.Fatal(err)
+	}
+	validate(t, doc.Bytes())
+	if !strings.Contains(doc.String(), `"rtt_us": 250`) || !strings.Contains(doc.String(), `"proxy_ping_us": 310`) {
+		t.Error("JSON lacks the round trips")
+	}
+	var html bytes.Buffer
+	if err := benchrun.WriteHTML(&html, report); err != nil {
+		t.Fatal(err)
+	}
+	h := html.String()
+	h = strings.ReplaceAll(h, "&#43;", "+") // html/template escapes the plus sign
+	for _, want := range []string{"<h2>Summary, round trip loopback</h2>", "<h2>Summary, round trip +250µs</h2>",
+		"Baseline ÷ keyvalue against the round trip", "no baseline: the naive page cache has no purge by tag",
+		"cache/set-1-tag at +250µs", `<p class="caption">Green or red`} {
+		if !strings.Contains(h, want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+	if strings.Contains(h, `<text x="0" y="`+"") && strings.Contains(h, "Log scale.</text>") {
+		t.Error("a caption is still SVG text (cut at the chart's width)")
+	}
+	var svg bytes.Buffer
+	if err := benchrun.WriteRatioSVG(&svg, report); err != nil {
+		t.Fatal(err)
+	}
+	if sv := strings.ReplaceAll(svg.String(), "&#43;", "+"); !strings.Contains(sv, "cache/set-1-tag @ +250µs") || !strings.Contains(sv, "no baseline:") {
+		t.Error("SVG lacks the round trips or the no-baseline reason")
 	}
 }

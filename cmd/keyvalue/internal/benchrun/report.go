@@ -16,13 +16,35 @@ import (
 // Report is the JSON document `keyvalue bench --json` writes (schema in
 // bench.schema.json next to this file).
 type Report struct {
-	Schema  string       `json:"$schema"`
-	Date    string       `json:"date"`
-	Quick   bool         `json:"quick"`
-	Repeats int          `json:"repeats"`
-	Server  ServerInfo   `json:"server"`
-	Machine MachineInfo  `json:"machine"`
+	Schema  string      `json:"$schema"`
+	Date    string      `json:"date"`
+	Quick   bool        `json:"quick"`
+	Repeats int         `json:"repeats"`
+	Server  ServerInfo  `json:"server"`
+	Machine MachineInfo `json:"machine"`
+	// RTTs are the round trips the results were measured at, in order,
+	// with what the proxy itself costs.
+	RTTs    []RTTInfo    `json:"rtts"`
 	Results []ResultJSON `json:"results"`
+}
+
+// RTTInfo is one round trip of the run: RTTMicros added by a proxy (0:
+// the server directly), and a PING's median through the proxy and
+// directly (0 when no proxy ran), which shows the proxy's own cost.
+type RTTInfo struct {
+	RTTMicros    int64   `json:"rtt_us"`
+	ProxyPingUs  float64 `json:"proxy_ping_us"`
+	DirectPingUs float64 `json:"direct_ping_us"`
+}
+
+// Label names a round trip for people: "loopback" or "+250µs".
+func (i RTTInfo) Label() string { return rttLabel(time.Duration(i.RTTMicros) * time.Microsecond) }
+
+func rttLabel(d time.Duration) string {
+	if d == 0 {
+		return "loopback"
+	}
+	return "+" + d.String()
 }
 
 // ServerInfo describes the server benchmarked.
@@ -45,15 +67,20 @@ type MachineInfo struct {
 // ResultJSON is one scenario in the JSON report. Values are numbers in
 // Unit, or null where an implementation does not do the scenario.
 type ResultJSON struct {
-	Name     string              `json:"name"`
-	Unit     string              `json:"unit"`
-	Better   string              `json:"better"` // "lower" or "higher"
-	What     string              `json:"what"`
-	Baseline *float64            `json:"baseline"`
-	Keyvalue *float64            `json:"keyvalue"`
-	Limit    *float64            `json:"limit"` // the cheapest raw-command equivalent
-	Peers    map[string]*float64 `json:"peers"`
-	Ratio    *float64            `json:"ratio"` // how many times better keyvalue is than the baseline
+	Name string `json:"name"`
+	// RTTMicros is the round trip added between the implementations and
+	// the server (0: none), one of the report's RTTs.
+	RTTMicros int64 `json:"rtt_us"`
+	// NoBaseline says why the scenario has no baseline.
+	NoBaseline string              `json:"no_baseline,omitempty"`
+	Unit       string              `json:"unit"`
+	Better     string              `json:"better"` // "lower" or "higher"
+	What       string              `json:"what"`
+	Baseline   *float64            `json:"baseline"`
+	Keyvalue   *float64            `json:"keyvalue"`
+	Limit      *float64            `json:"limit"` // the cheapest raw-command equivalent
+	Peers      map[string]*float64 `json:"peers"`
+	Ratio      *float64            `json:"ratio"` // how many times better keyvalue is than the baseline
 	// WithinNoise is true when the runs' spreads make the ratio's side of
 	// 1.0 uncertain.
 	WithinNoise bool `json:"within_noise,omitempty"`
@@ -72,16 +99,20 @@ func NewMachineInfo() MachineInfo {
 	return MachineInfo{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), Go: runtime.Version()}
 }
 
-// BuildReport turns results into the JSON report.
-func BuildReport(results []Result, peers []string, server ServerInfo, quick bool, repeats int) Report {
+// BuildReport turns results into the JSON report; rtts describe the
+// round trips the results were measured at (nil: loopback only).
+func BuildReport(results []Result, peers []string, server ServerInfo, quick bool, repeats int, rtts []RTTInfo) Report {
+	if len(rtts) == 0 {
+		rtts = []RTTInfo{{}}
+	}
 	r := Report{Schema: "https://keyvalue-go.github.io/schema/bench-1.json", Date: time.Now().UTC().Format(time.RFC3339),
-		Quick: quick, Repeats: repeats, Server: server, Machine: NewMachineInfo()}
+		Quick: quick, Repeats: repeats, Server: server, Machine: NewMachineInfo(), RTTs: rtts}
 	for _, res := range results {
 		better := "lower"
 		if res.Scenario.Higher {
 			better = "higher"
 		}
-		j := ResultJSON{Name: res.Scenario.Name, Unit: res.Scenario.Unit, Better: better, What: res.Scenario.What,
+		j := ResultJSON{Name: res.Scenario.Name, RTTMicros: res.RTT.Microseconds(), NoBaseline: res.Scenario.NoBaseline, Unit: res.Scenario.Unit, Better: better, What: res.Scenario.What,
 			Baseline: med(res.Baseline), Keyvalue: med(res.Keyvalue), Limit: med(res.Limit), Peers: map[string]*float64{}, Spread: map[string][2]float64{}}
 		if ratio := res.Ratio(); ratio > 0 {
 			j.Ratio = &ratio
@@ -164,8 +195,55 @@ func cell(st *Stats, unit string) string {
 	return s
 }
 
-// WriteTable writes the terminal table.
-func WriteTable(w io.Writer, results []Result, peers []string) {
+// WriteTable writes the terminal table: one per round trip when the run
+// measured several (or one through a proxy), each under a line that says
+// what the round trip and the proxy cost.
+func WriteTable(w io.Writer, results []Result, peers []string, rtts []RTTInfo) {
+	groups := groupByRTT(results)
+	for gi, g := range groups {
+		if len(groups) > 1 || g.rtt > 0 {
+			if gi > 0 {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintf(w, "round trip: %s%s\n", rttLabel(g.rtt), proxyNote(g.rtt, rtts))
+		}
+		writeTable(w, g.results, peers)
+	}
+	fmt.Fprintln(w, "baseline/keyvalue: how many times better keyvalue is than the baseline (for ops/s: higher is better; else lower); ≈ (… noise): the runs' spreads overlap across 1.0, neither is better.")
+	fmt.Fprintln(w, "limit: the cheapest raw commands doing the same server work (BENCHMARKS.md); keyvalue/limit: how many times that keyvalue costs (1.0x = at the limit; ≈ (… noise): the runs' spreads overlap across 1.0, at the limit within noise).")
+	fmt.Fprintln(w, "lock/handoff: p50 (p99); lock/contended-8: ops/s (p99 wait); cache/local-staleness: p99 (max).")
+}
+
+// proxyNote says what a PING costs through the round trip's proxy and
+// directly.
+func proxyNote(rtt time.Duration, rtts []RTTInfo) string {
+	for _, i := range rtts {
+		if i.RTTMicros == rtt.Microseconds() && i.ProxyPingUs > 0 {
+			return fmt.Sprintf(" (Toxiproxy in this process; a PING: %.0f µs through it, %.0f µs directly)", i.ProxyPingUs, i.DirectPingUs)
+		}
+	}
+	return ""
+}
+
+// rttGroup is the results of one round trip, in the run's order.
+type rttGroup struct {
+	rtt     time.Duration
+	results []Result
+}
+
+func groupByRTT(results []Result) []rttGroup {
+	var groups []rttGroup
+	for _, r := range results {
+		if len(groups) == 0 || groups[len(groups)-1].rtt != r.RTT {
+			groups = append(groups, rttGroup{rtt: r.RTT})
+		}
+		g := &groups[len(groups)-1]
+		g.results = append(g.results, r)
+	}
+	return groups
+}
+
+func writeTable(w io.Writer, results []Result, peers []string) {
 	head := []string{"scenario", "unit", "baseline", "keyvalue"}
 	head = append(head, peers...)
 	head = append(head, "limit", "baseline/keyvalue", "keyvalue/limit")
@@ -216,17 +294,16 @@ func WriteTable(w io.Writer, results []Result, peers []string) {
 			fmt.Fprintln(w, strings.Repeat("-", total-2))
 		}
 	}
-	fmt.Fprintln(w, "baseline/keyvalue: how many times better keyvalue is than the baseline (for ops/s: higher is better; else lower); ≈ (… noise): the runs' spreads overlap across 1.0, neither is better.")
-	fmt.Fprintln(w, "limit: the cheapest raw commands doing the same server work (BENCHMARKS.md); keyvalue/limit: how many times that keyvalue costs (1.0x = at the limit; ≈ (… noise): the runs' spreads overlap across 1.0, at the limit within noise).")
-	fmt.Fprintln(w, "lock/handoff: p50 (p99); cache/local-staleness: p99 (max).")
 }
 
 // WriteHTML writes a self-contained page (inline SVG, no scripts, no
-// external files): first a summary chart with two bars per scenario on a
-// log scale — baseline ÷ keyvalue (how much better than the usual way)
-// and keyvalue ÷ limit (how far from what the server and the wire
-// allow) —, then one chart per scenario listing only the implementations
-// that ran it, with the limit drawn as a line.
+// external files): per round trip, a summary chart with two bars per
+// scenario on a log scale — baseline ÷ keyvalue (how much better than the
+// usual way) and keyvalue ÷ limit (how far from what the server and the
+// wire allow) —; with several round trips, baseline ÷ keyvalue of every
+// scenario against the round trip; then one chart per scenario and round
+// trip listing only the implementations that ran it, with the limit drawn
+// as a line.
 func WriteHTML(w io.Writer, r Report) error {
 	type bar struct {
 		Label, Value string
@@ -234,18 +311,21 @@ func WriteHTML(w io.Writer, r Report) error {
 		Color        string
 	}
 	type chart struct {
-		Name, What, Unit, Better, Ratio string
-		Height                          float64
-		Bars                            []bar
-		HasLimit                        bool
-		LimitX                          float64
-		LimitLabel                      string
+		Name, RTT, What, Unit, Better, Ratio, NoBaseline string
+		Height                                           float64
+		Bars                                             []bar
+		HasLimit                                         bool
+		LimitX                                           float64
+		LimitLabel                                       string
 	}
 	var charts []chart
 	colors := map[string]string{"baseline": "#b0b0b0", "keyvalue": "#2f7d32"}
 	palette := []string{"#4a78c2", "#c27a4a", "#8a4ac2", "#c24a6e", "#4ab0c2", "#7a8a2f"}
 	for _, res := range r.Results {
-		c := chart{Name: res.Name, What: res.What, Unit: res.Unit, Better: res.Better}
+		c := chart{Name: res.Name, What: res.What, Unit: res.Unit, Better: res.Better, NoBaseline: res.NoBaseline}
+		if len(r.RTTs) > 1 || res.RTTMicros > 0 {
+			c.RTT = rttLabel(time.Duration(res.RTTMicros) * time.Microsecond)
+		}
 		if res.Ratio != nil {
 			c.Ratio = fmt.Sprintf("%.1f× %s than the baseline", *res.Ratio, map[bool]string{true: "better", false: "worse"}[*res.Ratio >= 1])
 			if res.WithinNoise {
@@ -296,28 +376,57 @@ func WriteHTML(w io.Writer, r Report) error {
 		}
 		charts = append(charts, c)
 	}
-	summary, err := summaryChart(r)
-	if err != nil {
-		return err
+	type summary struct {
+		RTT, Proxy string
+		Chart      template.HTML
 	}
-	return htmlPage.Execute(w, map[string]any{"R": r, "Charts": charts, "Summary": summary})
+	var summaries []summary
+	for _, info := range r.RTTs {
+		var rs []ResultJSON
+		for _, res := range r.Results {
+			if res.RTTMicros == info.RTTMicros {
+				rs = append(rs, res)
+			}
+		}
+		chart, err := summaryChart(rs)
+		if err != nil {
+			return err
+		}
+		sm := summary{Chart: chart}
+		if len(r.RTTs) > 1 || info.RTTMicros > 0 {
+			sm.RTT = info.Label()
+		}
+		if info.ProxyPingUs > 0 {
+			sm.Proxy = fmt.Sprintf("Through Toxiproxy (in the benchmark's process) adding %s per round trip; a PING takes %.0f µs through it, %.0f µs directly.", info.Label(), info.ProxyPingUs, info.DirectPingUs)
+		}
+		summaries = append(summaries, sm)
+	}
+	var byRTT template.HTML
+	if len(r.RTTs) > 1 {
+		var err error
+		if byRTT, err = rttChart(r); err != nil {
+			return err
+		}
+	}
+	return htmlPage.Execute(w, map[string]any{"R": r, "Charts": charts, "Summaries": summaries, "ByRTT": byRTT})
 }
 
-// summaryChart draws the report's summary: per scenario, baseline ÷
-// keyvalue (green when keyvalue is better, red when worse, grey within
-// noise) and keyvalue ÷ limit (blue), on a log scale centred on 1×.
-func summaryChart(r Report) (template.HTML, error) {
+// summaryChart draws a summary: per scenario, baseline ÷ keyvalue (green
+// when keyvalue is better, red when worse, grey within noise) and keyvalue
+// ÷ limit (blue), on a log scale centred on 1×; a scenario without a
+// baseline says why.
+func summaryChart(results []ResultJSON) (template.HTML, error) {
 	type row struct {
 		Name                    string
 		Y, LimitY               float64
 		RatioX, RatioW, LimitW  float64
 		RatioLabel, LimitLabel  string
-		RatioColor              string
+		RatioColor, NoBaseline  string
 		HasRatio, HasLimitRatio bool
 	}
 	const left, scale, rowH = 250.0, 90.0, 34.0 // scale: pixels per factor of 10
 	var rows []row
-	for i, res := range r.Results {
+	for i, res := range results {
 		rw := row{Name: res.Name, Y: float64(i) * rowH, LimitY: float64(i)*rowH + 15}
 		if res.Ratio != nil {
 			lg := math.Log10(*res.Ratio)
@@ -329,6 +438,8 @@ func summaryChart(r Report) (template.HTML, error) {
 				rw.RatioColor = "#b0b0b0"
 			}
 			rw.RatioLabel = fmt.Sprintf("%.1f× the baseline", *res.Ratio)
+		} else if res.NoBaseline != "" {
+			rw.NoBaseline = "no baseline: " + res.NoBaseline
 		}
 		if res.LimitRatio != nil {
 			rw.HasLimitRatio, rw.LimitW = true, math.Max(math.Log10(math.Max(*res.LimitRatio, 1))*scale, 1)
@@ -340,7 +451,7 @@ func summaryChart(r Report) (template.HTML, error) {
 		rows = append(rows, rw)
 	}
 	var b strings.Builder
-	err := summarySVG.Execute(&b, map[string]any{"Rows": rows, "Left": left, "Height": float64(len(rows))*rowH + 30})
+	err := summarySVG.Execute(&b, map[string]any{"Rows": rows, "Left": left, "Height": float64(len(rows))*rowH + 4})
 	return template.HTML(b.String()), err //nolint:gosec // our own template's output, escaped by it
 }
 
@@ -348,15 +459,80 @@ var summarySVG = template.Must(template.New("summary").Parse(`<svg width="760" h
 <line x1="{{.Left}}" y1="0" x2="{{.Left}}" y2="{{.Height}}" stroke="#888"></line>
 {{range .Rows}}<text x="0" y="{{.Y}}" dy="14">{{.Name}}</text>
 {{if .HasRatio}}<rect x="{{.RatioX}}" y="{{.Y}}" width="{{.RatioW}}" height="13" fill="{{.RatioColor}}"></rect><text x="{{.RatioX}}" y="{{.Y}}" dx="{{.RatioW}}" dy="11">&#160;{{.RatioLabel}}</text>{{end}}
+{{if .NoBaseline}}<text x="{{$.Left}}" y="{{.Y}}" dx="4" dy="11" fill="#555">{{.NoBaseline}}</text>{{end}}
 {{if .HasLimitRatio}}<rect x="{{$.Left}}" y="{{.LimitY}}" width="{{.LimitW}}" height="13" fill="#4a78c2"></rect><text x="{{$.Left}}" y="{{.LimitY}}" dx="{{.LimitW}}" dy="11">&#160;{{.LimitLabel}}</text>{{end}}
-{{end}}<text x="0" y="{{.Height}}" dy="-6" fill="#555">green/red: baseline ÷ keyvalue (right of the line: keyvalue better; grey: within noise); blue: keyvalue ÷ limit (1× at the line). Log scale.</text>
-</svg>`))
+{{end}}</svg>`))
+
+// rttChart draws baseline ÷ keyvalue of every scenario at each round trip
+// of the run, side by side, on a log scale centred on 1×.
+func rttChart(r Report) (template.HTML, error) {
+	type cellT struct {
+		X, W, LabelX float64
+		Color, Label string
+	}
+	type row struct {
+		Name  string
+		Y     float64
+		Cells []cellT
+	}
+	type col struct {
+		X     float64
+		Label string
+	}
+	const left, colW, scale, rowH = 230.0, 170.0, 40.0, 20.0
+	var cols []col
+	index := map[int64]int{}
+	for i, info := range r.RTTs {
+		index[info.RTTMicros] = i
+		cols = append(cols, col{X: left + float64(i)*colW + colW/2, Label: info.Label()})
+	}
+	var rows []row
+	rowOf := map[string]int{}
+	for _, res := range r.Results {
+		k, ok := rowOf[res.Name]
+		if !ok {
+			k = len(rows)
+			rowOf[res.Name] = k
+			rows = append(rows, row{Name: res.Name, Y: float64(k)*rowH + 20, Cells: make([]cellT, len(r.RTTs))})
+		}
+		i := index[res.RTTMicros]
+		mid := left + float64(i)*colW + colW/2
+		c := cellT{X: mid, LabelX: mid + 2, Label: "—", Color: "#2f7d32"}
+		if res.Ratio != nil {
+			lg := math.Log10(*res.Ratio)
+			c.W = math.Min(math.Abs(lg)*scale, colW/2-30)
+			if lg < 0 {
+				c.X, c.Color = mid-c.W, "#c24a4a"
+			}
+			if res.WithinNoise {
+				c.Color = "#b0b0b0"
+			}
+			c.Label = fmt.Sprintf("%.1f×", *res.Ratio)
+			c.LabelX = mid + math.Max(c.W, 0) + 2
+			if lg < 0 {
+				c.LabelX = mid + 2
+			}
+		}
+		rows[k].Cells[i] = c
+	}
+	var b strings.Builder
+	err := rttSVG.Execute(&b, map[string]any{"Rows": rows, "Cols": cols, "Height": float64(len(rows))*rowH + 28,
+		"Width": left + float64(len(cols))*colW})
+	return template.HTML(b.String()), err //nolint:gosec // our own template's output, escaped by it
+}
+
+var rttSVG = template.Must(template.New("rtt").Parse(`<svg width="{{.Width}}" height="{{.Height}}" role="img" aria-label="baseline ÷ keyvalue per scenario at each round trip, log scale">
+{{range .Cols}}<text x="{{.X}}" y="0" dy="12" text-anchor="middle" font-weight="600">{{.Label}}</text><line x1="{{.X}}" y1="16" x2="{{.X}}" y2="{{$.Height}}" stroke="#888"></line>
+{{end}}{{range .Rows}}{{$y := .Y}}<text x="0" y="{{.Y}}" dy="13">{{.Name}}</text>
+{{range .Cells}}{{if .Label}}<rect x="{{.X}}" y="{{$y}}" width="{{.W}}" height="14" fill="{{.Color}}"></rect><text x="{{.LabelX}}" y="{{$y}}" dy="12">{{.Label}}</text>{{end}}
+{{end}}{{end}}</svg>`))
 
 var htmlPage = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>keyvalue bench</title>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:60em;color:#222}
 h2{font-size:15px;margin:1.6em 0 .2em} p.what{margin:0;color:#555} p.ratio{margin:.2em 0;font-weight:600}
+p.caption{color:#555;max-width:760px;margin:.3em 0 1em}
 svg text{font:12px system-ui,sans-serif} table{border-collapse:collapse} td{padding:0 1em 0 0}
 </style></head><body>
 <h1>keyvalue bench</h1>
@@ -366,11 +542,19 @@ svg text{font:12px system-ui,sans-serif} table{border-collapse:collapse} td{padd
 <tr><td>machine</td><td>{{.R.Machine.OS}}/{{.R.Machine.Arch}}, {{.R.Machine.CPUs}} CPUs, {{.R.Machine.Go}}</td></tr>
 <tr><td>runs</td><td>median of {{.R.Repeats}}{{if .R.Quick}} (quick){{end}}</td></tr>
 </table>
-<h2>Summary</h2>
-{{.Summary}}
+{{range .Summaries}}
+<h2>Summary{{if .RTT}}, round trip {{.RTT}}{{end}}</h2>
+{{if .Proxy}}<p class="caption">{{.Proxy}}</p>{{end}}
+{{.Chart}}
+<p class="caption">Green or red: baseline ÷ keyvalue (right of the line: keyvalue better; red: worse; grey: within the runs' noise). Blue: keyvalue ÷ limit (1× at the line). Log scale.</p>
+{{end}}
+{{if .ByRTT}}<h2>Baseline ÷ keyvalue against the round trip</h2>
+{{.ByRTT}}
+<p class="caption">Each column is one round trip; right of its line keyvalue is better than the baseline (log scale). Round trips cost the baseline, which sends more of them, more than keyvalue.</p>
+{{end}}
 {{range .Charts}}
-<h2>{{.Name}} <small>({{.Unit}}, {{.Better}} is better)</small></h2>
-<p class="what">{{.What}}</p>{{if .Ratio}}<p class="ratio">keyvalue: {{.Ratio}}</p>{{end}}
+<h2>{{.Name}}{{if .RTT}} at {{.RTT}}{{end}} <small>({{.Unit}}, {{.Better}} is better)</small></h2>
+<p class="what">{{.What}}</p>{{if .Ratio}}<p class="ratio">keyvalue: {{.Ratio}}</p>{{end}}{{if .NoBaseline}}<p class="what">No baseline: {{.NoBaseline}}.</p>{{end}}
 <svg width="720" height="{{.Height}}" role="img" aria-label="{{.Name}}">
 {{range .Bars}}<text x="0" y="{{.Y}}" dy="16">{{.Label}}</text>
 <rect x="110" y="{{.Y}}" width="{{.Width}}" height="20" fill="{{.Color}}"></rect>
@@ -391,10 +575,17 @@ func WriteRatioSVG(w io.Writer, r Report) error {
 		Y, X, Width float64
 		Color       string
 	}
-	const left, scale, rowH = 230.0, 110.0, 22.0 // scale: pixels per factor of 10
+	const left, scale, rowH = 300.0, 110.0, 22.0 // scale: pixels per factor of 10
 	var rows []row
 	for i, res := range r.Results {
-		rw := row{Name: res.Name, Y: float64(i) * rowH, Label: "—", X: left}
+		name := res.Name
+		if len(r.RTTs) > 1 || res.RTTMicros > 0 {
+			name += " @ " + rttLabel(time.Duration(res.RTTMicros)*time.Microsecond)
+		}
+		rw := row{Name: name, Y: float64(i) * rowH, Label: "—", X: left}
+		if res.Ratio == nil && res.NoBaseline != "" {
+			rw.Label = "no baseline: " + res.NoBaseline
+		}
 		if res.Ratio != nil {
 			lg := math.Log10(*res.Ratio)
 			rw.Width = math.Abs(lg) * scale
@@ -420,7 +611,7 @@ func WriteRatioSVG(w io.Writer, r Report) error {
 	return ratioSVG.Execute(w, map[string]any{"Rows": rows, "Height": float64(len(rows))*rowH + 40, "Left": left, "Server": r.Server, "Machine": r.Machine})
 }
 
-var ratioSVG = template.Must(template.New("svg").Parse(`<svg xmlns="http://www.w3.org/2000/svg" width="760" height="{{.Height}}" font-family="sans-serif" font-size="12">
+var ratioSVG = template.Must(template.New("svg").Parse(`<svg xmlns="http://www.w3.org/2000/svg" width="830" height="{{.Height}}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="white"/>
 <line x1="{{.Left}}" y1="0" x2="{{.Left}}" y2="{{.Height}}" stroke="#888"/>
 {{range .Rows}}<text x="0" y="{{.Y}}" dy="15">{{.Name}}</text><rect x="{{.X}}" y="{{.Y}}" width="{{.Width}}" height="16" fill="{{.Color}}"/><text x="{{.X}}" y="{{.Y}}" dx="{{.Width}}" dy="13">  {{.Label}}</text>

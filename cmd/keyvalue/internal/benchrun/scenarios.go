@@ -73,7 +73,7 @@ func Scenarios() []Scenario {
 		Scenario{Name: "cache/index-growth", Unit: "×", What: "tag index members per live entry after 5,000 short-lived entries expired, no GC",
 			Baseline: indexGrowth(false), Keyvalue: indexGrowth(true)},
 		Scenario{Name: "cache/local-staleness", Unit: "µs", What: "another process serves a flushed entry from its local read cache for this long, p99 (max)",
-			Keyvalue: localStaleness},
+			Keyvalue: localStaleness, NoBaseline: "the naive cache has no local read cache, so nothing can be stale in it"},
 		Scenario{Name: "cache/stampede-64", Unit: "runs", What: "computations when 64 callers over 4 clients miss one key whose computation takes 50ms (callers' p99)",
 			Baseline: stampede(false), Keyvalue: stampede(true)},
 		Scenario{Name: "cache/swr-hit", Unit: "µs", What: "a read of a stale entry while it is revalidated in the background (baseline: a fresh hit, same API and background work)",
@@ -90,7 +90,7 @@ func Scenarios() []Scenario {
 		Scenario{Name: "http/page-hit", Unit: "µs", What: "a 12 KB page through the httpcache middleware, a hit (baseline: the handler: one read + html/template), p50 (p99)",
 			Baseline: pageHit(false), Keyvalue: pageHit(true), Limit: pageHitLimit},
 		Scenario{Name: "http/purge-100", Unit: "ms", What: "purge a tag covering 100 cached pages (each then renders again: checked); limit: UNLINK of 100 keys",
-			Keyvalue: purge100, Limit: purgeLimit},
+			Keyvalue: purge100, Limit: purgeLimit, NoBaseline: "the naive page cache has no purge by tag (a page goes stale until its TTL ends)"},
 		Scenario{Name: "lock/contended-8", Unit: "ops/s", Higher: true, What: "lock+unlock throughput, 8 contenders", Baseline: contended(false), Keyvalue: contended(true)},
 	)
 	return s

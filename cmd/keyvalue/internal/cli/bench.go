@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
@@ -14,6 +15,7 @@ import (
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/valkey-io/valkey-go"
 	"golang.org/x/term"
 )
 
@@ -24,6 +26,7 @@ func newBenchCmd(ep *endpointFlags, peers []benchrun.Peer) *cobra.Command {
 		jsonFile, htmlFile string
 		svgFile            string
 		only               []string
+		rtts               []time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -44,6 +47,12 @@ implementations run interleaved in rounds (--repeat), so that noise hits them al
 median is reported, and a ratio whose runs' spreads cross 1.0 is shown as within noise.
 --json and --html write the full report.
 
+--rtt measures at round trips other than loopback's: every implementation (baseline,
+keyvalue, peers and the limit alike) then reaches the server through a latency-adding
+TCP proxy (Toxiproxy, in this process; half the round trip each way), as an
+application reaches a server one hop away (≈250µs in one zone, ≈1ms across zones). The
+report shows each round trip, and what a PING costs through the proxy and directly.
+
 Without --url/--config/KEYVALUE_* it starts a throwaway local server and removes it
 afterwards. Against a real deployment it works in its own namespace (keys containing
 kvbench-XXXXXXXX), deletes them at the end, and refuses a non-empty database unless
@@ -51,6 +60,7 @@ kvbench-XXXXXXXX), deletes them at the end, and refuses a non-empty database unl
 		Example: `  keyvalue bench --quick
   keyvalue bench --json report.json --html report.html
   keyvalue bench --tls --quick                     # the same over mutual TLS
+  keyvalue bench --quick --rtt 0,250us             # loopback, then a 250µs round trip
   keyvalue bench --url rediss://bench:pw@cache:6380?tls_ca_file=ca.crt --i-know --scenario cache/flush-stall-100k`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -78,7 +88,15 @@ kvbench-XXXXXXXX), deletes them at the end, and refuses a non-empty database unl
 				return err
 			}
 			defer e.close()
-			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), e, scenarios, peers, benchOpts{quick, iKnow, repeats, jsonFile, htmlFile, svgFile})
+			for _, d := range rtts {
+				if d < 0 || d > 100*time.Millisecond {
+					return fmt.Errorf("--rtt %s: use round trips from 0 (loopback) to 100ms", d)
+				}
+			}
+			if len(rtts) == 0 {
+				rtts = []time.Duration{0}
+			}
+			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), e, scenarios, peers, benchOpts{quick, iKnow, repeats, jsonFile, htmlFile, svgFile, rtts})
 		},
 	}
 	f := cmd.Flags()
@@ -89,6 +107,7 @@ kvbench-XXXXXXXX), deletes them at the end, and refuses a non-empty database unl
 	f.StringVar(&htmlFile, "html", "", "write a self-contained HTML report with a bar chart per scenario (default: a file in the temp directory)")
 	f.StringVar(&svgFile, "svg", "", "write an SVG chart of the ratios (for Markdown)")
 	f.StringSliceVar(&only, "scenario", nil, "run only these scenarios (repeatable; see --list)")
+	f.DurationSliceVar(&rtts, "rtt", nil, "round trips to measure at, e.g. 0,250us,1ms (0: loopback, directly; others through a latency-adding proxy); default 0")
 	f.BoolVar(&iKnow, "i-know", false, "run against a database that already holds keys")
 	f.BoolVar(&list, "list", false, "list the scenarios and exit")
 	return cmd
@@ -99,6 +118,7 @@ type benchOpts struct {
 	repeats            int
 	jsonFile, htmlFile string
 	svgFile            string
+	rtts               []time.Duration
 }
 
 func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios []benchrun.Scenario, peers []benchrun.Peer, o benchOpts) error {
@@ -152,18 +172,61 @@ func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios
 	env := &benchrun.Env{Cfg: plainCfg, NS: benchrun.NewNamespace(), Quick: o.quick, TLS: tlsConf,
 		Plain: cfg.Mode == keyvalue.ModeStandalone && cfg.DB == 0}
 	fmt.Fprintf(out, "keyvalue bench: %s %s (%s), %d scenarios × median of %d, namespace %s\n", server.Product, server.Version, cfg, len(scenarios), o.repeats, env.NS)
-	progress := func(i int, name string) { fmt.Fprintf(errOut, "[%d/%d] %s\n", i+1, len(scenarios), name) }
+	steps := len(scenarios) * len(o.rtts)
 	var bar *progressbar.ProgressBar
 	if isTerminal(errOut) {
-		bar = progressbar.NewOptions(len(scenarios), progressbar.OptionSetWriter(errOut), progressbar.OptionShowCount(),
+		bar = progressbar.NewOptions(steps, progressbar.OptionSetWriter(errOut), progressbar.OptionShowCount(),
 			progressbar.OptionSetWidth(30), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(50*time.Millisecond))
-		progress = func(i int, name string) {
-			bar.Describe(fmt.Sprintf("%-28s", name))
-			_ = bar.Set(i)
-		}
 	}
 	start := time.Now()
-	results, runErr := benchrun.Run(ctx, env, scenarios, peers, o.repeats, progress)
+	var results []benchrun.Result
+	var rttInfos []benchrun.RTTInfo
+	var runErr error
+	for k, rtt := range o.rtts {
+		label := benchrun.RTTInfo{RTTMicros: rtt.Microseconds()}.Label()
+		progress := func(i int, name string) {
+			fmt.Fprintf(errOut, "[%d/%d] %s (%s)\n", k*len(scenarios)+i+1, steps, name, label)
+		}
+		if bar != nil {
+			progress = func(i int, name string) {
+				bar.Describe(fmt.Sprintf("%-28s %-9s", name, label))
+				_ = bar.Set(k*len(scenarios) + i)
+			}
+		}
+		renv := *env
+		info := benchrun.RTTInfo{RTTMicros: rtt.Microseconds()}
+		if rtt > 0 {
+			if cfg.Mode != keyvalue.ModeStandalone || isSocketPath(cfg.Addrs[0]) {
+				return fmt.Errorf("--rtt %s: the round-trip proxy serves a standalone server over TCP (this one is %s)", rtt, cfg)
+			}
+			proxy, err := benchrun.StartRTTProxy(cfg.Addrs[0], rtt)
+			if err != nil {
+				return err
+			}
+			renv.Cfg.Addrs, renv.RTT = []string{proxy.Addr()}, rtt
+			opt := valkey.ClientOption{ForceSingleClient: true, DisableCache: true, Username: creds.Username, Password: creds.Password, TLSConfig: tlsConf}
+			pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+			through, direct, err := benchrun.ProxyCost(pctx, opt, cfg.Addrs[0], proxy.Addr(), 200)
+			pcancel()
+			if err != nil {
+				proxy.Stop()
+				return fmt.Errorf("measure the round-trip proxy: %w", err)
+			}
+			info.ProxyPingUs, info.DirectPingUs = float64(through)/1e3, float64(direct)/1e3
+			var rs []benchrun.Result
+			rs, runErr = benchrun.Run(ctx, &renv, scenarios, peers, o.repeats, progress)
+			proxy.Stop()
+			results = append(results, rs...)
+		} else {
+			var rs []benchrun.Result
+			rs, runErr = benchrun.Run(ctx, &renv, scenarios, peers, o.repeats, progress)
+			results = append(results, rs...)
+		}
+		rttInfos = append(rttInfos, info)
+		if runErr != nil {
+			break
+		}
+	}
 	if bar != nil {
 		_ = bar.Finish()
 	}
@@ -174,13 +237,13 @@ func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios
 	}
 	peerNames := benchrun.PeerNames(results)
 	fmt.Fprintln(out)
-	benchrun.WriteTable(out, results, peerNames)
+	benchrun.WriteTable(out, results, peerNames, rttInfos)
 	for _, r := range results {
 		for impl, msg := range r.Errors {
 			fmt.Fprintf(out, "error: %s / %s: %s\n", r.Scenario.Name, impl, msg)
 		}
 	}
-	report := benchrun.BuildReport(results, peerNames, server, o.quick, o.repeats)
+	report := benchrun.BuildReport(results, peerNames, server, o.quick, o.repeats, rttInfos)
 	if o.jsonFile != "" {
 		if err := writeFileWith(o.jsonFile, func(w io.Writer) error { return benchrun.WriteJSON(w, report) }); err != nil {
 			return err
@@ -208,6 +271,11 @@ func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios
 		fmt.Fprintln(out, "peer libraries (go-redis/cache, scs redisstore, redislock, redsync, valkeylock) are not in this binary: install it with -tags peers (see keyvalue bench --help).")
 	}
 	return nil
+}
+
+// isSocketPath reports whether addr names a Unix socket (a path).
+func isSocketPath(addr string) bool {
+	return strings.HasPrefix(addr, "/") || strings.HasPrefix(addr, "./")
 }
 
 // isTerminal reports whether w is a terminal (progress bars need one;
