@@ -83,16 +83,24 @@ func isPermissionReply(msg string) bool {
 }
 
 // sent is what an error report needs of a command as sent: valkey-go
-// recycles a command's words once it has a reply, so they are taken
-// before it is sent (two string headers, no copy of the strings).
-type sent struct{ name, key string }
+// recycles a command's words once it has a reply, so its first words are
+// taken before it is sent (string headers only: no copy of the strings,
+// no allocation), and read only if the reply is an error.
+type sent [4]string
 
-// sentOf takes a command's name and first key.
-func sentOf(words []string) sent {
-	if len(words) == 0 {
-		return sent{}
+// sentOf takes a command's first words.
+func sentOf(words []string) (s sent) {
+	copy(s[:], words)
+	return s
+}
+
+// words are the words taken, without the empty tail.
+func (s sent) words() []string {
+	n := len(s)
+	for n > 0 && s[n-1] == "" {
+		n--
 	}
-	return sent{name: words[0], key: firstKey(words)}
+	return s[:n]
 }
 
 // permissionError returns a *PermissionError for a NOPERM reply to cmd,
@@ -106,7 +114,11 @@ func (s *lazy) permissionError(cmd sent, err error) error {
 	if user == "" {
 		user = "default"
 	}
-	pe := &PermissionError{User: user, Sent: strings.ToUpper(cmd.name), Key: cmd.key, Err: err}
+	words := cmd.words()
+	if len(words) == 0 {
+		return nil
+	}
+	pe := &PermissionError{User: user, Sent: strings.ToUpper(words[0]), Key: firstKey(words), Err: err}
 	msg := ve.Error()
 	if m := deniedCommand.FindStringSubmatch(msg); m != nil {
 		pe.Command = m[1]

@@ -114,6 +114,7 @@ type Backend struct {
 	direct   valkey.Client // the client as given: for blocking waits
 	drops    dropLog
 	tel      *telemetry.Recorder
+	opGet    *telemetry.OpInfo // the hot path's operation, looked up once
 	name     string
 	opts     Options
 	payloads *payloads
@@ -156,6 +157,7 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 	b.c = b.modes.client(c)
 	b.tel = telemetry.New("cache", "keyvalue.cache.name", name, opts.MeterProvider, opts.TracerProvider, counterDescriptions)
 	b.tel.Classify = classify
+	b.opGet = b.tel.Op("get")
 	return b, nil
 }
 
@@ -260,7 +262,7 @@ func (b *Backend) lifetimeMS(lifetime time.Duration) (int64, error) {
 // Get returns the data stored under id, or an error matching ErrNotFound.
 // An entry that cannot be decoded returns an error matching ErrCorrupt.
 func (b *Backend) Get(ctx context.Context, id string) (data []byte, err error) {
-	ctx, sp := b.tel.Start(ctx, "get")
+	ctx, sp := b.tel.StartOp(ctx, b.opGet)
 	defer func() { sp.End(ctx, notMiss(err)) }()
 	return b.getOp(ctx, id)
 }

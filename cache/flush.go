@@ -39,8 +39,8 @@ var ErrSlotsMoving = errors.New("cluster slots kept moving during the flush")
 //
 // Values go first (every key but the tag indexes: a flush stopped half-way
 // leaves indexes that still list every remaining value), then the indexes
-// are garbage-collected, which removes them (an entry written during the
-// flush keeps its memberships). On a Cluster the walk is repeated until
+// the walk found are garbage-collected, which removes them (an entry
+// written during the flush keeps its memberships). On a Cluster the walk is repeated until
 // one pass ran while no slot moved, so keys migrated behind the scan are
 // not missed. Keys of an earlier layout of the cache are removed too.
 // progress, if not nil, is called after each batch.
@@ -65,6 +65,12 @@ func (b *Backend) flushOp(ctx context.Context, progress Progress) (int, error) {
 	if err := b.layout.stampFlush(ctx); err != nil {
 		return 0, fmt.Errorf("cache %s: flush: stamp: %w", b.name, err)
 	}
+	// The walk sees every index that existed when it began (SCAN returns
+	// every key present for its whole run): their tags are collected
+	// below without a second walk. An index made during the flush lists
+	// entries written during it, which are live.
+	indexed := map[string]bool{}
+	var tags []string
 	for pass := 1; ; pass++ {
 		before, err := b.topology(ctx)
 		if err != nil {
@@ -72,6 +78,12 @@ func (b *Backend) flushOp(ctx context.Context, progress Progress) (int, error) {
 		}
 		if err := b.unlinkAll(ctx, func(k string) bool {
 			kind := b.layout.kindOf(k)
+			if kind == indexKey || kind == pendingKey {
+				if t := b.layout.tagOf(k); !indexed[t] {
+					indexed[t] = true
+					tags = append(tags, t)
+				}
+			}
 			return kind != indexKey && kind != pendingKey && kind != stampsKey
 		}, report); err != nil {
 			return removed, fmt.Errorf("cache %s: flush: %w", b.name, err)
@@ -91,7 +103,7 @@ func (b *Backend) flushOp(ctx context.Context, progress Progress) (int, error) {
 	if err := b.step("flush", "values-removed"); err != nil {
 		return removed, err
 	}
-	st, foreign, err := b.collect(ctx, nil)
+	st, foreign, err := b.collectTags(ctx, tags)
 	removed += st.IndexesRemoved
 	if err != nil {
 		return removed, fmt.Errorf("cache %s: flush: indexes: %w", b.name, err)

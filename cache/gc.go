@@ -53,6 +53,14 @@ type gcRun struct {
 	foreign []string
 }
 
+// collectTags garbage-collects the indexes of tags (found by a walk of
+// the keyspace that already ran: Flush's).
+func (b *Backend) collectTags(ctx context.Context, tags []string) (GCStats, []string, error) {
+	var run gcRun
+	b.layout.collect(ctx, tags, &run)
+	return run.GCStats, run.foreign, ctx.Err()
+}
+
 // collect garbage-collects every index of the cache.
 func (b *Backend) collect(ctx context.Context, progress Progress) (GCStats, []string, error) {
 	var run gcRun

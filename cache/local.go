@@ -3,6 +3,7 @@ package cache
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,13 @@ type recentWrites struct {
 	mu   sync.Mutex
 	keys map[string]expectation
 	all  time.Time // until then, every key expects no value (after Flush)
+	// last is when the last remembered expectation ends: after it, and
+	// after all, nothing is left to check.
+	last time.Time
+	// watching is false when there is nothing to check (no key remembered,
+	// no Flush within the window): a read then takes neither the lock nor
+	// the clock, the common case.
+	watching atomic.Bool
 }
 
 // expectation is what this process last wrote to a key.
@@ -60,6 +68,7 @@ func (r *recentWrites) removedAll() {
 	r.mu.Lock()
 	r.all = time.Now().Add(r.window)
 	clear(r.keys)
+	r.watching.Store(true)
 	r.mu.Unlock()
 }
 
@@ -74,6 +83,7 @@ func (r *recentWrites) set(m map[string]expectation) {
 			}
 		}
 	}
+	r.watching.Store(true)
 	if len(r.keys)+len(m) > maxRecent {
 		// Too many to follow one by one: check every key for the window.
 		r.all = time.Now().Add(r.window)
@@ -82,6 +92,9 @@ func (r *recentWrites) set(m map[string]expectation) {
 	}
 	for k, e := range m {
 		r.keys[k] = e
+		if e.until.After(r.last) {
+			r.last = e.until
+		}
 	}
 }
 
@@ -89,9 +102,17 @@ func (r *recentWrites) set(m map[string]expectation) {
 // value are what the local cache returned. A copy that matches this
 // process's last write ends the check for the key.
 func (r *recentWrites) check(key string, found bool, value []byte) bool {
+	if !r.watching.Load() {
+		return true
+	}
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if (len(r.keys) == 0 || !now.Before(r.last)) && !now.Before(r.all) {
+		clear(r.keys)
+		r.watching.Store(false) // nothing left to check until the next write
+		return true
+	}
 	e, ok := r.keys[key]
 	if ok && !now.Before(e.until) {
 		delete(r.keys, key)

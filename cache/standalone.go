@@ -315,13 +315,28 @@ const gcGroup = 8
 // gcIndexes checks the members of several indexes (standalone layout), a
 // few at a time, page by page, with two pipelined round trips per page:
 // the pages, then one prune script per page.
+//
+// A group holds gcGroup indexes at first; after each group, as many as
+// hold about gcGroup full pages given the members its indexes had (up to
+// maxGCGroup): small indexes are collected many per round trip, and a
+// pipeline never carries more work than gcGroup full pages.
 func (l *standalone) collect(ctx context.Context, tags []string, run *gcRun) {
-	for group := range slices.Chunk(tags, gcGroup) {
-		l.gcIndexGroup(ctx, group, run)
+	size := gcGroup
+	for len(tags) > 0 && ctx.Err() == nil {
+		group := tags[:min(size, len(tags))]
+		tags = tags[len(group):]
+		members := l.gcIndexGroup(ctx, group, run)
+		perIndex := max(members/len(group), 1)
+		size = min(max(gcGroup*l.b.opts.BatchSize/perIndex, gcGroup), maxGCGroup)
 	}
 }
 
-func (l *standalone) gcIndexGroup(ctx context.Context, tags []string, run *gcRun) {
+// maxGCGroup bounds the indexes garbage collection reads in one pipeline.
+const maxGCGroup = 256
+
+// gcIndexGroup collects a group of indexes and returns how many members
+// their first pages held.
+func (l *standalone) gcIndexGroup(ctx context.Context, tags []string, run *gcRun) int {
 	b := l.b
 	type state struct {
 		tag     string
@@ -340,6 +355,7 @@ func (l *standalone) gcIndexGroup(ctx context.Context, tags []string, run *gcRun
 	// starts after the ones kept. A member others remove meanwhile may shift
 	// one past a page; the next run finds it.
 	open := all
+	firstPages := -1
 	for len(open) > 0 && ctx.Err() == nil {
 		rs := scripts.DoMulti(ctx, b.c, len(open), func(i int) valkey.Completed {
 			return b.c.B().Zrange().Key(l.indexKey(open[i].tag)).Min(strconv.Itoa(open[i].offset)).Max(strconv.Itoa(open[i].offset + b.opts.BatchSize - 1)).Build()
@@ -361,6 +377,12 @@ func (l *standalone) gcIndexGroup(ctx context.Context, tags []string, run *gcRun
 				next = append(next, s)
 			}
 		}
+		if firstPages < 0 {
+			firstPages = 0
+			for _, s := range open {
+				firstPages += s.page
+			}
+		}
 		res := l.pruneEach(ctx, groups)
 		for _, s := range open {
 			if r, ok := res[s.tag]; ok {
@@ -377,6 +399,7 @@ func (l *standalone) gcIndexGroup(ctx context.Context, tags []string, run *gcRun
 	for _, s := range all {
 		run.add(b, s.tag, s.removed, s.gone, s.err)
 	}
+	return max(firstPages, 0)
 }
 
 type pruneResult struct {

@@ -46,7 +46,7 @@ type Recorder struct {
 	baseOpt   metric.MeasurementOption
 	addOpts   []metric.AddOption // {baseOpt}, built once: a variadic call with a new slice allocates
 	spanKind  trace.SpanStartOption
-	ops       sync.Map // op name -> *opInfo, built on first use
+	ops       sync.Map // op name -> *OpInfo, built on first use
 	// Classify, if set, names errors the component knows ("invalid_input",
 	// "not_held"); "" leaves it to the defaults.
 	Classify func(error) string
@@ -86,25 +86,35 @@ func New(component, nameKey, name string, mp metric.MeterProvider, tp trace.Trac
 
 // opInfo is what an operation's records share, computed once: the hot
 // path allocates nothing for telemetry that is not recorded.
-type opInfo struct {
+// OpInfo is an operation's precomputed names and attributes; hot paths
+// keep theirs (Recorder.Op) and start spans with StartOp.
+type OpInfo struct {
 	op       string
 	spanName string
 	okOpts   []metric.RecordOption // base attributes + keyvalue.operation
 }
 
-func (r *Recorder) opInfo(op string) *opInfo {
+// Op returns op's OpInfo, built on first use.
+func (r *Recorder) Op(op string) *OpInfo {
+	if r == nil {
+		return nil
+	}
+	return r.opInfo(op)
+}
+
+func (r *Recorder) opInfo(op string) *OpInfo {
 	if v, ok := r.ops.Load(op); ok {
-		return v.(*opInfo)
+		return v.(*OpInfo)
 	}
 	kv := append([]attribute.KeyValue{attribute.String("keyvalue.operation", op)}, r.baseKV...)
-	v, _ := r.ops.LoadOrStore(op, &opInfo{op: op, spanName: r.component + "." + op, okOpts: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kv...))}})
-	return v.(*opInfo)
+	v, _ := r.ops.LoadOrStore(op, &OpInfo{op: op, spanName: r.component + "." + op, okOpts: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kv...))}})
+	return v.(*OpInfo)
 }
 
 // Span is one operation in progress.
 type Span struct {
 	r     *Recorder
-	info  *opInfo
+	info  *OpInfo
 	start time.Time
 	span  trace.Span
 }
@@ -114,7 +124,14 @@ func (r *Recorder) Start(ctx context.Context, op string) (context.Context, Span)
 	if r == nil {
 		return ctx, Span{}
 	}
-	info := r.opInfo(op)
+	return r.StartOp(ctx, r.opInfo(op))
+}
+
+// StartOp is Start with the operation's OpInfo (Op), saving its lookup.
+func (r *Recorder) StartOp(ctx context.Context, info *OpInfo) (context.Context, Span) {
+	if r == nil {
+		return ctx, Span{}
+	}
 	sp := Span{r: r, info: info}
 	// A span only under a recording one: an operation outside any trace
 	// (or in an unsampled one) costs no span and no context.
