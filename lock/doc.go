@@ -68,6 +68,29 @@
 // different servers, CLIENT UNBLOCK could reach the wrong server: use locks
 // against the servers directly.
 //
+// # Cohorts: fast within a process, fair across processes
+//
+// A FIFO hand-off through the server costs every new holder a wake-up and
+// a round trip, and every waiter a registration and a BLPOP: with many
+// callers in one process that is half the throughput of a polling lock.
+// So a Locker's callers of one exclusive lock queue in the process first
+// (a cohort, FIFO), and only one of them at a time deals with the server.
+// When the holder unlocks and a caller of its cohort waits, one script
+// (lock_transfer.lua) releases and acquires for it in one round trip, with
+// a new fencing token: no BLPOP, no registration. Like sync.Mutex's normal
+// mode, this favours the callers already running; like its starvation
+// mode, it stops as soon as a waiter of another process has waited
+// Options.FairAfter (1ms by default): the script then changes nothing and
+// the lock is released to the server's queue in order, the local caller
+// queueing there too. So another process waits at most FairAfter plus one
+// hold of this process before the queue order serves it. Measured on this
+// machine (8 callers, loopback): 2× the lock+unlock throughput of the FIFO
+// hand-off with a lower p99 wait; the callers of the other process in the
+// tests waited 17ms at worst against four busy callers. A lease lost
+// without Unlock (its TTL ran out) passes the cohort's turn on; TryLock
+// while the cohort is busy asks the server outside it; shared leases and
+// Locker with WaitReplicas do not take part.
+//
 // # Guarantees and their limits
 //
 //   - Mutual exclusion holds while the server keeps its data. Unlock and

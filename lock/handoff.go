@@ -120,15 +120,21 @@ func mode(shared bool) string {
 	return "x"
 }
 
-// acquireOp is acquire without telemetry.
-func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl time.Duration) (*Lease, error) {
+// acquireOp is acquire without telemetry; t gives the lease's cohort and,
+// when not "", its token (a cohort's hand-over that may have happened
+// gave it).
+func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl time.Duration, t turn) (*Lease, error) {
+	token := t.token
 	if ttl < time.Millisecond {
 		return nil, fmt.Errorf("lock %s: %w: %s is under a millisecond", k.name, ErrInvalidTTL, ttl)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, &notAcquiredError{name: k.name, cause: err, before: true}
 	}
-	token := newToken()
+	if token == "" {
+		token = newToken()
+	}
+	c := t.cohort
 	ttlMS := strconv.FormatInt(ttl.Milliseconds(), 10)
 	member := token + "|" + ttlMS
 	start := time.Now()
@@ -172,13 +178,13 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 		}
 		backoff = 0
 		if len(res) > 0 && res[0] == 1 && len(res) == 4 {
-			return l.acquired(ctx, k, token, shared, res[1], res[3], sent, ttl, time.Duration(res[2])*time.Millisecond, start)
+			return l.acquired(ctx, k, token, shared, res[1], res[3], sent, ttl, time.Duration(res[2])*time.Millisecond, start, c)
 		}
 		if len(res) < 2 || len(res) > 3 || res[0] != 0 || wait != (len(res) == 3) {
 			return nil, fmt.Errorf("lock %s: acquire: unexpected reply %v", k.name, res)
 		}
 		if !wait {
-			return nil, fmt.Errorf("lock %s: %w", k.name, ErrNotAcquired)
+			return nil, errNotAcquiredHere(k)
 		}
 		if !waited {
 			l.event(Event{Kind: EventWaiting, Name: k.name, Shared: shared})
@@ -202,7 +208,7 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 			}
 			// The lease started when the release granted it, just before
 			// now; the server keeps it for its TTL + slack.
-			return l.acquired(ctx, k, token, shared, fence, res[2], time.Now(), ttl, ttl, start)
+			return l.acquired(ctx, k, token, shared, fence, res[2], time.Now(), ttl, ttl, start, c)
 		case ctx.Err() != nil:
 			return giveUp("waiting", ctx.Err())
 		case err != nil && wake.Retryable(ctx, err):
@@ -214,6 +220,9 @@ func (l *Locker) acquireOp(ctx context.Context, k keys, shared, wait bool, ttl t
 		// registration is due for renewal: try again.
 	}
 }
+
+// errNotAcquiredHere is TryLock's answer when the lock is held.
+func errNotAcquiredHere(k keys) error { return fmt.Errorf("lock %s: %w", k.name, ErrNotAcquired) }
 
 // waitForGrant blocks up to d on the waiter's two grant lists (by token,
 // where a grant delivered by a second call lands, and by sequence number,
@@ -282,8 +291,8 @@ func (l *Locker) maxWait() time.Duration { return max(l.opts.TTL, time.Second) *
 // renewed; a waiter renews it every half (each round of its wait).
 const waiterTTL = 2 * time.Second
 
-func (l *Locker) acquired(ctx context.Context, k keys, token string, shared bool, fence, base int64, sent time.Time, ttl, left time.Duration, start time.Time) (*Lease, error) {
-	lease := newLease(l, k, token, shared, fence, sent, ttl, left)
+func (l *Locker) acquired(ctx context.Context, k keys, token string, shared bool, fence, base int64, sent time.Time, ttl, left time.Duration, start time.Time, c *cohort) (*Lease, error) {
+	lease := newLease(l, k, token, shared, fence, sent, ttl, left, c)
 	lease.base = base
 	lease.member = token + "|" + strconv.FormatInt(ttl.Milliseconds(), 10)
 	if err := l.replicate(ctx, lease); err != nil {

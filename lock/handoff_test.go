@@ -55,8 +55,11 @@ func newHandoffFixture(t *testing.T, tokenA string, beforeB func(s *servertest.S
 	bctx, cancel := context.WithCancel(ctx(t))
 	f := &handoffFixture{holder: holder, l: l, b: make(chan error, 1), cancel: cancel, prefix: p, tokenA: tokenA, seqA: res[2],
 		read: func(cmd ...string) (string, error) { return s.Do(cmd...) }}
+	// B waits through another Locker (as another process would: callers of
+	// the holder's Locker queue in-process, see cohorts).
+	mb := mutex(t, lock.New(c, lock.Options{TTL: 20 * time.Second, Logger: quiet}), "fwd")
 	go func() {
-		lease, err := m.Lock(bctx) // B
+		lease, err := mb.Lock(bctx) // B
 		if err == nil {
 			err = lease.Unlock(ctx(t))
 		}

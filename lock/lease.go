@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
@@ -27,6 +28,11 @@ type Lease struct {
 	ttl    time.Duration // what Refresh extends the lease to
 	base   int64         // sequence base: the waiters after it get the lock in one round trip
 	member string        // its queue entry while it waited ("token|ttl"): a release takes it out
+	// cohort, for an exclusive lease of a cohort: Unlock hands the lock
+	// to its next caller; turnDone tells that the lease passed the
+	// cohort's turn on (by Unlock, or when it was lost), exactly once.
+	cohort   *cohort
+	turnDone atomic.Bool
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -38,10 +44,10 @@ type Lease struct {
 }
 
 // newLease starts a lease of ttl that the server keeps for left from about
-// sent.
-func newLease(l *Locker, k keys, token string, shared bool, fence int64, sent time.Time, ttl, left time.Duration) *Lease {
+// sent; c is its cohort (nil for none).
+func newLease(l *Locker, k keys, token string, shared bool, fence int64, sent time.Time, ttl, left time.Duration, c *cohort) *Lease {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	ls := &Lease{l: l, k: k, token: token, fence: fence, shared: shared, ttl: ttl, ctx: ctx, cancel: cancel, stop: make(chan struct{})}
+	ls := &Lease{l: l, k: k, token: token, fence: fence, shared: shared, ttl: ttl, ctx: ctx, cancel: cancel, stop: make(chan struct{}), cohort: c}
 	ls.mu.Lock()
 	ls.extendLocked(sent, left)
 	ls.mu.Unlock()
@@ -130,6 +136,9 @@ func (ls *Lease) end(cause error) bool {
 func (ls *Lease) lost(why string) {
 	if !ls.end(fmt.Errorf("lock %s: %w: %s", ls.k.name, ErrNotHeld, why)) {
 		return
+	}
+	if ls.cohort != nil && ls.turnDone.CompareAndSwap(false, true) {
+		ls.cohort.pass() // the cohort's next caller tries the server
 	}
 	ls.l.log.Warn("lock lease lost", "lock", ls.k.name, "token", ls.fence, "why", why)
 	ls.l.event(Event{Kind: EventLost, Name: ls.k.name, Shared: ls.shared, Token: ls.fence})
@@ -239,7 +248,12 @@ func (ls *Lease) Unlock(ctx context.Context) (err error) {
 	ctx, sp := ls.l.tel.Start(ctx, "unlock")
 	defer func() { sp.End(ctx, err) }()
 	wasHeld := ls.end(context.Canceled)
-	held, err := ls.releaseRetrying(ctx)
+	var held bool
+	if ls.cohort != nil && ls.turnDone.CompareAndSwap(false, true) {
+		held, err = ls.handOver(ctx)
+	} else {
+		held, err = ls.releaseRetrying(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("lock %s: unlock: %w (the server drops the lease when its TTL runs out)", ls.k.name, err)
 	}

@@ -86,6 +86,14 @@ type Options struct {
 	// loses a lock (replication is asynchronous): use fencing tokens.
 	WaitReplicas int
 	WaitTimeout  time.Duration
+	// FairAfter is how long a waiter of another process may wait before
+	// the lock is owed to it: until then, an exclusive lease's Unlock hands
+	// the lock straight to a caller of the same Locker waiting for it (one
+	// round trip, a new fencing token); after it, Unlock releases to the
+	// server's queue in order (see "Cohorts" in the package doc). Default
+	// 1ms (sync.Mutex's starvation threshold); negative hands every lock
+	// over in queue order across processes. Not with WaitReplicas.
+	FairAfter time.Duration
 	// Logger receives debug lines for acquire, wait, release and lost
 	// leases; nil uses slog.Default().
 	Logger *slog.Logger
@@ -134,6 +142,9 @@ type Locker struct {
 	// a release by this Locker that grants one of them hands it the
 	// fencing token in-process instead of through the server.
 	waiters sync.Map
+	// cohorts holds each exclusive lock's queue of this Locker's callers
+	// (*cohort, by name; see cohort.go).
+	cohorts sync.Map
 }
 
 // New returns a Locker on c.
@@ -279,11 +290,21 @@ func (l *Locker) acquire(ctx context.Context, k keys, shared, wait bool, ttl tim
 	// giveBack returns the lock when it came as the caller gave up (a grant
 	// and the end of its context crossed), as a waiter that leaves does.
 	giveBack := func(lease *Lease) (*Lease, error) {
-		lease.end(context.Canceled)
-		l.leave(k, lease.token, lease.member)
+		if lease.cohort != nil {
+			_ = lease.Unlock(context.WithoutCancel(ctx)) // hands it to the cohort's next caller
+		} else {
+			lease.end(context.Canceled)
+			l.leave(k, lease.token, lease.member)
+		}
 		return nil, &notAcquiredError{name: k.name, cause: ctx.Err()}
 	}
-	lease, err := l.acquireOp(ctx, k, shared, wait, ttl)
+	var lease *Lease
+	var err error
+	if !shared && l.usesCohorts() {
+		lease, err = l.lockInCohort(ctx, k, wait, ttl)
+	} else {
+		lease, err = l.acquireOp(ctx, k, shared, wait, ttl, turn{})
+	}
 	if err == nil && ctx.Err() != nil {
 		lease, err = giveBack(lease)
 	}

@@ -261,6 +261,9 @@ var (
 	LockAcquire = load("lock_acquire.lua", "lib_expire.lua", "lib_lock.lua")
 	// LockRelease releases a lease and makes the next waiter the holder.
 	LockRelease = load("lock_release.lua", "lib_expire.lua", "lib_lock.lua")
+	// LockTransfer hands an exclusive lock to another caller of the same
+	// process in one call, unless a waiter elsewhere is owed it.
+	LockTransfer = load("lock_transfer.lua", "lib_expire.lua", "lib_lock.lua")
 	// LockGrant delivers grants to the waiters' lists.
 	LockGrant = load("lock_grant.lua")
 	// LockRefresh extends a lease still held, or checks it.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
@@ -86,6 +88,8 @@ func handoff(kv bool) Impl { return lockImpl(kv, HandoffMeasure) }
 
 func contended(kv bool) Impl { return lockImpl(kv, ContendedMeasure) }
 
+func contendedTwo(kv bool) Impl { return lockImpl(kv, ContendedTwoMeasure) }
+
 // ReportPercentiles reports the median and 99th percentile of sorted
 // latencies as benchmark metrics (p50-µs, p99-µs).
 func ReportPercentiles(b interface{ ReportMetric(float64, string) }, lat []time.Duration) {
@@ -143,24 +147,47 @@ func Handoffs(ctx context.Context, holder, waiter Locker, n int) ([]time.Duratio
 }
 
 // ContendedMeasure is lock+unlock throughput with 8 contenders of one
-// process (first), in ops/s.
+// process (first), in ops/s, with the 99th percentile of the time a Lock
+// waited in Extra["p99ms"].
 func ContendedMeasure(ctx context.Context, env *Env, l, _ Locker) (Measure, error) {
+	return contendedMeasure(ctx, env, []Locker{l}, 8)
+}
+
+// ContendedTwoMeasure is ContendedMeasure with 4 contenders in each of two
+// processes (first and second).
+func ContendedTwoMeasure(ctx context.Context, env *Env, first, second Locker) (Measure, error) {
+	return contendedMeasure(ctx, env, []Locker{first, second}, 4)
+}
+
+func contendedMeasure(ctx context.Context, env *Env, lockers []Locker, each int) (Measure, error) {
 	n := env.sizes().lockOps
-	took, err := Contend(ctx, l, 8, n)
+	took, waits, err := Contend(ctx, lockers, each, n)
 	if err != nil {
 		return Measure{}, err
 	}
-	return Measure{Value: float64(n) / took.Seconds()}, nil
+	slices.Sort(waits)
+	p99 := waits[len(waits)*99/100]
+	return Measure{Value: float64(n) / took.Seconds(), Extra: map[string]float64{"p99ms": float64(p99) / float64(time.Millisecond)}}, nil
 }
 
-// Contend runs n lock+unlock cycles over workers goroutines and returns
-// the elapsed time.
-func Contend(ctx context.Context, l Locker, workers, n int) (time.Duration, error) {
-	return Parallel(workers, n, func() error {
+// Contend runs n lock+unlock cycles over each workers goroutines per
+// locker and returns the elapsed time and how long each Lock waited.
+func Contend(ctx context.Context, lockers []Locker, each, n int) (time.Duration, []time.Duration, error) {
+	var mu sync.Mutex
+	waits := make([]time.Duration, 0, n)
+	var next atomic.Int64
+	took, err := Parallel(len(lockers)*each, n, func() error {
+		l := lockers[int(next.Add(1))%len(lockers)]
+		start := time.Now()
 		unlock, err := l.Lock(ctx)
 		if err != nil {
 			return err
 		}
+		w := time.Since(start)
+		mu.Lock()
+		waits = append(waits, w)
+		mu.Unlock()
 		return unlock()
 	})
+	return took, waits, err
 }

@@ -91,7 +91,8 @@ func Scenarios() []Scenario {
 			Baseline: pageHit(false), Keyvalue: pageHit(true), Limit: pageHitLimit},
 		Scenario{Name: "http/purge-100", Unit: "ms", What: "purge a tag covering 100 cached pages (each then renders again: checked); limit: UNLINK of 100 keys",
 			Keyvalue: purge100, Limit: purgeLimit, NoBaseline: "the naive page cache has no purge by tag (a page goes stale until its TTL ends)"},
-		Scenario{Name: "lock/contended-8", Unit: "ops/s", Higher: true, What: "lock+unlock throughput, 8 contenders", Baseline: contended(false), Keyvalue: contended(true)},
+		Scenario{Name: "lock/contended-8", Unit: "ops/s", Higher: true, What: "lock+unlock throughput, 8 contenders in one process (99th percentile of the wait)", Baseline: contended(false), Keyvalue: contended(true)},
+		Scenario{Name: "lock/contended-2x4", Unit: "ops/s", Higher: true, What: "lock+unlock throughput, 4 contenders in each of two processes (99th percentile of the wait)", Baseline: contendedTwo(false), Keyvalue: contendedTwo(true)},
 	)
 	return s
 }

@@ -63,7 +63,7 @@ func BenchmarkLockUncontended(b *testing.B) {
 	for _, im := range lockers(b) {
 		b.Run(im.name, func(b *testing.B) {
 			for b.Loop() {
-				if _, err := benchrun.Contend(benchCtx(b), im.l, 1, 1); err != nil {
+				if _, _, err := benchrun.Contend(benchCtx(b), []benchrun.Locker{im.l}, 1, 1); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -90,7 +90,7 @@ func BenchmarkLockContended(b *testing.B) {
 	for _, n := range []int{2, 8, 32} {
 		for _, im := range lockers(b) {
 			b.Run(fmt.Sprintf("waiters=%d/%s", n, im.name), func(b *testing.B) {
-				if _, err := benchrun.Contend(benchCtx(b), im.l, n, b.N); err != nil {
+				if _, _, err := benchrun.Contend(benchCtx(b), []benchrun.Locker{im.l}, n, b.N); err != nil {
 					b.Fatal(err)
 				}
 			})

@@ -240,8 +240,9 @@ func lockPeer(name string, make LockerFactory) benchrun.Peer {
 		}
 	}
 	return benchrun.Peer{Name: name, Impls: map[string]benchrun.Impl{
-		"lock/handoff":     run(benchrun.HandoffMeasure),
-		"lock/contended-8": run(benchrun.ContendedMeasure),
+		"lock/handoff":       run(benchrun.HandoffMeasure),
+		"lock/contended-8":   run(benchrun.ContendedMeasure),
+		"lock/contended-2x4": run(benchrun.ContendedTwoMeasure),
 	}}
 }
 
