@@ -52,6 +52,16 @@ local function prune_expired(index, now)
     + redis.call('ZREMRANGEBYSCORE', index, MULTI, '(' .. (MULTI + now - GRACE))
 end
 
+-- prune_band drops the expired members of one band only (multi: the
+-- band of entries with several tags), in one call: a Set prunes the band
+-- it writes to, so each band is pruned by the writes that fill it.
+local function prune_band(index, now, multi)
+  if multi then
+    return redis.call('ZREMRANGEBYSCORE', index, MULTI, '(' .. (MULTI + now - GRACE))
+  end
+  return redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (now - GRACE))
+end
+
 -- now_us is this server's clock in microseconds (exact in a Lua number).
 local function now_us()
   local t = redis.call('TIME')
