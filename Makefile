@@ -87,7 +87,7 @@ test-short: deps
 ## demo: the CLI's main job, keyvalue bench --quick, against a throwaway
 ## local server it starts itself, with the peer libraries taking part
 demo: deps build
-	./$(BIN) bench --quick --json bin/bench-report.json --html bin/bench-report.html
+	./$(BIN) bench --quick --rtt 0,250us --json bin/bench-report.json --html bin/bench-report.html
 
 ## check-report: render make demo's HTML report in headless Chromium (installs
 ## chromium when missing) and check that every chart drew; writes a screenshot

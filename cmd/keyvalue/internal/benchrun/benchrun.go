@@ -72,6 +72,11 @@ type Scenario struct {
 	// NoBaseline says why a scenario has no baseline (the naive way has
 	// nothing to compare), for the report.
 	NoBaseline string
+	// LoopbackOnly scenarios run at the first round trip of a run only:
+	// their figure (a server's stall, memory, an index's size) does not
+	// depend on the round trip, and filling them through a slow link costs
+	// minutes. QuickLoopbackOnly ones too, with --quick.
+	LoopbackOnly, QuickLoopbackOnly bool
 }
 
 // Peer contributes implementations of some scenarios, by scenario name.

@@ -148,7 +148,7 @@ func getParallelLimit(ctx context.Context, env *Env) (Measure, error) {
 	if err := c.Do(ctx, c.B().Set().Key(key).Value(string(make([]byte, 513))).Px(time.Hour).Build()).Error(); err != nil {
 		return Measure{}, err
 	}
-	n := env.sizes().getOps
+	n := ParallelGets(env)
 	took, err := Parallel(64, n, func() error { return c.Do(ctx, c.B().Get().Key(key).Build()).Error() })
 	if err != nil {
 		return Measure{}, err

@@ -208,6 +208,17 @@ func WriteTable(w io.Writer, results []Result, peers []string, rtts []RTTInfo) {
 			fmt.Fprintf(w, "round trip: %s%s\n", rttLabel(g.rtt), proxyNote(g.rtt, rtts))
 		}
 		writeTable(w, g.results, peers)
+		if gi > 0 {
+			var once []string
+			for _, r := range groups[0].results {
+				if !slices.ContainsFunc(g.results, func(x Result) bool { return x.Scenario.Name == r.Scenario.Name }) {
+					once = append(once, r.Scenario.Name)
+				}
+			}
+			if len(once) > 0 {
+				fmt.Fprintf(w, "measured at %s only (the figure does not depend on the round trip, or --quick): %s\n", rttLabel(groups[0].rtt), strings.Join(once, ", "))
+			}
+		}
 	}
 	fmt.Fprintln(w, "baseline/keyvalue: how many times better keyvalue is than the baseline (for ops/s: higher is better; else lower); ≈ (… noise): the runs' spreads overlap across 1.0, neither is better.")
 	fmt.Fprintln(w, "limit: the cheapest raw commands doing the same server work (BENCHMARKS.md); keyvalue/limit: how many times that keyvalue costs (1.0x = at the limit; ≈ (… noise): the runs' spreads overlap across 1.0, at the limit within noise).")

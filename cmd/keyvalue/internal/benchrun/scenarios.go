@@ -21,7 +21,7 @@ func (e *Env) sizes() sizes {
 		return sizes{setOps: 20, getOps: 200, renewOps: 10, handoffs: 3, lockOps: 20, localHits: 100}
 	}
 	if e.Quick {
-		return sizes{setOps: 300, getOps: 20000, renewOps: 200, handoffs: 30, lockOps: 400, localHits: 20000}
+		return sizes{setOps: 300, getOps: 10000, renewOps: 200, handoffs: 20, lockOps: 200, localHits: 20000}
 	}
 	return sizes{setOps: 2000, getOps: 100000, renewOps: 1000, handoffs: 200, lockOps: 2000, localHits: 200000}
 }
@@ -67,11 +67,11 @@ func Scenarios() []Scenario {
 			Baseline: flushByTagsN(100000, false), Keyvalue: flushByTagsN(100000, true), Limit: flushByTagsLimitN(100000)},
 		Scenario{Name: "cache/flush-10k", Unit: "ms", What: "flush a cache of 10,000 entries", Baseline: flushAll(10000, false), Keyvalue: flushAll(10000, true), Limit: flushAllLimit(10000)},
 		Scenario{Name: "cache/flush-stall-100k", Unit: "ms", What: "longest PING a second client sees while a 100,000-entry cache is flushed",
-			Baseline: flushStall(false), Keyvalue: flushStall(true)},
-		Scenario{Name: "cache/gc-5k", Unit: "ms", What: "garbage-collect 5,000 expired entries", Baseline: gc(false), Keyvalue: gc(true)},
+			Baseline: flushStall(false), Keyvalue: flushStall(true), LoopbackOnly: true},
+		Scenario{Name: "cache/gc-5k", Unit: "ms", What: "garbage-collect 5,000 expired entries", Baseline: gc(false), Keyvalue: gc(true), QuickLoopbackOnly: true},
 		Scenario{Name: "cache/get-parallel-64", Unit: "ops/s", Higher: true, What: "GET throughput with 64 goroutines", Baseline: getParallel(false), Keyvalue: getParallel(true), Limit: getParallelLimit},
 		Scenario{Name: "cache/index-growth", Unit: "×", What: "tag index members per live entry after 5,000 short-lived entries expired, no GC",
-			Baseline: indexGrowth(false), Keyvalue: indexGrowth(true)},
+			Baseline: indexGrowth(false), Keyvalue: indexGrowth(true), LoopbackOnly: true},
 		Scenario{Name: "cache/local-staleness", Unit: "µs", What: "another process serves a flushed entry from its local read cache for this long, p99 (max)",
 			Keyvalue: localStaleness, NoBaseline: "the naive cache has no local read cache, so nothing can be stale in it"},
 		Scenario{Name: "cache/stampede-64", Unit: "runs", What: "computations when 64 callers over 4 clients miss one key whose computation takes 50ms (callers' p99)",
@@ -79,7 +79,7 @@ func Scenarios() []Scenario {
 		Scenario{Name: "cache/swr-hit", Unit: "µs", What: "a read of a stale entry while it is revalidated in the background (baseline: a fresh hit, same API and background work)",
 			Baseline: swrHit(false), Keyvalue: swrHit(true)},
 		Scenario{Name: "cache/memory-per-entry", Unit: "B", What: "server memory per entry (INFO used_memory) for 20,000 entries of 200 bytes with 3 tags; limit: plain SET PX of the same payloads",
-			Baseline: memoryPerEntry(false), Keyvalue: memoryPerEntry(true), Limit: memoryLimit},
+			Baseline: memoryPerEntry(false), Keyvalue: memoryPerEntry(true), Limit: memoryLimit, LoopbackOnly: true},
 		Scenario{Name: "cache/get-many-100", Unit: "µs", What: "read 100 entries of 512 bytes in one call (baseline: 100 GETs pipelined); limit: one MGET of 100 keys",
 			Baseline: getMany(100, false), Keyvalue: getMany(100, true), Limit: getManyLimit(100)},
 		Scenario{Name: "cache/get-local-hit", Unit: "ns", What: "GET served by the local read cache (baseline: a server GET)", Baseline: getLocal(false), Keyvalue: getLocal(true)},

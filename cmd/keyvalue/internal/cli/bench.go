@@ -172,7 +172,7 @@ func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios
 	env := &benchrun.Env{Cfg: plainCfg, NS: benchrun.NewNamespace(), Quick: o.quick, TLS: tlsConf,
 		Plain: cfg.Mode == keyvalue.ModeStandalone && cfg.DB == 0}
 	fmt.Fprintf(out, "keyvalue bench: %s %s (%s), %d scenarios × median of %d, namespace %s\n", server.Product, server.Version, cfg, len(scenarios), o.repeats, env.NS)
-	steps := len(scenarios) * len(o.rtts)
+	steps := len(scenarios) * len(o.rtts) // an upper bound: some run at the first round trip only
 	var bar *progressbar.ProgressBar
 	if isTerminal(errOut) {
 		bar = progressbar.NewOptions(steps, progressbar.OptionSetWriter(errOut), progressbar.OptionShowCount(),
@@ -184,13 +184,21 @@ func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios
 	var runErr error
 	for k, rtt := range o.rtts {
 		label := benchrun.RTTInfo{RTTMicros: rtt.Microseconds()}.Label()
+		scenarios := scenarios
+		if k > 0 {
+			// Figures that do not depend on the round trip are measured once.
+			scenarios = slices.DeleteFunc(slices.Clone(scenarios), func(s benchrun.Scenario) bool {
+				return s.LoopbackOnly || s.QuickLoopbackOnly && o.quick
+			})
+		}
+		done := len(results)
 		progress := func(i int, name string) {
-			fmt.Fprintf(errOut, "[%d/%d] %s (%s)\n", k*len(scenarios)+i+1, steps, name, label)
+			fmt.Fprintf(errOut, "[%d/%d] %s (%s)\n", done+i+1, steps, name, label)
 		}
 		if bar != nil {
 			progress = func(i int, name string) {
 				bar.Describe(fmt.Sprintf("%-28s %-9s", name, label))
-				_ = bar.Set(k*len(scenarios) + i)
+				_ = bar.Set(done + i)
 			}
 		}
 		renv := *env

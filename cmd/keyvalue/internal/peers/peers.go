@@ -75,7 +75,7 @@ func goRedisCache() benchrun.Peer {
 			if err := cc.Set(&rediscache.Item{Ctx: ctx, Key: k, Value: make([]byte, 512), TTL: time.Hour}); err != nil {
 				return benchrun.Measure{}, err
 			}
-			n := getOps(env)
+			n := benchrun.ParallelGets(env)
 			took, err := benchrun.Parallel(64, n, func() error { var v []byte; return cc.Get(ctx, k, &v) })
 			if err != nil {
 				return benchrun.Measure{}, err
