@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"runtime"
@@ -40,6 +41,46 @@ func (s *Store) removeOp(ctx context.Context, id string) (bool, error) {
 	}
 	n, err := s.removeHashes(ctx, s.hashes(id), user, false)
 	return n > 0, err
+}
+
+// RemoveRef deletes the session whose Record.Ref is ref (an operator
+// revoking a session listed by Page or GetAllByUser, who must not handle
+// its id); it reports whether one existed. Two round trips: the record,
+// for its user, then the removal.
+func (s *Store) RemoveRef(ctx context.Context, ref string) (ok bool, err error) {
+	ctx, sp := s.tel.Start(ctx, "remove")
+	defer func() {
+		sp.End(ctx, err)
+		if ok {
+			s.event(ctx, Event{Kind: EventRemoved})
+		}
+	}()
+	if !validRef(ref) {
+		return false, fmt.Errorf("%w %.80q: use a Record.Ref (64 lower-case hex digits) from a listing", ErrInvalidRef, ref)
+	}
+	user := ""
+	if r, err := s.read(ctx, "", ref); err == nil {
+		user = r.st.UserID
+	} else if errors.Is(err, ErrNotFound) {
+		return false, nil
+	} else if !errors.Is(err, ErrCorrupt) {
+		return false, err
+	}
+	n, err := s.removeHashes(ctx, []string{ref}, user, false)
+	return n > 0, err
+}
+
+// validRef reports whether ref has the form of a Record.Ref.
+func validRef(ref string) bool {
+	if len(ref) != 2*sha256.Size {
+		return false
+	}
+	for _, c := range []byte(ref) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // RemoveByUser deletes every session of user ("log out everywhere") in one
@@ -140,6 +181,50 @@ func (s *Store) getIndexed(ctx context.Context, index string) ([]Record, error) 
 	if err != nil || len(hashes) == 0 {
 		return nil, err
 	}
+	return s.records(ctx, hashes)
+}
+
+// Count returns how many sessions the store's expiry index lists (one
+// round trip; sessions that expired since the last pruning count until a
+// read or CollectGarbage drops them).
+func (s *Store) Count(ctx context.Context) (int, error) {
+	n, err := s.c.Do(ctx, s.c.B().Zcard().Key(s.idx).Build()).AsInt64()
+	if err != nil {
+		return 0, fmt.Errorf("session: count: %w", err)
+	}
+	return int(n), nil
+}
+
+// Page returns up to limit sessions from the offset-th, soonest expiry
+// first, and how many the index lists: two round trips (the index's
+// range and count, then the records), bounded by limit (at most 1,000),
+// for a listing that pages through many sessions. Records gone meanwhile
+// are skipped, so a page may be short.
+func (s *Store) Page(ctx context.Context, offset, limit int) (recs []Record, total int, err error) {
+	ctx, sp := s.tel.Start(ctx, "page")
+	defer func() { sp.End(ctx, err) }()
+	if offset < 0 || limit <= 0 || limit > listChunk {
+		return nil, 0, fmt.Errorf("session: page: offset %d, limit %d: use an offset of 0 or more and a limit of 1 to %d", offset, limit, listChunk)
+	}
+	rs := s.c.DoMulti(ctx, s.c.B().Zrange().Key(s.idx).Min(strconv.Itoa(offset)).Max(strconv.Itoa(offset+limit-1)).Build(),
+		s.c.B().Zcard().Key(s.idx).Build())
+	hashes, err := rs[0].AsStrSlice()
+	if err != nil {
+		return nil, 0, fmt.Errorf("session: page: %w", err)
+	}
+	n, err := rs[1].AsInt64()
+	if err != nil {
+		return nil, 0, fmt.Errorf("session: page: %w", err)
+	}
+	if len(hashes) == 0 {
+		return nil, int(n), nil
+	}
+	recs, err = s.records(ctx, hashes)
+	return recs, int(n), err
+}
+
+// records reads and decodes the records under hashes (listed order).
+func (s *Store) records(ctx context.Context, hashes []string) ([]Record, error) {
 	keys := make([]string, len(hashes))
 	for i, h := range hashes {
 		keys[i] = s.key(h)
@@ -227,6 +312,7 @@ func (s *Store) parseListed(v valkey.ValkeyMessage, key string, st *stored, scra
 		return false, scratch, nil // the read-only stub of a renewed session
 	}
 	st.ID, scratch, _ = s.unsealInto(st.Sealed, scratch) // "" when no key opens it
+	st.Ref = key[len(s.p):]
 	return true, scratch, nil
 }
 

@@ -82,7 +82,7 @@ func (s *Store) parsed(id, hash string, b []byte) (raw, error) {
 	if err != nil {
 		return raw{}, err
 	}
-	st.ID = id
+	st.ID, st.Ref = id, hash
 	s.users.remember(hash, st.UserID, st.Created)
 	// The SHA1 is what a later compare-and-set checks; listing needs none.
 	sum := sha1.Sum(b) //nolint:gosec // see import

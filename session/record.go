@@ -48,6 +48,13 @@ type Record struct {
 	Device string          `json:"device,omitempty"`
 	Data   json.RawMessage `json:"data,omitempty"`
 	Bytes  []byte          `json:"bytes,omitempty"`
+	// Ref names the stored record for operators' tools (RemoveRef, the
+	// admin page): the keyed hash of the id that the record is stored
+	// under. It is not a credential — the id cannot be derived from it and
+	// no request presents it — so it may be shown and put in a form where
+	// the id must not. Reads, listings and writes set it; what a caller puts
+	// in it is ignored.
+	Ref string `json:"-"`
 	// ReadOnly is true when the record was read through an id that Renew
 	// replaced: it stays readable for the grace period but cannot be written.
 	ReadOnly bool `json:"-"`

@@ -37,6 +37,9 @@ var (
 	// ErrInvalidID: an id (an scs token) that no session can have: ids are
 	// 16 to 256 printable ASCII characters (NewID and scs make 43).
 	ErrInvalidID = errors.New("session: invalid token: ids are 16 to 256 printable ASCII characters")
+	// ErrInvalidRef: a reference RemoveRef cannot take (Record.Ref is 64
+	// lower-case hex digits).
+	ErrInvalidRef = errors.New("session: invalid session reference")
 )
 
 // Defaults for zero Options fields.
@@ -195,6 +198,10 @@ func checkPrefix(p string) error {
 	}
 	return nil
 }
+
+// Prefix returns Options.Prefix: the store's name in its keys
+// (kv:{s:PREFIX}:...).
+func (s *Store) Prefix() string { return s.o.Prefix }
 
 func (s *Store) key(hash string) string { return s.p + hash }
 

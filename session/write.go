@@ -32,9 +32,9 @@ func (s *Store) createOp(ctx context.Context, rec Record) (Record, error) {
 	now := time.Now()
 	rec.ID = NewID()
 	rec.Created, rec.Updated, rec.Touched, rec.Expires = now, now, now, time.Time{}
-	rec.ReadOnly = false
+	rec.ReadOnly, rec.Ref = false, s.hash(rec.ID)
 	rec = s.withExpiry(rec)
-	if _, err := s.write(ctx, rec.ID, s.hash(rec.ID), prior{}, rec, origin{}); err != nil {
+	if _, err := s.write(ctx, rec.ID, rec.Ref, prior{}, rec, origin{}); err != nil {
 		if errors.Is(err, ErrNotReplicated) {
 			return rec, err // stored: the caller gets the id with the error
 		}
@@ -75,7 +75,7 @@ func (s *Store) setOp(ctx context.Context, id string, rec Record) (Record, error
 	if rec.Created.IsZero() {
 		rec.Created = now
 	}
-	rec.ID, rec.Updated, rec.Touched, rec.ReadOnly = id, now, now, false
+	rec.ID, rec.Ref, rec.Updated, rec.Touched, rec.ReadOnly = id, hash, now, now, false
 	want := "" // create: nothing may be there
 	if err == nil {
 		want = old.sha1 // replace exactly what was read
@@ -132,7 +132,7 @@ func (s *Store) putOp(ctx context.Context, id string, rec Record) (Record, bool,
 	hashes := s.hashes(id)
 	guess := s.users.guess(hashes[0])
 	now := time.Now()
-	rec.ID, rec.Updated, rec.Touched, rec.ReadOnly = id, now, now, false
+	rec.ID, rec.Ref, rec.Updated, rec.Touched, rec.ReadOnly = id, hashes[0], now, now, false
 	if rec.Created.IsZero() {
 		rec.Created = now
 	}
@@ -213,7 +213,7 @@ func (s *Store) updateOp(ctx context.Context, id string, fn func(*Record) error)
 			return Record{}, err
 		}
 		now := time.Now()
-		rec.ID, rec.Created, rec.Updated, rec.Touched, rec.ReadOnly = id, r.st.Created, now, now, false
+		rec.ID, rec.Ref, rec.Created, rec.Updated, rec.Touched, rec.ReadOnly = id, hash, r.st.Created, now, now, false
 		if rec.Expires.Equal(r.st.Expires) {
 			rec.Expires = time.Time{} // recompute with the new touch
 		}
