@@ -396,6 +396,9 @@ func TestInspectNamesForceRelease(t *testing.T) {
 	t.Parallel()
 	s := servertest.Standalone(t)
 	l := lock.New(connect(t, s, "admin"), lock.Options{TTL: 10 * time.Second, Logger: quiet})
+	if done, err := mutex(t, l, "aaa").Lock(ctx(t)); err != nil || done.Unlock(ctx(t)) != nil {
+		t.Fatalf("aaa: %v", err)
+	}
 	held, _ := mutex(t, l, "jobs").Lock(ctx(t))
 	rw, _ := l.RWMutex("docs")
 	r1, _ := rw.RLock(ctx(t))
@@ -408,8 +411,20 @@ func TestInspectNamesForceRelease(t *testing.T) {
 		t.Errorf("Inspect(docs) = %+v", info)
 	}
 	names, err := l.Names(ctx(t))
-	if err != nil || fmt.Sprint(names) != "[docs jobs]" {
+	if err != nil || fmt.Sprint(names) != "[aaa docs jobs]" {
 		t.Errorf("Names = %v, %v", names, err)
+	}
+	// List: every lock's state, held ones first, in one walk.
+	infos, complete, err := l.List(ctx(t), 0)
+	var listed []string
+	for _, i := range infos {
+		listed = append(listed, fmt.Sprintf("%s:%v:%d", i.Name, i.Holder != "", i.Readers))
+	}
+	if err != nil || !complete || fmt.Sprint(listed) != "[docs:false:2 jobs:true:0 aaa:false:0]" {
+		t.Errorf("List = %v, complete %v, %v", listed, complete, err)
+	}
+	if infos, complete, err := l.List(ctx(t), 1); err != nil || complete || len(infos) > 3 {
+		t.Errorf("List(1) = %d locks, complete %v, %v; want an incomplete walk", len(infos), complete, err)
 	}
 	if err := l.ForceRelease(ctx(t), "jobs"); err != nil {
 		t.Fatal(err)
