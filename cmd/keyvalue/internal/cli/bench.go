@@ -13,6 +13,7 @@ import (
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cmd/keyvalue/internal/benchrun"
 	"github.com/keyvalue-go/keyvalue/internal/scripts"
+	"github.com/keyvalue-go/keyvalue/internal/serverstatus"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/valkey-io/valkey-go"
@@ -140,7 +141,7 @@ func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios
 	if err != nil {
 		return fmt.Errorf("INFO server: %w", err)
 	}
-	f := infoFields(info)
+	f := serverstatus.InfoFields(info)
 	server := benchrun.ServerInfo{Product: "redis", Version: f["redis_version"], Mode: string(cfg.Mode), TLS: cfg.TLS.Enabled, Local: e.local != nil}
 	if v, ok := f["valkey_version"]; ok {
 		server.Product, server.Version = "valkey", v

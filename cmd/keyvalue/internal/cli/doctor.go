@@ -2,20 +2,14 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"net"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
-	"github.com/keyvalue-go/keyvalue/cache"
+	"github.com/keyvalue-go/keyvalue/internal/serverstatus"
 	"github.com/spf13/cobra"
-	"github.com/valkey-io/valkey-go"
 )
 
 // errChecksFailed makes the command exit non-zero after the report says why.
@@ -106,79 +100,14 @@ func doctor(ctx context.Context, w io.Writer, e *endpoint, pings int, aclUser st
 	}
 	r.line("connect", "ok in %s", time.Since(start).Round(time.Microsecond))
 
-	nodes := slices.Sorted(maps.Keys(client.Nodes()))
-	switch cfg.Mode {
-	case keyvalue.ModeSentinel:
-		r.line("master", "%s (name %q, resolved through the sentinels)", strings.Join(nodes, ","), cfg.Sentinel.Master)
-	case keyvalue.ModeCluster:
-		r.line("nodes", "%d: %s", len(nodes), strings.Join(nodes, " "))
-	}
-
 	failed := false
-	if cfg.TLS.Enabled && len(nodes) > 0 {
-		if err := tlsReport(ctx, r, cfg.TLS, nodes[0]); err != nil {
-			r.line("tls", "FAILED: %v", err)
-			failed = true
-		}
-	} else if !cfg.TLS.Enabled {
-		r.line("tls", "off (plaintext)")
-	}
-
-	info, err := client.Do(ctx, client.B().Info().Section("server").Build()).ToString()
-	if err != nil {
-		r.line("server", "FAILED: INFO server: %v", err)
-		return errChecksFailed
-	}
-	f := infoFields(info)
-	product, version := "redis", f["redis_version"]
-	if v, ok := f["valkey_version"]; ok {
-		product, version = "valkey", v
-	} else if f["server_name"] == "valkey" {
-		product = "valkey"
-	}
-	mode := f["redis_mode"]
-	if mode == "" {
-		mode = f["server_mode"] // Valkey 8 says server_mode unless extended-redis-compatibility is on
-	}
-	if mode == "" {
-		mode = "unknown (INFO server names none)"
-	}
-	r.line("server", "%s %s (server mode %s)", product, version, mode)
-	// An older server fails the connect above, naming the minimum.
-	r.line("supported", "yes (keyvalue needs Redis %s or later, or Valkey %s or later)", keyvalue.MinRedisVersion, keyvalue.MinValkeyVersion)
-	r.line("client mode", "%s", cfg.Mode)
-
-	if role, err := client.Do(ctx, client.B().Role().Build()).ToArray(); err == nil && len(role) > 0 {
-		name, _ := role[0].ToString()
-		r.line("role", "%s", name)
-	} else if err != nil {
-		r.line("role", "unknown: %v", err)
-	}
-	if cfg.Mode == keyvalue.ModeCluster {
-		ci, err := client.Do(ctx, client.B().ClusterInfo().Build()).ToString()
-		switch {
-		case errors.Is(err, keyvalue.ErrNoPermission):
-			r.line("cluster", "not checked: the user may not run CLUSTER INFO")
-		case err != nil:
-			r.line("cluster", "FAILED: %v", err)
-			failed = true
-		default:
-			cf := infoFields(ci)
-			r.line("cluster", "state %s, %s slots assigned, %s known nodes", cf["cluster_state"], cf["cluster_slots_assigned"], cf["cluster_known_nodes"])
-			failed = failed || cf["cluster_state"] != "ok"
+	for _, l := range serverstatus.Check(ctx, client, cfg, pings) {
+		r.line(l.Name, "%s", l.Value)
+		failed = failed || l.Failed
+		if l.Name == "server" && l.Failed {
+			return errChecksFailed
 		}
 	}
-
-	lat, err := pingLatency(ctx, client, pings)
-	if err != nil {
-		r.line("latency", "FAILED: %v", err)
-		failed = true
-	} else {
-		r.line("latency", "%d PINGs: min %s, median %s, max %s", len(lat), lat[0], lat[len(lat)/2], lat[len(lat)-1])
-	}
-
-	r.line("client cache", "%s", cacheReport(ctx, client))
-	r.line("eviction", "%s", evictionReport(ctx, client))
 	if aclUser == "" {
 		aclUser = cfg.Username
 	}
@@ -193,102 +122,4 @@ func doctor(ctx context.Context, w io.Writer, e *endpoint, pings int, aclUser st
 	}
 	r.line("result", "ok")
 	return nil
-}
-
-// tlsReport dials addr with the configured TLS settings and describes the session.
-func tlsReport(ctx context.Context, r report, t keyvalue.TLSConfig, addr string) error {
-	conf, err := t.ClientConfig()
-	if err != nil {
-		return err
-	}
-	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: conf}
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	st := c.(*tls.Conn).ConnectionState()
-	verified := "verified"
-	if conf.InsecureSkipVerify {
-		verified = "NOT VERIFIED (insecure_skip_verify)"
-	}
-	r.line("tls", "%s, %s", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
-	if len(st.PeerCertificates) > 0 {
-		leaf := st.PeerCertificates[0]
-		names := slices.Clone(leaf.DNSNames)
-		for _, ip := range leaf.IPAddresses {
-			names = append(names, ip.String())
-		}
-		r.line("server cert", "CN=%s for %s, issued by %s, expires %s (in %d days), %s", leaf.Subject.CommonName, strings.Join(names, ","),
-			leaf.Issuer.CommonName, leaf.NotAfter.Format(time.DateOnly), int(time.Until(leaf.NotAfter).Hours()/24), verified)
-	}
-	if len(conf.Certificates) > 0 {
-		r.line("client cert", "presented (mTLS)")
-	} else {
-		r.line("client cert", "none")
-	}
-	return nil
-}
-
-func pingLatency(ctx context.Context, c valkey.Client, n int) ([]time.Duration, error) {
-	out := make([]time.Duration, 0, n)
-	for range n {
-		t0 := time.Now()
-		if err := c.Do(ctx, c.B().Ping().Build()).Error(); err != nil {
-			return nil, err
-		}
-		out = append(out, time.Since(t0).Round(time.Microsecond))
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
-// cacheReport checks client-side caching by reading one key twice through
-// DoCache: the second read is a local hit when tracking works.
-func cacheReport(ctx context.Context, c *keyvalue.Client) string {
-	if !c.ClientSideCaching() {
-		return "unavailable (disabled in the config, or the server refused CLIENT TRACKING)"
-	}
-	key := "kv:doctor:csc-probe"
-	for range 2 {
-		res := c.DoCache(ctx, c.B().Get().Key(key).Cache(), 5*time.Second)
-		if err := res.Error(); errors.Is(err, keyvalue.ErrNoPermission) {
-			return "enabled; not probed: the ACL user may not read " + key + " (only keyvalue's own keys)"
-		} else if err != nil && !valkey.IsValkeyNil(err) {
-			return "error: " + err.Error()
-		}
-		if res.IsCacheHit() {
-			return "available (RESP3 CLIENT TRACKING; a repeated read was served locally)"
-		}
-	}
-	return "enabled, but a repeated read was not served locally"
-}
-
-// infoFields parses "key:value" lines of INFO-style replies (RESP3 may
-// deliver them as verbatim strings with a "txt:" prefix).
-func infoFields(s string) map[string]string {
-	s = strings.TrimPrefix(s, "txt:")
-	m := map[string]string{}
-	for line := range strings.SplitSeq(s, "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
-			m[k] = v
-		}
-	}
-	return m
-}
-
-// evictionReport gives the servers' maxmemory-policy and what it means for
-// tagged caches (the same verdict cache.Backend.Set applies).
-func evictionReport(ctx context.Context, c valkey.Client) string {
-	policies, err := cache.EvictionPolicies(ctx, c)
-	if err != nil {
-		return "unknown: " + err.Error()
-	}
-	slices.Sort(policies)
-	policies = slices.Compact(policies)
-	unsafe, _ := cache.UnsafeEvictionPolicy(ctx, c)
-	if unsafe != "" {
-		return fmt.Sprintf("maxmemory-policy %s: UNSAFE for tagged caches (the server may evict a tag index while its entries stay); cache writes are refused unless Options.AllowEvictingPolicy is set; use noeviction or a volatile-* policy", strings.Join(policies, ","))
-	}
-	return fmt.Sprintf("maxmemory-policy %s: safe for tagged caches (tag indexes have no expiry and are never evicted)", strings.Join(policies, ","))
 }
