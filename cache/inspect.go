@@ -2,8 +2,8 @@ package cache
 
 import (
 	"cmp"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"slices"
