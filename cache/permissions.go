@@ -22,6 +22,8 @@ func Permissions(name string, sharded bool) keyvalue.Permissions {
 			c("zadd", i, "1", "x"), c("zrem", i, "x"), c("zscore", i, "x"), c("zrange", i, "0", "-1"),
 			c("zrangebyscore", i, "-inf", "+inf"), c("zremrangebyscore", i, "-inf", "0"), c("zscan", i, "0"),
 			c("pexpire", i, "1000"), c("time"),
+			// Operators' views (Inspect, IndexSizes, TagIndexes).
+			c("zcard", i), c("pttl", v),
 			// GetOrSet's leases and wake-ups.
 			c("hset", lease, "o", "x"), c("hget", lease, "o"), c("hincrby", lease, "w", "1"), c("pttl", lease),
 			c("rpush", wake, "1"), c("blpop", wake, "1"),

@@ -30,6 +30,8 @@ func Permissions(names ...string) keyvalue.Permissions {
 			c("zremrangebyscore", k+":r", "-inf", "0"),
 			c("rpush", k+":w:t", "1"), c("lpop", k+":w:t"), c("blpop", k+":w:t", "1"),
 			c("time"), c("wait", "1", "100"),
+			// Names and List walk the keyspace.
+			c("scan", "0", "MATCH", "kv:{l:*"),
 		},
 	}
 }
