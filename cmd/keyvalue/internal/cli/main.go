@@ -48,7 +48,7 @@ func NewRootCmd(peers ...benchrun.Peer) *cobra.Command {
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	ep.register(root)
-	root.AddCommand(newBenchCmd(&ep, peers), newDoctorCmd(&ep), newACLCmd(&ep), newCacheCmd(&ep), newLockCmd(&ep), newSessionCmd(&ep), newVersionCmd())
+	root.AddCommand(newBenchCmd(&ep, peers), newDoctorCmd(&ep), newACLCmd(&ep), newCacheCmd(&ep), newLockCmd(&ep), newSessionCmd(&ep), newServeCmd(&ep), newVersionCmd())
 	return root
 }
 
