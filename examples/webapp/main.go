@@ -7,6 +7,8 @@
 //	                      purges every cached response tagged pageId_7
 //	GET  /metrics         the library's OpenTelemetry metrics, through the
 //	                      Prometheus exporter (cache hits, operation latency, ...)
+//	GET  /ops/            keyvalue's operations page (package admin), for the
+//	                      users named in ADMIN_USERS who are logged in
 //
 // Pages are rendered once across every process running this (the cache's
 // computing lease), served stale for up to an hour while one process
@@ -17,9 +19,12 @@
 // dependencies.
 //
 // Configure the server with KEYVALUE_URL (e.g. redis://127.0.0.1:6379) or
-// any KEYVALUE_* variable; the session key comes from SESSION_KEY (32+ bytes).
+// any KEYVALUE_* variable; the session key comes from SESSION_KEY (32+ bytes),
+// the users who may see the operations page from ADMIN_USERS (comma-separated).
 //
-//	cd examples/webapp && KEYVALUE_URL=redis://127.0.0.1:6379 SESSION_KEY=$(openssl rand -hex 32) go run .
+//	cd examples/webapp && KEYVALUE_URL=redis://127.0.0.1:6379 SESSION_KEY=$(openssl rand -hex 32) ADMIN_USERS=ops go run .
+//
+// then open http://127.0.0.1:8080/login?user=ops and http://127.0.0.1:8080/ops/.
 package main
 
 import (
@@ -29,9 +34,12 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue"
+	"github.com/keyvalue-go/keyvalue/admin"
 	"github.com/keyvalue-go/keyvalue/cache"
 	"github.com/keyvalue-go/keyvalue/httpcache"
 	"github.com/keyvalue-go/keyvalue/lock"
@@ -58,7 +66,8 @@ func main() {
 		log.Fatal(err)
 	}
 	defer client.Close()
-	handler, err := newHandler(client, []byte(os.Getenv("SESSION_KEY")))
+	admins := strings.Split(os.Getenv("ADMIN_USERS"), ",")
+	handler, err := newHandler(client, []byte(os.Getenv("SESSION_KEY")), admins)
 	if err != nil {
 		log.Fatal(err) // says how long the session key must be
 	}
@@ -66,8 +75,9 @@ func main() {
 	log.Fatal(http.ListenAndServe("127.0.0.1:8080", handler))
 }
 
-// newHandler wires the building blocks and their metrics on client.
-func newHandler(client *keyvalue.Client, sessionKey []byte) (http.Handler, error) {
+// newHandler wires the building blocks and their metrics on client; the
+// users named in admins may see the operations page.
+func newHandler(client *keyvalue.Client, sessionKey []byte, admins []string) (http.Handler, error) {
 	// Metrics: the library records through the OpenTelemetry API; this
 	// application picks the SDK and exports to Prometheus.
 	registry := prometheus.NewRegistry()
@@ -104,7 +114,35 @@ func newHandler(client *keyvalue.Client, sessionKey []byte) (http.Handler, error
 	mux.Handle("GET /page/{id}", hc.Middleware(http.HandlerFunc(a.page)))
 	mux.HandleFunc("POST /publish/{id}", a.publish)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+
+	// The operations page, behind this application's own login: a request
+	// is authorized when its session belongs to one of admins.
+	ops, err := admin.New(admin.Options{
+		Client:    client,
+		Caches:    []*cache.Backend{pages},
+		Sessions:  []*session.Store{sessions},
+		Locks:     a.locks,
+		Authorize: func(r *http.Request) bool { u := a.user(r); return u != "" && slices.Contains(admins, u) },
+		Who:       a.user,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/ops/", http.StripPrefix("/ops", ops))
 	return mux, nil
+}
+
+// user is the logged-in user of r's session ("" for none).
+func (a *app) user(r *http.Request) string {
+	c, err := r.Cookie("sid")
+	if err != nil {
+		return ""
+	}
+	rec, err := a.sessions.Get(r.Context(), c.Value)
+	if err != nil {
+		return ""
+	}
+	return rec.UserID
 }
 
 func (a *app) login(w http.ResponseWriter, r *http.Request) {

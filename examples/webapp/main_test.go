@@ -3,7 +3,9 @@ package main
 import (
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -15,7 +17,7 @@ import (
 // then scrapes /metrics and checks the main series.
 func TestMetricsEndpoint(t *testing.T) {
 	client := keyvaluetest.Start(t).Client(t)
-	handler, err := newHandler(client, []byte(strings.Repeat("k", 32)))
+	handler, err := newHandler(client, []byte(strings.Repeat("k", 32)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,5 +73,67 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", metrics)
+	}
+}
+
+// TestOperationsPageBehindLogin: the operations page is the admins'
+// only: refused without a session and for other users, shown to an admin,
+// and its actions refused when another site's page sends them.
+func TestOperationsPageBehindLogin(t *testing.T) {
+	client := keyvaluetest.Start(t).Client(t)
+	handler, err := newHandler(client, []byte(strings.Repeat("k", 32)), []string{"ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(handler)
+	defer srv.Close()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar}
+	do := func(method, path string, form url.Values, hdr map[string]string) (int, string) {
+		t.Helper()
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, err := http.NewRequest(method, srv.URL+path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := do("GET", "/ops/", nil, nil); code != http.StatusForbidden {
+		t.Errorf("/ops/ without a session: %d, want 403", code)
+	}
+	do("GET", "/login?user=42", nil, nil)
+	if code, _ := do("GET", "/ops/caches/pages", nil, nil); code != http.StatusForbidden {
+		t.Errorf("/ops/ as user 42: %d, want 403", code)
+	}
+	do("GET", "/login?user=ops", nil, nil)
+	do("GET", "/page/7", nil, nil)
+	code, body := do("GET", "/ops/caches/pages?tag=pageId_7", nil, nil)
+	if code != http.StatusOK || !strings.Contains(body, `<strong id="tag-members">1</strong>`) || !strings.Contains(body, `href="/ops/sessions/web"`) {
+		t.Fatalf("/ops/ as the admin: %d\n%s", code, body)
+	}
+	form := url.Values{"tags": {"pageId_7"}, "confirm": {"yes"}}
+	if code, _ := do("POST", "/ops/caches/pages/flush-tags", form, map[string]string{"Origin": "https://elsewhere.example"}); code != http.StatusForbidden {
+		t.Errorf("cross-origin flush: %d, want 403", code)
+	}
+	if code, body := do("POST", "/ops/caches/pages/flush-tags", form, map[string]string{"Origin": srv.URL}); code != http.StatusOK || !strings.Contains(body, "Flushed 1 entries") {
+		t.Errorf("flush from the page: %d\n%s", code, body)
 	}
 }
