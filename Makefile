@@ -1,20 +1,22 @@
 # keyvalue — set-up and checks. On a fresh machine `make demo` and
-# `make test` install what is missing (redis-server, redis-sentinel via
-# apt-get when run as root) and do their job.
+# `make test` install what is missing (redis-server, redis-sentinel, and
+# for make test chromium, via apt-get when run as root) and do their job.
 #
-# Six modules live in this tree: the library (.), the CLI with the peer
+# Eight modules live in this tree: the library (.), the CLI with the peer
 # libraries its benchmark compares with (cmd/keyvalue), the
 # gorilla/sessions adapter (session/gorillastore), the example web
 # application with the OpenTelemetry SDK and Prometheus exporter
-# (examples/webapp), the network-fault scenarios with Toxiproxy
-# (internal/netfaults) and the release check (tools/releasecheck). Each
+# (examples/webapp), the example of cloud credentials (examples/cloudauth),
+# the network-fault scenarios with Toxiproxy (internal/netfaults), the
+# operations page's browser test with chromedp (internal/browsertest) and
+# the release check (tools/releasecheck). Each
 # keeps its own dependencies and requires the library by version; the
 # committed go.work makes them one workspace, so every target builds the
 # tree as it is. Every target below covers all of them.
 
 GO        ?= go
 BIN       := bin/keyvalue
-MODULES   := . cmd/keyvalue session/gorillastore examples/webapp examples/cloudauth internal/netfaults tools/releasecheck
+MODULES   := . cmd/keyvalue session/gorillastore examples/webapp examples/cloudauth internal/netfaults internal/browsertest tools/releasecheck
 TESTFLAGS ?= -race -count=1 -timeout 9m
 # The workspace of the tree (an outer GOWORK or GOWORK=off must not change
 # what the targets build).
@@ -22,13 +24,18 @@ export GOWORK := $(CURDIR)/go.work
 
 VALKEY_BIN ?= ../shared/valkey/bin
 
-.PHONY: all deps build test test-acl test-valkey test-short vet tidy demo check-report bench-scale bench-cache bench-lock bench-peers release-check clean
+.PHONY: all deps browser-deps build test test-acl test-valkey test-short vet tidy demo check-report admin-screenshots bench-scale bench-cache bench-lock bench-peers release-check clean
 
 all: test
 
 ## deps: make sure redis-server/redis-sentinel (or valkey-*) are installed
 deps:
 	@./scripts/ensure-servers
+
+## browser-deps: make sure headless Chromium is installed for the
+## operations page's browser test (internal/browsertest)
+browser-deps:
+	@./scripts/ensure-chromium
 
 ## build: build the CLI with the peer libraries its benchmark compares with
 ## (build tag peers) into bin/keyvalue
@@ -58,7 +65,7 @@ tidy:
 ## test: every test of every module against real servers, with the race
 ## detector; then the cache's fault tests again without it, at full size and
 ## with killed connections (see cache/race_on_test.go)
-test: deps vet
+test: deps browser-deps vet
 	@set -e; for m in $(MODULES); do echo "go test ($$m)"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
 	$(GO) test -count=1 -timeout 5m -run 'Fault|Property|Interrupted|WhileSlotsMove|SlotMigration' ./cache
 
@@ -93,6 +100,11 @@ demo: deps build
 ## chromium when missing) and check that every chart drew; writes a screenshot
 check-report:
 	./scripts/check-report-html bin/bench-report.html
+
+## admin-screenshots: drive the operations page in headless Chromium and
+## write a screenshot of each page to docs/admin (the README shows them)
+admin-screenshots: deps browser-deps
+	cd internal/browsertest && KV_ADMIN_SCREENSHOTS=$(CURDIR)/docs/admin $(GO) test -count=1 -run OperationsPage ./...
 
 ## bench-scale: Flush, CollectGarbage and FlushByTags of a sharded cache and
 ## a session store's GetAll on Clusters of 3, 6 and 9 primaries (docs/scaling.md)
