@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,32 +35,14 @@ type fixture struct {
 	sessions *session.Store
 	locks    *lock.Locker
 	srv      *httptest.Server
-	log      *syncBuffer
-}
-
-// syncBuffer collects the action log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log      *kvtest.Output
 }
 
 func ctx(t *testing.T) context.Context { return kvtest.Ctx(t, 0) }
 
 func newFixture(t *testing.T, edit func(*admin.Options)) *fixture {
 	t.Helper()
-	f := &fixture{s: servertest.Standalone(t), log: &syncBuffer{}}
+	f := &fixture{s: servertest.Standalone(t), log: &kvtest.Output{}}
 	f.c = kvtest.Open(t, keyvalue.Config{Addrs: []string{f.s.Addr()}})
 	var err error
 	if f.pages, err = cache.New(f.c, "pages", cache.Options{Logger: kvtest.Quiet}); err != nil {
@@ -76,7 +56,7 @@ func newFixture(t *testing.T, edit func(*admin.Options)) *fixture {
 		Client: f.c, Caches: []*cache.Backend{f.pages}, Sessions: []*session.Store{f.sessions}, Locks: f.locks,
 		Authorize: func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer "+token },
 		Who:       func(r *http.Request) string { return "tester" },
-		Logger:    slog.New(slog.NewTextHandler(f.log, nil)),
+		Logger:    f.log.Logger(),
 		Pings:     1,
 	}
 	if edit != nil {
@@ -347,7 +327,7 @@ func TestBadInputSaysWhatToDo(t *testing.T) {
 	if code, body := f.get(t, "/caches/pages?tag="+url.QueryEscape("two words")); code != http.StatusBadRequest || !strings.Contains(body, "two words") {
 		t.Errorf("tag search with a space: %d\n%s", code, body)
 	}
-	if code, body := f.get(t, "/caches/nope"); code != http.StatusNotFound || !strings.Contains(body, "This page shows no cache named &#34;nope&#34;") {
+	if code, body := f.get(t, "/caches/nope"); code != http.StatusNotFound || !strings.Contains(body, "This page shows no cache named &#34;nope&#34;; what it shows is listed at the top.") {
 		t.Errorf("unknown cache: %d\n%s", code, body)
 	}
 	if code, body := f.get(t, "/sessions/web?page=0"); code != http.StatusBadRequest || !strings.Contains(body, "use a page number from 1") {

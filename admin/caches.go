@@ -59,9 +59,15 @@ type shownValue struct {
 
 // cacheFor returns the cache named in the path, or writes a 404.
 func (h *handler) cacheFor(w http.ResponseWriter, r *http.Request) *cacheView {
-	v := h.caches[r.PathValue("name")]
+	return component(h, w, r, h.caches, "name", "cache named")
+}
+
+// component returns the component of m the path value key names, or
+// writes a 404 saying that no "what" is shown (and returns nil).
+func component[T any](h *handler, w http.ResponseWriter, r *http.Request, m map[string]*T, key, what string) *T {
+	v := m[r.PathValue(key)]
 	if v == nil {
-		h.fail(w, r, http.StatusNotFound, "No such cache", fmt.Sprintf("This page shows no cache named %q; the caches are listed at the top.", r.PathValue("name")))
+		h.fail(w, r, http.StatusNotFound, "Not found", fmt.Sprintf("This page shows no %s %q; what it shows is listed at the top.", what, r.PathValue(key)))
 	}
 	return v
 }

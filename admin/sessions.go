@@ -23,11 +23,7 @@ type sessionsData struct {
 
 // storeFor returns the session store named in the path, or writes a 404.
 func (h *handler) storeFor(w http.ResponseWriter, r *http.Request) *session.Store {
-	s := h.sessions[r.PathValue("prefix")]
-	if s == nil {
-		h.fail(w, r, http.StatusNotFound, "No such session store", fmt.Sprintf("This page shows no session store with the prefix %q; the stores are listed at the top.", r.PathValue("prefix")))
-	}
-	return s
+	return component(h, w, r, h.sessions, "prefix", "session store with the prefix")
 }
 
 func sessionsURL(r *http.Request, prefix string) string { return base(r) + "/sessions/" + prefix }

@@ -8,6 +8,8 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,3 +93,27 @@ func RunWithExampleServer(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// Output collects what a logger or a command running in another
+// goroutine writes, for a test to read while it runs.
+type Output struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+// Write appends p.
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+// String returns everything written so far.
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// Logger is a text logger writing to o.
+func (o *Output) Logger() *slog.Logger { return slog.New(slog.NewTextHandler(o, nil)) }

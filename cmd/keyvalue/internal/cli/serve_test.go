@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,29 +21,11 @@ import (
 	"github.com/keyvalue-go/keyvalue/session"
 )
 
-// lockedBuffer is a command's output read while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startServe runs keyvalue serve with args until the test ends and
 // returns the page's base URL and its output.
-func startServe(t *testing.T, args ...string) (string, *lockedBuffer) {
+func startServe(t *testing.T, args ...string) (string, *kvtest.Output) {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &kvtest.Output{}
 	ctx, cancel := context.WithCancel(t.Context())
 	cmd := NewRootCmd()
 	cmd.SetArgs(append([]string{"serve", "--listen", "127.0.0.1:0"}, args...))
