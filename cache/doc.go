@@ -71,6 +71,9 @@
 //	               moving), then garbage collection of the indexes; never KEYS or FLUSHDB
 //	CollectGarbage SCAN over the indexes, each read in pages by rank, one check-and-remove script per
 //	               page, a few indexes pipelined at a time
+//	Inspect        GET and PTTL pipelined: 1 round trip (the value is read and not returned)
+//	IndexSizes     one ZCARD per tag, pipelined: 1 round trip; TagMembers: one ZRANGE by rank
+//	TagIndexes     SCAN of at most maxKeys keys over the indexes, then their ZCARDs pipelined
 //
 //	GetOrSet       a hit: GET (+ a background refresh when stale or picked early); a miss: GET,
 //	               the lease script, the computation, the Set script (which checks the flush

@@ -31,8 +31,8 @@ type EntryInfo struct {
 }
 
 // Inspect describes the entry under id, or returns an error matching
-// ErrNotFound: one round trip (GET and PTTL, pipelined). The value stays
-// on the server's side of the call: use Get for it.
+// ErrNotFound: one round trip (GET and PTTL, pipelined). It returns no
+// value (use Get for that) and never serves from the local read cache.
 func (b *Backend) Inspect(ctx context.Context, id string) (EntryInfo, error) {
 	if err := b.checkID(id); err != nil {
 		return EntryInfo{}, err

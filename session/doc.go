@@ -70,6 +70,9 @@
 //	             together, each decoded as soon as its reply is in)
 //	RemoveByUser 2 round trips (index script, then one removal script)
 //	RemoveOthers 3 round trips (the current session, the user's index, one removal script)
+//	Count        1 round trip (ZCARD of the expiry index)
+//	Page         2 round trips (ZRANGE by rank and ZCARD in one pipeline, then MGET)
+//	RemoveRef    2 round trips (the record, for its user's index; then one removal script)
 //	Rekey        per page of the expiry index: ZSCAN, MGET, one write script per moved session
 //	             (8 at a time)
 //
