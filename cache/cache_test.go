@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -240,6 +241,61 @@ func TestFlushTouchesOnlyItsNamespace(t *testing.T) {
 			t.Errorf("after Flush: %v, want %v", keys, want)
 		}
 	})
+}
+
+// TestFlushInALargeDatabase: a small cache among many other keys is
+// flushed in about one SCAN per BatchSize of its own keys plus one per
+// scan.SparseGrowth·BatchSize other keys (SCAN's COUNT grows while pages
+// come back nearly empty), and the other keys stay.
+func TestFlushInALargeDatabase(t *testing.T) {
+	t.Parallel()
+	s, c := standalone(t)
+	admin := kvtest.Admin(t, c)
+	const others, entries = 64_000, 2_000
+	for start := 0; start < others; start += 4_000 {
+		cmds := make(valkey.Commands, 0, 4_000)
+		for i := start; i < start+4_000; i++ {
+			cmds = append(cmds, admin.B().Set().Key("other:"+strconv.Itoa(i)).Value("x").Build())
+		}
+		for _, r := range admin.DoMulti(ctx(t), cmds...) {
+			if err := r.Error(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b := newBackend(t, c, "small", cache.Options{BatchSize: 500})
+	var es []cache.Entry
+	for i := range entries {
+		es = append(es, cache.Entry{ID: "e" + strconv.Itoa(i), Data: []byte("v"), Tags: []string{"t" + strconv.Itoa(i%10)}, Lifetime: time.Hour})
+	}
+	if err := b.SetMany(ctx(t), es); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Do("CONFIG", "RESETSTAT"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := b.Flush(ctx(t), nil)
+	if err != nil || n != entries+10 {
+		t.Fatalf("Flush = %d, %v; want %d", n, err, entries+10)
+	}
+	stats, err := s.Do("INFO", "commandstats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scans := 0
+	for line := range strings.SplitSeq(stats, "\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_scan:calls="); ok {
+			scans, _ = strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+		}
+	}
+	// A fixed COUNT of 500 takes (64,000 + 2,010) / 500 = 132 calls.
+	t.Logf("flush of %d keys among %d others: %d SCAN calls", entries+10, others, scans)
+	if scans == 0 || scans > 40 {
+		t.Errorf("%d SCAN calls; want at most 40 (a fixed COUNT takes 132)", scans)
+	}
+	if size, err := s.Do("DBSIZE"); err != nil || size != strconv.Itoa(others+1) { // + the flush stamp
+		t.Errorf("DBSIZE after the flush = %s, %v; want %d", size, err, others+1)
+	}
 }
 
 func TestCollectGarbage(t *testing.T) {

@@ -68,7 +68,12 @@
 //	               3 round trips for any number of tags and entries
 //	Flush          SCAN MATCH kv:{c:NAME}:* + UNLINK of every key but the indexes, per batch,
 //	               on every primary (repeated on a Cluster until a pass ran with no slot
-//	               moving), then garbage collection of the indexes; never KEYS or FLUSHDB
+//	               moving), then garbage collection of the indexes; never KEYS or FLUSHDB.
+//	               SCAN visits the whole database: its COUNT (BatchSize) doubles, up to 8x,
+//	               while pages come back nearly empty, so a small cache in a large database
+//	               costs one round trip per BatchSize of its keys plus one per 8·BatchSize
+//	               others (server time still grows with the database: on Redis 7.0 a SCAN
+//	               MATCH costs about 7x a KEYS per key visited; less on Valkey 8)
 //	CollectGarbage SCAN over the indexes, each read in pages by rank, one check-and-remove script per
 //	               page, a few indexes pipelined at a time
 //	Inspect        GET and PTTL pipelined: 1 round trip (the value is read and not returned)

@@ -23,6 +23,14 @@ func (b *Backend) scanKeys(ctx context.Context, pattern string) iter.Seq2[[]stri
 	return scan.Keys(ctx, b.c, pattern, b.opts.BatchSize)
 }
 
+// scanAll yields pages of every key of the cache (Flush, Stats): SCAN's
+// COUNT grows while the pages come back nearly empty (the cache is a small
+// part of a large database), so the walk costs about one round trip per
+// BatchSize keys of the cache, not of the database (scan.KeysSparse).
+func (b *Backend) scanAll(ctx context.Context) iter.Seq2[[]string, error] {
+	return scan.KeysSparse(ctx, b.c, scan.Escape(b.layout.prefix())+"*", b.opts.BatchSize)
+}
+
 // maxFlushPasses bounds how often Flush walks a Cluster whose slots keep
 // moving.
 const maxFlushPasses = 10
@@ -142,7 +150,7 @@ func (b *Backend) unlinkAll(ctx context.Context, doom func(key string) bool, rep
 		}
 		return r.err
 	}
-	for page, err := range b.scanKeys(ctx, scan.Escape(b.layout.prefix())+"*") {
+	for page, err := range b.scanAll(ctx) {
 		if err == nil {
 			err = wait()
 		}

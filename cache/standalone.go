@@ -132,13 +132,22 @@ func (l *standalone) stampFlush(ctx context.Context) error {
 	})
 }
 
-// unlink removes keys with one UNLINK (they share the cache's slot).
+// unlink removes keys with one UNLINK per BatchSize keys, pipelined (they
+// share the cache's slot).
 func (l *standalone) unlink(ctx context.Context, keys []string) (int, error) {
-	rs := scripts.DoMulti(ctx, l.b.c, 1, func(int) valkey.Completed {
-		return l.b.c.B().Unlink().Key(keys...).Build()
+	size := l.b.opts.BatchSize // one UNLINK per batch, pipelined
+	rs := scripts.DoMulti(ctx, l.b.c, (len(keys)+size-1)/size, func(i int) valkey.Completed {
+		return l.b.c.B().Unlink().Key(keys[i*size : min((i+1)*size, len(keys))]...).Build()
 	})
-	n, err := rs[0].AsInt64()
-	return int(n), err
+	total := 0
+	for _, r := range rs {
+		n, err := r.AsInt64()
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+	}
+	return total, nil
 }
 
 // multiBand is where the scores of members whose entry has more than one

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/keyvalue-go/keyvalue/internal/scan"
 	"github.com/valkey-io/valkey-go"
 )
 
@@ -25,7 +24,7 @@ func (b *Backend) Stats(ctx context.Context, progress Progress) (Stats, error) {
 	var st Stats
 	var sampledBytes int64
 	seen := map[string]bool{}
-	for page, err := range b.scanKeys(ctx, scan.Escape(b.layout.prefix())+"*") {
+	for page, err := range b.scanAll(ctx) {
 		if err != nil {
 			return st, fmt.Errorf("cache %s: stats: %w", b.name, err)
 		}

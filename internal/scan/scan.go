@@ -43,6 +43,26 @@ func Primaries(ctx context.Context, c valkey.Client) ([]valkey.Client, error) {
 // Keys yields the pages of keys matching pattern, SCAN COUNT count, on
 // every primary. Each page is a fresh slice. An error ends the iteration.
 func Keys(ctx context.Context, c valkey.Client, pattern string, count int) iter.Seq2[[]string, error] {
+	return keys(ctx, c, pattern, count, count)
+}
+
+// SparseGrowth bounds KeysSparse's COUNT: at most this many times the
+// count it starts with.
+const SparseGrowth = 8
+
+// KeysSparse is Keys for a pattern that may match a small part of a large
+// database (one cache among many keys): while a page brings fewer than an
+// eighth of COUNT keys, the next call's COUNT doubles, up to
+// SparseGrowth·count, and it halves back towards count while pages come
+// back more than half full. A walk then costs about one round trip per
+// count matching keys plus one per SparseGrowth·count other keys (it was
+// one per count keys of the database), and no call visits more than
+// SparseGrowth·count keys or returns more than about count·SparseGrowth/2.
+func KeysSparse(ctx context.Context, c valkey.Client, pattern string, count int) iter.Seq2[[]string, error] {
+	return keys(ctx, c, pattern, count, count*SparseGrowth)
+}
+
+func keys(ctx context.Context, c valkey.Client, pattern string, count, maxCount int) iter.Seq2[[]string, error] {
 	return func(yield func([]string, error) bool) {
 		nodes, err := Primaries(ctx, c)
 		if err != nil {
@@ -51,11 +71,18 @@ func Keys(ctx context.Context, c valkey.Client, pattern string, count int) iter.
 		}
 		for _, n := range nodes {
 			var cursor uint64
+			cur := count
 			for {
-				e, err := n.Do(ctx, n.B().Scan().Cursor(cursor).Match(pattern).Count(int64(count)).Build()).AsScanEntry()
+				e, err := n.Do(ctx, n.B().Scan().Cursor(cursor).Match(pattern).Count(int64(cur)).Build()).AsScanEntry()
 				if err != nil {
 					yield(nil, err)
 					return
+				}
+				switch got := len(e.Elements); {
+				case got < cur/8 && cur < maxCount:
+					cur = min(cur*2, maxCount)
+				case got > cur/2 && cur > count:
+					cur = max(cur/2, count)
 				}
 				if len(e.Elements) > 0 && !yield(e.Elements, nil) {
 					return
