@@ -3,10 +3,10 @@ package cache
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyvalue-go/keyvalue/internal/scan"
@@ -61,30 +61,12 @@ func (b *Backend) Inspect(ctx context.Context, id string) (EntryInfo, error) {
 		default:
 			info.Codec = fmt.Sprintf("unknown (id %d)", h&0x0f)
 		}
-	}
-	info.Tags = tagsOf(raw)
-	return info, nil
-}
-
-// tagsOf reads the tags from a stored value's header (none when it has
-// none or cannot be read).
-func tagsOf(raw []byte) []string {
-	if len(raw) < 5 || raw[0]&tagsBit == 0 {
-		return nil
-	}
-	n := int(binary.BigEndian.Uint32(raw[1:5]))
-	if n <= 0 || n > len(raw)-5 {
-		return nil
-	}
-	var tags []string
-	start := 5
-	for i := 5; i <= 5+n; i++ {
-		if i == 5+n || raw[i] == '\n' {
-			tags = append(tags, string(raw[start:i]))
-			start = i + 1
+		// A header that cannot be read shows no tags (Get reports it).
+		if tags, _, err := tagSection(id, raw); err == nil && len(tags) > 0 {
+			info.Tags = strings.Split(string(tags), "\n")
 		}
 	}
-	return tags
+	return info, nil
 }
 
 // TagIndex is a tag's index and how many members it lists (entries, plus

@@ -369,16 +369,9 @@ func (p *payloads) decode(id string, payload []byte) (entry, error) {
 	if codec == nil && !absent {
 		return entry{}, &CorruptError{ID: id, Reason: fmt.Sprintf("codec id %d is unknown here (register it with RegisterCodec)", h&0x0f)}
 	}
-	body := payload[1:]
-	if h&tagsBit != 0 {
-		if len(body) < 4 {
-			return entry{}, &CorruptError{ID: id, Reason: "header says tags follow, but the value ends before their length"}
-		}
-		n := binary.BigEndian.Uint32(body)
-		if uint64(n) > uint64(len(body)-4) {
-			return entry{}, &CorruptError{ID: id, Reason: fmt.Sprintf("tags claim %d bytes, more than the value holds", n)}
-		}
-		body = body[4+n:]
+	_, body, err := tagSection(id, payload)
+	if err != nil {
+		return entry{}, err
 	}
 	e := entry{codec: codec, absent: absent}
 	if h&freshBit != 0 {
@@ -389,12 +382,29 @@ func (p *payloads) decode(id string, payload []byte) (entry, error) {
 		e.hasFresh = true
 		body = body[12:]
 	}
-	var err error
 	e.body, err = p.decompress(id, h>>4&0x03, body)
 	if err != nil {
 		return entry{}, err
 	}
 	return e, nil
+}
+
+// tagSection splits a stored value (its header byte checked by the
+// caller) into its tags, joined by '\n' (nil when the header says none
+// follow), and what comes after them.
+func tagSection(id string, payload []byte) (tags, rest []byte, err error) {
+	rest = payload[1:]
+	if payload[0]&tagsBit == 0 {
+		return nil, rest, nil
+	}
+	if len(rest) < 4 {
+		return nil, nil, &CorruptError{ID: id, Reason: "header says tags follow, but the value ends before their length"}
+	}
+	n := binary.BigEndian.Uint32(rest)
+	if uint64(n) > uint64(len(rest)-4) {
+		return nil, nil, &CorruptError{ID: id, Reason: fmt.Sprintf("tags claim %d bytes, more than the value holds", n)}
+	}
+	return rest[4 : 4+n], rest[4+n:], nil
 }
 
 // decompress returns body uncompressed by the header's compression id.
