@@ -31,16 +31,27 @@ func (s *Store) removeOp(ctx context.Context, id string) (bool, error) {
 	if !validID(id) {
 		return false, nil
 	}
-	user := ""
-	if r, err := s.find(ctx, id, s.hash(id)); err == nil {
-		user = r.st.UserID
-	} else if errors.Is(err, ErrNotFound) {
-		return false, nil
-	} else if !errors.Is(err, ErrCorrupt) {
+	user, found, err := storedUser(s.find(ctx, id, s.hash(id)))
+	if !found {
 		return false, err
 	}
 	n, err := s.removeHashes(ctx, s.hashes(id), user, false)
 	return n > 0, err
+}
+
+// storedUser reads the result of reading a record about to be removed:
+// its user (whose index the removal must declare), and whether there is
+// anything to remove (a corrupt record is removed too, with no user).
+func storedUser(r raw, err error) (user string, found bool, _ error) {
+	switch {
+	case err == nil:
+		return r.st.UserID, true, nil
+	case errors.Is(err, ErrNotFound):
+		return "", false, nil
+	case errors.Is(err, ErrCorrupt):
+		return "", true, nil
+	}
+	return "", false, err
 }
 
 // RemoveRef deletes the session whose Record.Ref is ref (an operator
@@ -58,12 +69,8 @@ func (s *Store) RemoveRef(ctx context.Context, ref string) (ok bool, err error) 
 	if !validRef(ref) {
 		return false, fmt.Errorf("%w %.80q: use a Record.Ref (64 lower-case hex digits) from a listing", ErrInvalidRef, ref)
 	}
-	user := ""
-	if r, err := s.read(ctx, "", ref); err == nil {
-		user = r.st.UserID
-	} else if errors.Is(err, ErrNotFound) {
-		return false, nil
-	} else if !errors.Is(err, ErrCorrupt) {
+	user, found, err := storedUser(s.read(ctx, "", ref))
+	if !found {
 		return false, err
 	}
 	n, err := s.removeHashes(ctx, []string{ref}, user, false)
