@@ -43,6 +43,14 @@ type Env struct {
 	// RTT is the round trip a proxy adds between every implementation
 	// and the server (0: none; see rtt.go).
 	RTT time.Duration
+	// Sweep, if set, removes every key of NS that a run left behind and
+	// says how many; Run calls it after every run, untimed, so that each
+	// run starts from the same database whatever ran before it (a flush
+	// or a SCAN costs what the database holds).
+	Sweep func(ctx context.Context) (int, error)
+	// Leftover, if set, hears of the keys a run left behind (scenario,
+	// implementation, keys removed by Sweep).
+	Leftover func(scenario, impl string, keys int)
 }
 
 // Measure is one run's result: Value in the scenario's unit; Extra holds
@@ -173,6 +181,7 @@ func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repe
 			m, err := c.impl(rctx, env)
 			timedOut := rctx.Err() != nil && ctx.Err() == nil
 			cancel()
+			env.sweep(ctx, sc.Name, c.name)
 			switch {
 			case timedOut:
 				res.Errors[c.name], c.dropped = fmt.Sprintf("gave up after %s (a run must not hang the benchmark)", RunTimeout), true
@@ -207,6 +216,23 @@ func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repe
 		}
 	}
 	return out, nil
+}
+
+// sweep runs env.Sweep, bounded in time; a failure to sweep is reported
+// as leftovers would be and does not stop the run.
+func (env *Env) sweep(ctx context.Context, scenario, impl string) {
+	if env.Sweep == nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	n, err := env.Sweep(sctx)
+	if err != nil {
+		n = -1
+	}
+	if n != 0 && env.Leftover != nil {
+		env.Leftover(scenario, impl, n)
+	}
 }
 
 // WithinNoise reports whether the spreads of the baseline and keyvalue

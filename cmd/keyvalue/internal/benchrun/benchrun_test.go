@@ -222,3 +222,56 @@ func TestReportByRTT(t *testing.T) {
 		t.Error("SVG lacks the round trips or the no-baseline reason")
 	}
 }
+
+// TestEveryRunStartsClean: with Env.Sweep set, each run starts without the
+// keys earlier runs left (a flush's or a SCAN's cost depends on what the
+// database holds), and Env.Leftover hears who left how many.
+func TestEveryRunStartsClean(t *testing.T) {
+	s := servertest.Standalone(t)
+	cfg := keyvalue.Config{Addrs: []string{s.Addr()}}
+	c, err := keyvalue.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	env := &benchrun.Env{Cfg: cfg, Plain: true, NS: benchrun.NewNamespace(), Tiny: true}
+	env.Sweep = func(ctx context.Context) (int, error) { return benchrun.Cleanup(ctx, c, env.NS) }
+	left := map[string]int{}
+	env.Leftover = func(scenario, impl string, keys int) { left[scenario+"/"+impl] += keys }
+	var seen []int64
+	// Each implementation counts the keys it finds, then leaves 3 (the
+	// baseline) or none (keyvalue) behind.
+	run := func(leave int) benchrun.Impl {
+		return func(ctx context.Context, env *benchrun.Env) (benchrun.Measure, error) {
+			n, err := c.Do(ctx, c.B().Dbsize().Build()).AsInt64()
+			if err != nil {
+				return benchrun.Measure{}, err
+			}
+			seen = append(seen, n)
+			for i := range leave {
+				key := env.NS + ":left:" + string(rune('a'+i))
+				if err := c.Do(ctx, c.B().Set().Key(key).Value("x").Build()).Error(); err != nil {
+					return benchrun.Measure{}, err
+				}
+			}
+			return benchrun.Measure{Value: 1}, nil
+		}
+	}
+	sc := benchrun.Scenario{Name: "test/leftovers", Unit: "µs", Baseline: run(3), Keyvalue: run(0)}
+	if _, err := benchrun.Run(ctx, env, []benchrun.Scenario{sc}, nil, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 6 { // a warm-up and two rounds each
+		t.Fatalf("%d runs, want 6", len(seen))
+	}
+	for i, n := range seen {
+		if n != 0 {
+			t.Errorf("run %d found %d keys of earlier runs", i, n)
+		}
+	}
+	if left["test/leftovers/baseline"] != 9 || left["test/leftovers/keyvalue"] != 0 {
+		t.Errorf("leftovers reported: %v, want 9 keys from the baseline's three runs and none from keyvalue", left)
+	}
+}

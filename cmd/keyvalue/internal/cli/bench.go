@@ -57,7 +57,9 @@ report shows each round trip, and what a PING costs through the proxy and direct
 Without --url/--config/KEYVALUE_* it starts a throwaway local server and removes it
 afterwards. Against a real deployment it works in its own namespace (keys containing
 kvbench-XXXXXXXX), deletes them at the end, and refuses a non-empty database unless
---i-know is given.`,
+--i-know is given. After every run of every implementation (untimed) it removes the keys of
+the namespace that run left, so that each run starts from the same database whatever ran
+before it (-v lists them).`,
 		Example: `  keyvalue bench --quick
   keyvalue bench --json report.json --html report.html
   keyvalue bench --tls --quick                     # the same over mutual TLS
@@ -172,6 +174,12 @@ func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios
 	plainCfg.Username, plainCfg.Password, plainCfg.PasswordFile = creds.Username, creds.Password, ""
 	env := &benchrun.Env{Cfg: plainCfg, NS: benchrun.NewNamespace(), Quick: o.quick, TLS: tlsConf,
 		Plain: cfg.Mode == keyvalue.ModeStandalone && cfg.DB == 0}
+	env.Sweep = func(ctx context.Context) (int, error) { return benchrun.Cleanup(ctx, client, env.NS) }
+	if log := e.cfg.Logger; log != nil { // -v shows what each run left behind
+		env.Leftover = func(scenario, impl string, keys int) {
+			log.Debug("bench: a run left keys behind; removed before the next run", "scenario", scenario, "impl", impl, "keys", keys)
+		}
+	}
 	fmt.Fprintf(out, "keyvalue bench: %s %s (%s), %d scenarios × median of %d, namespace %s\n", server.Product, server.Version, cfg, len(scenarios), o.repeats, env.NS)
 	steps := len(scenarios) * len(o.rtts) // an upper bound: some run at the first round trip only
 	var bar *progressbar.ProgressBar
