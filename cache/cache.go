@@ -114,7 +114,10 @@ type Backend struct {
 	direct   valkey.Client // the client as given: for blocking waits
 	drops    dropLog
 	tel      *telemetry.Recorder
-	opGet    *telemetry.OpInfo // the hot path's operation, looked up once
+	opGet    *telemetry.OpInfo // the hot path's operation and counters, looked up once
+	hits     telemetry.Counter
+	misses   telemetry.Counter
+	localHit telemetry.Counter
 	name     string
 	opts     Options
 	payloads *payloads
@@ -158,6 +161,7 @@ func New(c valkey.Client, name string, opts Options) (*Backend, error) {
 	b.tel = telemetry.New("cache", "keyvalue.cache.name", name, opts.MeterProvider, opts.TracerProvider, counterDescriptions)
 	b.tel.Classify = classify
 	b.opGet = b.tel.Op("get")
+	b.hits, b.misses, b.localHit = b.tel.Counter("hits"), b.tel.Counter("misses"), b.tel.Counter("local_hits")
 	return b, nil
 }
 
@@ -261,10 +265,11 @@ func (b *Backend) lifetimeMS(lifetime time.Duration) (int64, error) {
 
 // Get returns the data stored under id, or an error matching ErrNotFound.
 // An entry that cannot be decoded returns an error matching ErrCorrupt.
-func (b *Backend) Get(ctx context.Context, id string) (data []byte, err error) {
+func (b *Backend) Get(ctx context.Context, id string) ([]byte, error) {
 	ctx, sp := b.tel.StartOp(ctx, b.opGet)
-	defer func() { sp.End(ctx, notMiss(err)) }()
-	return b.getOp(ctx, id)
+	data, err := b.getOp(ctx, id) // no deferred closure on the hot path
+	sp.End(ctx, notMiss(err))
+	return data, err
 }
 
 // getOp is Get without telemetry.
@@ -285,17 +290,17 @@ func (b *Backend) readEntry(ctx context.Context, id string) (entry, error) {
 	}
 	raw, err := b.modes.read(ctx, b.layout.valueKey(id))
 	if valkey.IsValkeyNil(err) {
-		b.tel.Add(ctx, "misses", 1)
+		b.misses.Add(ctx, 1)
 		return entry{}, fmt.Errorf("cache %s: %q: %w", b.name, id, ErrNotFound)
 	}
 	if b.modes.miss(err) {
-		b.tel.Add(ctx, "misses", 1)
+		b.misses.Add(ctx, 1)
 		return entry{}, fmt.Errorf("cache %s: %q: %w (degraded mode: %w)", b.name, id, ErrNotFound, err)
 	}
 	if err != nil {
 		return entry{}, fmt.Errorf("cache %s: get %q: %w", b.name, id, err)
 	}
-	b.tel.Add(ctx, "hits", 1)
+	b.hits.Add(ctx, 1)
 	e, err := b.decode(id, raw)
 	if err == nil && e.absent {
 		return e, b.absentError(id)

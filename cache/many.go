@@ -55,7 +55,7 @@ func (b *Backend) readEntries(ctx context.Context, ids []string) (found map[stri
 	}
 	vals, err := b.modes.readMany(ctx, keys, b.layout.oneSlot())
 	if b.modes.miss(err) {
-		b.tel.Add(ctx, "misses", int64(len(ids)))
+		b.misses.Add(ctx, int64(len(ids)))
 		return map[string]entry{}, nil, nil, nil
 	}
 	if err != nil {
@@ -76,8 +76,8 @@ func (b *Backend) readEntries(ctx context.Context, ids []string) (found map[stri
 		found[ids[i]] = e
 	}
 	hits := len(found) + len(unusable)
-	b.tel.Add(ctx, "hits", int64(hits))
-	b.tel.Add(ctx, "misses", int64(len(ids)-hits))
+	b.hits.Add(ctx, int64(hits))
+	b.misses.Add(ctx, int64(len(ids)-hits))
 	if len(errs) > 0 {
 		corrupt = fmt.Errorf("cache %s: %w", b.name, joinErrors(errs...))
 	}

@@ -58,7 +58,7 @@ func (m modes) read(ctx context.Context, key string) ([]byte, error) {
 		return c.Do(ctx, c.B().Get().Key(key).Build()).AsBytes()
 	}
 	if found && r.IsCacheHit() {
-		m.b.tel.Add(ctx, "local_hits", 1)
+		m.b.localHit.Add(ctx, 1)
 	}
 	return raw, err
 }
@@ -97,7 +97,7 @@ func (m modes) readMany(ctx context.Context, keys []string, oneSlot bool) (vals 
 			vals[i] = raw
 		}
 		if hits > 0 {
-			m.b.tel.Add(ctx, "local_hits", int64(hits))
+			m.b.localHit.Add(ctx, int64(hits))
 		}
 		if len(again) == 0 {
 			return vals, nil

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
@@ -211,45 +213,55 @@ func (gobCodec) Unmarshal(data []byte, v any) error {
 	return gob.NewDecoder(bytes.NewReader(data)).Decode(v)
 }
 
-var codecs = struct {
-	sync.RWMutex
+// codecTable is what the codec registry holds. RegisterCodec replaces it
+// with an extended copy (copy on write, as image.RegisterFormat does), so
+// the read on every Get takes no lock: an RWMutex's reader count is one
+// cache line that every reading goroutine writes.
+type codecTable struct {
 	byID   [16]Codec
 	byName map[string]Codec
-}{byID: [16]Codec{0: Raw, 1: JSON, 2: Msgpack, 3: Gob}, byName: map[string]Codec{"raw": Raw, "json": JSON, "msgpack": Msgpack, "gob": Gob}}
+}
+
+var (
+	registerMu sync.Mutex // serializes RegisterCodec
+	codecs     = func() *atomic.Pointer[codecTable] {
+		var p atomic.Pointer[codecTable]
+		p.Store(&codecTable{byID: [16]Codec{0: Raw, 1: JSON, 2: Msgpack, 3: Gob},
+			byName: map[string]Codec{"raw": Raw, "json": JSON, "msgpack": Msgpack, "gob": Gob}})
+		return &p
+	}()
+)
 
 // RegisterCodec makes an application codec known to every reader in this
 // process. Its ID must be 8-15 and unused; its name must be new.
 func RegisterCodec(c Codec) error {
-	codecs.Lock()
-	defer codecs.Unlock()
+	registerMu.Lock()
+	defer registerMu.Unlock()
+	cur := codecs.Load()
 	id := c.ID()
 	switch {
 	case id < 8 || id > 15:
 		return fmt.Errorf("cache: codec %q has id %d: application codecs use ids 8-15", c.Name(), id)
-	case codecs.byID[id] != nil:
-		return fmt.Errorf("cache: codec id %d is taken by %q", id, codecs.byID[id].Name())
-	case codecs.byName[c.Name()] != nil:
+	case cur.byID[id] != nil:
+		return fmt.Errorf("cache: codec id %d is taken by %q", id, cur.byID[id].Name())
+	case cur.byName[c.Name()] != nil:
 		return fmt.Errorf("cache: codec name %q is taken", c.Name())
 	}
-	codecs.byID[id], codecs.byName[c.Name()] = c, c
+	next := &codecTable{byID: cur.byID, byName: maps.Clone(cur.byName)}
+	next.byID[id], next.byName[c.Name()] = c, c
+	codecs.Store(next)
 	return nil
 }
 
 // CodecByName returns a built-in or registered codec.
 func CodecByName(name string) (Codec, error) {
-	codecs.RLock()
-	defer codecs.RUnlock()
-	if c := codecs.byName[name]; c != nil {
+	if c := codecs.Load().byName[name]; c != nil {
 		return c, nil
 	}
 	return nil, fmt.Errorf("cache: unknown codec %q: use raw, json, msgpack, gob or register it with RegisterCodec", name)
 }
 
-func codecByID(id byte) Codec {
-	codecs.RLock()
-	defer codecs.RUnlock()
-	return codecs.byID[id&0x0f]
-}
+func codecByID(id byte) Codec { return codecs.Load().byID[id&0x0f] }
 
 // payloads builds and reads one cache's payloads. The zstd encoder and
 // decoder are built on first use; an error building them is returned by

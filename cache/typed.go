@@ -61,10 +61,11 @@ func (t *Typed[T]) encode(id string, v T) ([]byte, error) {
 
 // Get returns the value under id. Misses match ErrNotFound; payloads that
 // cannot be decoded into T match ErrCorrupt.
-func (t *Typed[T]) Get(ctx context.Context, id string) (v T, err error) {
+func (t *Typed[T]) Get(ctx context.Context, id string) (T, error) {
 	ctx, sp := t.b.tel.StartOp(ctx, t.b.opGet)
-	defer func() { sp.End(ctx, notMiss(err)) }()
-	return t.getOp(ctx, id)
+	v, err := t.getOp(ctx, id) // no deferred closure on the hot path
+	sp.End(ctx, notMiss(err))
+	return v, err
 }
 
 // getOp is Get without telemetry.

@@ -201,6 +201,33 @@ func errorType(err error) string {
 	return "unavailable"
 }
 
+// Counter is one of a Recorder's counters, looked up once
+// (Recorder.Counter) for a hot path; the zero value records nothing.
+type Counter struct {
+	c    metric.Int64Counter
+	opts []metric.AddOption
+}
+
+// Counter returns the counter called name (one of those given to New);
+// the zero Counter when there is none.
+func (r *Recorder) Counter(name string) Counter {
+	if r == nil {
+		return Counter{}
+	}
+	c, ok := r.counters[name]
+	if !ok {
+		return Counter{}
+	}
+	return Counter{c: c, opts: r.addOpts}
+}
+
+// Add adds n to the counter, with the recorder's attributes.
+func (c Counter) Add(ctx context.Context, n int64) {
+	if c.c != nil {
+		c.c.Add(ctx, n, c.opts...)
+	}
+}
+
 // Add adds n to the counter called name (one of those given to New),
 // with extra attributes.
 func (r *Recorder) Add(ctx context.Context, name string, n int64, attrs ...attribute.KeyValue) {
