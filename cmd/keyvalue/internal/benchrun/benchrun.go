@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"time"
@@ -177,6 +178,10 @@ func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repe
 				res.Errors[c.name], c.dropped = err.Error(), true
 				return Measure{}, false
 			}
+			// Each run starts with a collected heap (as testing.B's do): the
+			// garbage of the run before it, another implementation's, is
+			// not collected on this one's time.
+			runtime.GC()
 			rctx, cancel := context.WithTimeout(ctx, RunTimeout)
 			m, err := c.impl(rctx, env)
 			timedOut := rctx.Err() != nil && ctx.Err() == nil
