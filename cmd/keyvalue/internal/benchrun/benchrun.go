@@ -18,9 +18,15 @@ import (
 	"github.com/keyvalue-go/keyvalue"
 )
 
-// RunTimeout bounds one run of one implementation; a run that takes longer
-// is reported as an error and the benchmark moves on.
-var RunTimeout = 90 * time.Second
+// Run timeouts bound one run of one implementation (Env.RunTimeout): a run
+// that takes longer is reported as an error, that implementation is
+// dropped from the scenario, and the benchmark moves on. A --quick run's
+// longest legitimate run takes about two seconds here (filling 100,000
+// entries), so a hung peer costs make demo 10 s, not a minute and a half.
+const (
+	DefaultRunTimeout = 90 * time.Second
+	QuickRunTimeout   = 10 * time.Second
+)
 
 // ErrSkip is returned by an implementation that cannot run a scenario in
 // this environment (for example a peer that does not speak TLS).
@@ -52,6 +58,20 @@ type Env struct {
 	// Leftover, if set, hears of the keys a run left behind (scenario,
 	// implementation, keys removed by Sweep).
 	Leftover func(scenario, impl string, keys int)
+	// RunTimeout bounds each run; zero means QuickRunTimeout with Quick
+	// (or Tiny), else DefaultRunTimeout.
+	RunTimeout time.Duration
+}
+
+// runTimeout is how long one run may take.
+func (e *Env) runTimeout() time.Duration {
+	switch {
+	case e.RunTimeout > 0:
+		return e.RunTimeout
+	case e.Quick || e.Tiny:
+		return QuickRunTimeout
+	}
+	return DefaultRunTimeout
 }
 
 // Measure is one run's result: Value in the scenario's unit; Extra holds
@@ -86,6 +106,11 @@ type Scenario struct {
 	// depend on the round trip, and filling them through a slow link costs
 	// minutes. QuickLoopbackOnly ones too, with --quick.
 	LoopbackOnly, QuickLoopbackOnly bool
+	// NoWarmUp scenarios skip the untimed warm-up run: their figure is a
+	// server's quantity (a stall, memory, an index's size) that cold
+	// connections and caches do not change, and each run fills thousands
+	// of entries (seconds of a make demo).
+	NoWarmUp bool
 }
 
 // Peer contributes implementations of some scenarios, by scenario name.
@@ -182,14 +207,14 @@ func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repe
 			// garbage of the run before it, another implementation's, is
 			// not collected on this one's time.
 			runtime.GC()
-			rctx, cancel := context.WithTimeout(ctx, RunTimeout)
+			rctx, cancel := context.WithTimeout(ctx, env.runTimeout())
 			m, err := c.impl(rctx, env)
 			timedOut := rctx.Err() != nil && ctx.Err() == nil
 			cancel()
 			env.sweep(ctx, sc.Name, c.name)
 			switch {
 			case timedOut:
-				res.Errors[c.name], c.dropped = fmt.Sprintf("gave up after %s (a run must not hang the benchmark)", RunTimeout), true
+				res.Errors[c.name], c.dropped = fmt.Sprintf("gave up after %s (a run must not hang the benchmark)", env.runTimeout()), true
 			case errors.Is(err, ErrSkip):
 				c.dropped = true
 			case err != nil:
@@ -199,8 +224,10 @@ func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repe
 			}
 			return Measure{}, false
 		}
-		for _, c := range cs {
-			once(c) // warm-up, not counted
+		if !sc.NoWarmUp {
+			for _, c := range cs {
+				once(c) // warm-up, not counted
+			}
 		}
 		for round := range max(repeats, 1) {
 			for k := range cs {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,5 +275,34 @@ func TestEveryRunStartsClean(t *testing.T) {
 	}
 	if left["test/leftovers/baseline"] != 9 || left["test/leftovers/keyvalue"] != 0 {
 		t.Errorf("leftovers reported: %v, want 9 keys from the baseline's three runs and none from keyvalue", left)
+	}
+}
+
+// TestThroughput: calls run for about the window and are counted; the
+// first error stops every worker and is returned.
+func TestThroughput(t *testing.T) {
+	start := time.Now()
+	ops, err := benchrun.Throughput(4, 100*time.Millisecond, func() error { time.Sleep(2 * time.Millisecond); return nil })
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 4 workers of one call per 2 ms (or a little more): at most 2,000/s.
+	if ops <= 0 || ops > 2100 {
+		t.Errorf("%.0f calls/s, want between 0 and 2,000", ops)
+	}
+	if took < 100*time.Millisecond || took > 2*time.Second {
+		t.Errorf("took %s for a 100ms window", took)
+	}
+	boom := errors.New("boom")
+	var calls atomic.Int64
+	_, err = benchrun.Throughput(8, time.Minute, func() error {
+		if calls.Add(1) == 50 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("Throughput = %v, want the first error", err)
 	}
 }

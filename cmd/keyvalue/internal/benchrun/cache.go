@@ -238,12 +238,11 @@ func getParallel(kv bool) Impl {
 		if err := t.Set(ctx, "hot", make([]byte, 512), []string{"t"}, time.Hour); err != nil {
 			return Measure{}, err
 		}
-		n := ParallelGets(env)
-		took, err := Parallel(64, n, func() error { _, err := t.Get(ctx, "hot"); return err })
+		ops, err := Throughput(64, ParallelWindow(env), func() error { _, err := t.Get(ctx, "hot"); return err })
 		if err != nil {
 			return Measure{}, err
 		}
-		return Measure{Value: float64(n) / took.Seconds()}, nil
+		return Measure{Value: ops}, nil
 	}
 }
 
@@ -301,10 +300,19 @@ func getManyLimit(n int) Impl {
 	}
 }
 
-// ParallelGets is how many reads cache/get-parallel-64 makes: enough for
-// a few hundred milliseconds, since 64 goroutines on two cores make short
-// runs noisy (the peers' implementations use it too).
-func ParallelGets(env *Env) int { return env.sizes().getOps * 4 }
+// ParallelWindow is how long each run of cache/get-parallel-64 reads
+// (the peers' implementations use it too): a few hundred milliseconds
+// with --quick, two seconds in a full run, since 64 goroutines on two
+// cores make short runs noisy.
+func ParallelWindow(env *Env) time.Duration {
+	switch {
+	case env.Tiny:
+		return 20 * time.Millisecond
+	case env.Quick:
+		return 300 * time.Millisecond
+	}
+	return 2 * time.Second
+}
 
 func getLocal(kv bool) Impl {
 	return func(ctx context.Context, env *Env) (Measure, error) {

@@ -148,12 +148,11 @@ func getParallelLimit(ctx context.Context, env *Env) (Measure, error) {
 	if err := c.Do(ctx, c.B().Set().Key(key).Value(string(make([]byte, 513))).Px(time.Hour).Build()).Error(); err != nil {
 		return Measure{}, err
 	}
-	n := ParallelGets(env)
-	took, err := Parallel(64, n, func() error { return c.Do(ctx, c.B().Get().Key(key).Build()).Error() })
+	ops, err := Throughput(64, ParallelWindow(env), func() error { return c.Do(ctx, c.B().Get().Key(key).Build()).Error() })
 	if err != nil {
 		return Measure{}, err
 	}
-	return Measure{Value: float64(n) / took.Seconds()}, nil
+	return Measure{Value: ops}, nil
 }
 
 // getAllLimitN: one MGET of n records of the same size, not decoded.

@@ -43,10 +43,13 @@ linked only with the build tag peers:
   go install -tags peers github.com/keyvalue-go/keyvalue/cmd/keyvalue@latest
 
 (make build and make demo set it in a checkout). Without it, bench compares keyvalue with
-the baseline and the limit. After one untimed warm-up run each, the
-implementations run interleaved in rounds (--repeat), so that noise hits them alike; the
-median is reported, and a ratio whose runs' spreads cross 1.0 is shown as within noise.
---json and --html write the full report.
+the baseline and the limit. After one untimed warm-up run each (not for the scenarios that
+fill a large cache to measure a stall, memory or an index's size), the implementations run
+interleaved in rounds (--repeat), so that noise hits them alike; the median is reported, and
+a ratio whose runs' spreads cross 1.0 is shown as within noise. Throughput scenarios run
+each implementation for the same time (0.3 s with --quick, 2 s otherwise). A run that takes
+longer than 90 s (10 s with --quick) is reported as an error and that implementation is
+left out of the scenario. --json and --html write the full report.
 
 --rtt measures at round trips other than loopback's: every implementation (baseline,
 keyvalue, peers and the limit alike) then reaches the server through a latency-adding

@@ -75,12 +75,11 @@ func goRedisCache() benchrun.Peer {
 			if err := cc.Set(&rediscache.Item{Ctx: ctx, Key: k, Value: make([]byte, 512), TTL: time.Hour}); err != nil {
 				return benchrun.Measure{}, err
 			}
-			n := benchrun.ParallelGets(env)
-			took, err := benchrun.Parallel(64, n, func() error { var v []byte; return cc.Get(ctx, k, &v) })
+			ops, err := benchrun.Throughput(64, benchrun.ParallelWindow(env), func() error { var v []byte; return cc.Get(ctx, k, &v) })
 			if err != nil {
 				return benchrun.Measure{}, err
 			}
-			return benchrun.Measure{Value: float64(n) / took.Seconds()}, nil
+			return benchrun.Measure{Value: ops}, nil
 		},
 		"cache/stampede-64": func(ctx context.Context, env *benchrun.Env) (benchrun.Measure, error) {
 			var caches []*rediscache.Cache
