@@ -18,8 +18,7 @@ import (
 	"github.com/keyvalue-go/keyvalue"
 )
 
-// Run timeouts bound one run of one implementation (Env.RunTimeout): a run
-// that takes longer is reported as an error, that implementation is
+// Run timeouts bound one run of one implementation: a run that takes longer is reported as an error, that implementation is
 // dropped from the scenario, and the benchmark moves on. A --quick run's
 // longest legitimate run takes about two seconds here (filling 100,000
 // entries), so a hung peer costs make demo 10 s, not a minute and a half.
@@ -50,25 +49,17 @@ type Env struct {
 	// RTT is the round trip a proxy adds between every implementation
 	// and the server (0: none; see rtt.go).
 	RTT time.Duration
-	// Sweep, if set, removes every key of NS that a run left behind and
-	// says how many; Run calls it after every run, untimed, so that each
-	// run starts from the same database whatever ran before it (a flush
-	// or a SCAN costs what the database holds).
-	Sweep func(ctx context.Context) (int, error)
-	// Leftover, if set, hears of the keys a run left behind (scenario,
-	// implementation, keys removed by Sweep).
-	Leftover func(scenario, impl string, keys int)
-	// RunTimeout bounds each run; zero means QuickRunTimeout with Quick
-	// (or Tiny), else DefaultRunTimeout.
-	RunTimeout time.Duration
+	// Sweep, if set, removes every key of NS that the run of impl in
+	// scenario left behind (and may report them); Run calls it after
+	// every run, untimed and bounded by a minute, so that each run starts
+	// from the same database whatever ran before it (a flush or a SCAN
+	// costs what the database holds).
+	Sweep func(ctx context.Context, scenario, impl string)
 }
 
 // runTimeout is how long one run may take.
 func (e *Env) runTimeout() time.Duration {
-	switch {
-	case e.RunTimeout > 0:
-		return e.RunTimeout
-	case e.Quick || e.Tiny:
+	if e.Quick || e.Tiny {
 		return QuickRunTimeout
 	}
 	return DefaultRunTimeout
@@ -207,14 +198,15 @@ func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repe
 			// garbage of the run before it, another implementation's, is
 			// not collected on this one's time.
 			runtime.GC()
-			rctx, cancel := context.WithTimeout(ctx, env.runTimeout())
+			limit := env.runTimeout()
+			rctx, cancel := context.WithTimeout(ctx, limit)
 			m, err := c.impl(rctx, env)
 			timedOut := rctx.Err() != nil && ctx.Err() == nil
 			cancel()
 			env.sweep(ctx, sc.Name, c.name)
 			switch {
 			case timedOut:
-				res.Errors[c.name], c.dropped = fmt.Sprintf("gave up after %s (a run must not hang the benchmark)", env.runTimeout()), true
+				res.Errors[c.name], c.dropped = fmt.Sprintf("gave up after %s (a run must not hang the benchmark)", limit), true
 			case errors.Is(err, ErrSkip):
 				c.dropped = true
 			case err != nil:
@@ -250,21 +242,15 @@ func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repe
 	return out, nil
 }
 
-// sweep runs env.Sweep, bounded in time; a failure to sweep is reported
-// as leftovers would be and does not stop the run.
+// sweep runs env.Sweep, bounded in time (even after ctx ends: the keys
+// must still go).
 func (env *Env) sweep(ctx context.Context, scenario, impl string) {
 	if env.Sweep == nil {
 		return
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	n, err := env.Sweep(sctx)
-	if err != nil {
-		n = -1
-	}
-	if n != 0 && env.Leftover != nil {
-		env.Leftover(scenario, impl, n)
-	}
+	env.Sweep(sctx, scenario, impl)
 }
 
 // WithinNoise reports whether the spreads of the baseline and keyvalue

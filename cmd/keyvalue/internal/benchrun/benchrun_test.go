@@ -227,7 +227,7 @@ func TestReportByRTT(t *testing.T) {
 
 // TestEveryRunStartsClean: with Env.Sweep set, each run starts without the
 // keys earlier runs left (a flush's or a SCAN's cost depends on what the
-// database holds), and Env.Leftover hears who left how many.
+// database holds), and the sweep knows who left how many.
 func TestEveryRunStartsClean(t *testing.T) {
 	s := servertest.Standalone(t)
 	cfg := keyvalue.Config{Addrs: []string{s.Addr()}}
@@ -239,9 +239,14 @@ func TestEveryRunStartsClean(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	env := &benchrun.Env{Cfg: cfg, Plain: true, NS: benchrun.NewNamespace(), Tiny: true}
-	env.Sweep = func(ctx context.Context) (int, error) { return benchrun.Cleanup(ctx, c, env.NS) }
 	left := map[string]int{}
-	env.Leftover = func(scenario, impl string, keys int) { left[scenario+"/"+impl] += keys }
+	env.Sweep = func(ctx context.Context, scenario, impl string) {
+		n, err := benchrun.Cleanup(ctx, c, env.NS)
+		if err != nil {
+			t.Errorf("sweep after %s/%s: %v", scenario, impl, err)
+		}
+		left[scenario+"/"+impl] += n
+	}
 	var seen []int64
 	// Each implementation counts the keys it finds, then leaves 3 (the
 	// baseline) or none (keyvalue) behind.

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -177,10 +179,14 @@ func runBench(ctx context.Context, out, errOut io.Writer, e *endpoint, scenarios
 	plainCfg.Username, plainCfg.Password, plainCfg.PasswordFile = creds.Username, creds.Password, ""
 	env := &benchrun.Env{Cfg: plainCfg, NS: benchrun.NewNamespace(), Quick: o.quick, TLS: tlsConf,
 		Plain: cfg.Mode == keyvalue.ModeStandalone && cfg.DB == 0}
-	env.Sweep = func(ctx context.Context) (int, error) { return benchrun.Cleanup(ctx, client, env.NS) }
-	if log := e.cfg.Logger; log != nil { // -v shows what each run left behind
-		env.Leftover = func(scenario, impl string, keys int) {
-			log.Debug("bench: a run left keys behind; removed before the next run", "scenario", scenario, "impl", impl, "keys", keys)
+	log := cmp.Or(e.cfg.Logger, slog.New(slog.DiscardHandler)) // -v shows what each run left behind
+	env.Sweep = func(ctx context.Context, scenario, impl string) {
+		n, err := benchrun.Cleanup(ctx, client, env.NS)
+		switch {
+		case err != nil:
+			log.Warn("bench: could not remove the keys a run left", "scenario", scenario, "impl", impl, "removed", n, "error", err)
+		case n > 0:
+			log.Debug("bench: a run left keys behind; removed before the next run", "scenario", scenario, "impl", impl, "keys", n)
 		}
 	}
 	fmt.Fprintf(out, "keyvalue bench: %s %s (%s), %d scenarios × median of %d, namespace %s\n", server.Product, server.Version, cfg, len(scenarios), o.repeats, env.NS)
