@@ -15,29 +15,20 @@ import (
 func Throughput(workers int, d time.Duration, fn func() error) (float64, error) {
 	var stop atomic.Bool
 	var calls atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
 	start := time.Now()
 	timer := time.AfterFunc(d, func() { stop.Store(true) })
 	defer timer.Stop()
-	for range workers {
-		wg.Go(func() {
-			for !stop.Load() {
-				if err := fn(); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					stop.Store(true)
-					return
-				}
-				calls.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	took := time.Since(start)
-	if err, ok := firstErr.Load().(error); ok {
+	err := spread(workers, func() bool { return !stop.Load() }, func() error {
+		err := fn()
+		if err == nil {
+			calls.Add(1)
+		}
+		return err
+	})
+	if err != nil {
 		return 0, err
 	}
-	return float64(calls.Load()) / took.Seconds(), nil
+	return float64(calls.Load()) / time.Since(start).Seconds(), nil
 }
 
 // Parallel runs total calls of fn over workers goroutines and returns the
@@ -46,14 +37,26 @@ func Throughput(workers int, d time.Duration, fn func() error) (float64, error) 
 func Parallel(workers, total int, fn func() error) (time.Duration, error) {
 	var left atomic.Int64
 	left.Store(int64(total))
+	start := time.Now()
+	if err := spread(workers, func() bool { return left.Add(-1) >= 0 }, fn); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// spread calls fn from workers goroutines while more says so, and returns
+// the first error fn returned; after an error no worker starts another
+// call.
+func spread(workers int, more func() bool, fn func() error) error {
+	var failed atomic.Bool
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
-	start := time.Now()
 	for range workers {
 		wg.Go(func() {
-			for left.Add(-1) >= 0 {
+			for !failed.Load() && more() {
 				if err := fn(); err != nil {
 					firstErr.CompareAndSwap(nil, err)
+					failed.Store(true)
 					return
 				}
 			}
@@ -61,7 +64,7 @@ func Parallel(workers, total int, fn func() error) (time.Duration, error) {
 	}
 	wg.Wait()
 	if err, ok := firstErr.Load().(error); ok {
-		return 0, err
+		return err
 	}
-	return time.Since(start), nil
+	return nil
 }
