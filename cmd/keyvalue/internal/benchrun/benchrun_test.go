@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -309,5 +310,20 @@ func TestThroughput(t *testing.T) {
 	})
 	if !errors.Is(err, boom) {
 		t.Errorf("Throughput = %v, want the first error", err)
+	}
+	// Workers failing at once with errors of different types: one of them
+	// is returned (an atomic.Value would panic on the second type).
+	var n atomic.Int64
+	start2 := make(chan struct{})
+	go func() { time.Sleep(10 * time.Millisecond); close(start2) }()
+	_, err = benchrun.Parallel(8, 1000, func() error {
+		<-start2
+		if n.Add(1)%2 == 0 {
+			return boom
+		}
+		return &net.OpError{Op: "read", Err: boom}
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("Parallel = %v, want one of the workers' errors", err)
 	}
 }

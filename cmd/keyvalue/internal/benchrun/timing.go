@@ -48,23 +48,23 @@ func Parallel(workers, total int, fn func() error) (time.Duration, error) {
 // the first error fn returned; after an error no worker starts another
 // call.
 func spread(workers int, more func() bool, fn func() error) error {
-	var failed atomic.Bool
-	var firstErr atomic.Value
+	// An atomic.Pointer, not an atomic.Value: errors of different types
+	// from two workers would make a Value's CompareAndSwap panic.
+	var firstErr atomic.Pointer[error]
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for !failed.Load() && more() {
+			for firstErr.Load() == nil && more() {
 				if err := fn(); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					failed.Store(true)
+					firstErr.CompareAndSwap(nil, &err)
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if err, ok := firstErr.Load().(error); ok {
-		return err
+	if p := firstErr.Load(); p != nil {
+		return *p
 	}
 	return nil
 }
