@@ -90,23 +90,12 @@ func fill(ctx context.Context, t tagged, n, tags int, lifetime time.Duration) er
 	case *naive.Cache:
 		return c.Load(ctx, ids, data, tagOf, lifetime)
 	}
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
-	for w := range 32 {
-		wg.Go(func() {
-			for i := w; i < n; i += 32 {
-				if err := t.Set(ctx, "e"+strconv.Itoa(i), data, []string{"t" + strconv.Itoa(i%tags)}, lifetime); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err, ok := firstErr.Load().(error); ok {
-		return err
-	}
-	return nil
+	var next atomic.Int64
+	_, err := Parallel(32, n, func() error {
+		i := int(next.Add(1) - 1)
+		return t.Set(ctx, ids[i], data, []string{tagOf(i)}, lifetime)
+	})
+	return err
 }
 
 func tagNames(n int) []string {
