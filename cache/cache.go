@@ -110,11 +110,13 @@ type Options struct {
 // Backend is one named cache: entries with lifetimes and tags under their
 // own key namespace. It is safe for concurrent use.
 type Backend struct {
-	c        valkey.Client // through the circuit breaker in degraded mode
-	direct   valkey.Client // the client as given: for blocking waits
-	drops    dropLog
-	tel      *telemetry.Recorder
-	opGet    *telemetry.OpInfo // the hot path's operation and counters, looked up once
+	c      valkey.Client // through the circuit breaker in degraded mode
+	direct valkey.Client // the client as given: for blocking waits
+	drops  dropLog
+	tel    *telemetry.Recorder
+	// The hot path's telemetry, looked up once: Get's operation and the
+	// read counters.
+	opGet    *telemetry.OpInfo
 	hits     telemetry.Counter
 	misses   telemetry.Counter
 	localHit telemetry.Counter
