@@ -13,9 +13,12 @@
 // extra miss and are pruned later. Every operation is ordered to keep
 // this: memberships are added before a value is written, values are
 // deleted before memberships are removed, a flush deletes values before
-// indexes. Every key a script touches is passed to it (KEYS), so a Cluster
-// migrating the cache's slot refuses a call before it runs (TRYAGAIN; it
-// is sent again until the context ends) instead of failing it half-way.
+// indexes and unlinks an index without checking its members only when no
+// Set ran since the flush began (each Set first removes the flush's write
+// mark; the check and the unlink are one script). Every key a script
+// touches is passed to it (KEYS), so a Cluster migrating the cache's slot
+// refuses a call before it runs (TRYAGAIN; it is sent again until the
+// context ends) instead of failing it half-way.
 // The tests check this with an independent reader of the keyspace after
 // stopping each operation at every step.
 //
@@ -29,7 +32,8 @@
 //	                            1e15 without expiry; +2e15 when the entry has several tags); no expiry
 //	kv:{c:NAME}:f       zset    flush stamps: tag -> when it was last flushed (µs, server clock),
 //	                            "" for Flush; entries older than Options.MaxLoadTime are dropped,
-//	                            and the key expires when no flush happened for that long
+//	                            and the key expires when no flush happened for that long. Also
+//	                            " w", a Flush's write mark: set to its stamp, removed by every Set
 //	kv:{c:NAME}:l:ID    hash    GetOrSet's computing lease of ID: owner token, waiter count; with
 //	                            the lease TTL (LoadOptions.Lease)
 //	kv:{c:NAME}:n:ID    list    wake-ups for the callers waiting on that lease (one element per
@@ -66,9 +70,12 @@
 //	               batches of Options.BatchSize (values, then their memberships in the flushed
 //	               tags), one pipeline cleaning the other tags of multi-tagged entries;
 //	               3 round trips for any number of tags and entries
-//	Flush          SCAN MATCH kv:{c:NAME}:* + UNLINK of every key but the indexes, per batch,
-//	               on every primary (repeated on a Cluster until a pass ran with no slot
-//	               moving), then garbage collection of the indexes; never KEYS or FLUSHDB.
+//	Flush          the stamp (1 round trip), SCAN MATCH kv:{c:NAME}:* + UNLINK of every key but
+//	               the indexes, per batch, on every primary (repeated on a Cluster until a pass
+//	               ran with no slot moving), then the indexes the walk found: when nothing was
+//	               written since the stamp, one script per BatchSize indexes, pipelined, that
+//	               checks the write mark and unlinks them unread (1 round trip); else garbage
+//	               collection of those indexes (each member checked); never KEYS or FLUSHDB.
 //	               SCAN visits the whole database: its COUNT (BatchSize) doubles, up to 8x,
 //	               while pages come back nearly empty, so a small cache in a large database
 //	               costs one round trip per BatchSize of its keys plus one per 8·BatchSize

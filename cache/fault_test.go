@@ -732,3 +732,88 @@ func TestInvariantProperty(t *testing.T) {
 		})
 	}
 }
+
+// TestFlushKeepsEntriesWrittenDuringIt: Flush unlinks the indexes its walk
+// found without reading them only when nothing was written since it
+// stamped (every Set removes the flush's write mark); an entry written at
+// any step of a flush — a new one, and one that existed before and is
+// written again — keeps its memberships, checked by the independent
+// reader, and survives when written after the walk.
+func TestFlushKeepsEntriesWrittenDuringIt(t *testing.T) {
+	t.Parallel()
+	_, c := standalone(t)
+	zranges := func() int {
+		t.Helper()
+		info, err := c.Do(ctx(t), c.B().Info().Section("commandstats").Build()).ToString()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(info, "\n") {
+			if rest, ok := strings.CutPrefix(line, "cmdstat_zrange:calls="); ok {
+				n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+				return n
+			}
+		}
+		return 0
+	}
+
+	// Nothing written: the indexes go unread, the flush leaves only its stamps.
+	b := newBackend(t, c, "fw", cache.Options{BatchSize: 4})
+	fillFault(t, b)
+	var steps []string
+	cache.SetStepHook(b, func(op, step string) error {
+		if op == "flush" {
+			steps = append(steps, step)
+		}
+		return nil
+	})
+	before := zranges()
+	if _, err := b.Flush(ctx(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := zranges() - before; n != 0 {
+		t.Errorf("a flush that nothing was written during read indexes (%d ZRANGE); want none", n)
+	}
+	if keys := allKeys(t, c); !slices.Equal(keys, []string{b.Prefix() + "f"}) {
+		t.Errorf("Flush left %v; want only the flush stamps", keys)
+	}
+	t.Logf("steps of a flush: %v", steps)
+
+	for k := range steps {
+		name := fmt.Sprintf("fw-%d", k)
+		b := newBackend(t, c, name, cache.Options{BatchSize: 4})
+		fillFault(t, b)
+		at, step := 0, ""
+		cache.SetStepHook(b, func(op, s string) error {
+			if op != "flush" {
+				return nil // the Sets' own steps
+			}
+			if at++; at == k+1 {
+				step = s // the walk's page count varies from run to run
+				mustSet(t, b, "late", "a", "late")
+				mustSet(t, b, "e1", "b") // existed before the flush
+			}
+			return nil
+		})
+		before := zranges()
+		if _, err := b.Flush(ctx(t), nil); err != nil {
+			t.Fatalf("write at step %d: Flush = %v", k+1, err)
+		}
+		when := fmt.Sprintf("after a flush with writes at step %d (%s)", k+1, step)
+		checkInvariant(t, c, standaloneLayout(name), when)
+		if step == "page" || step == "" {
+			continue // the rest of the walk may have unlinked them
+		}
+		for _, tag := range []string{"a", "late"} {
+			if ids, _ := b.IDsByTag(ctx(t), tag); !slices.Contains(ids, "late") {
+				t.Errorf("%s: tag %s lists %v, without the entry written during it", when, tag, ids)
+			}
+		}
+		if ok, err := b.Has(ctx(t), "e1"); !ok || err != nil {
+			t.Errorf("%s: the entry written again during it is gone (%v)", when, err)
+		}
+		if step == "values-removed" && zranges() == before {
+			t.Errorf("%s: the indexes were dropped unread although an entry was written", when)
+		}
+	}
+}

@@ -47,8 +47,10 @@ var ErrSlotsMoving = errors.New("cluster slots kept moving during the flush")
 //
 // Values go first (every key but the tag indexes: a flush stopped half-way
 // leaves indexes that still list every remaining value), then the indexes
-// the walk found are garbage-collected, which removes them (an entry
-// written during the flush keeps its memberships). On a Cluster the walk is repeated until
+// the walk found: unlinked unread when no Set ran since the flush began
+// (the usual case: one round trip, whatever their size), else
+// garbage-collected, which removes them (an entry written during the
+// flush keeps its memberships). On a Cluster the walk is repeated until
 // one pass ran while no slot moved, so keys migrated behind the scan are
 // not missed. Keys of an earlier layout of the cache are removed too.
 // progress, if not nil, is called after each batch.
@@ -70,7 +72,8 @@ func (b *Backend) flushOp(ctx context.Context, progress Progress) (int, error) {
 			progress(removed)
 		}
 	}
-	if err := b.layout.stampFlush(ctx); err != nil {
+	mark, err := b.layout.stampFlush(ctx)
+	if err != nil {
 		return 0, fmt.Errorf("cache %s: flush: stamp: %w", b.name, err)
 	}
 	// The walk sees every index that existed when it began (SCAN returns
@@ -109,6 +112,19 @@ func (b *Backend) flushOp(ctx context.Context, progress Progress) (int, error) {
 		b.log.Info("cache flush: slots moved during the pass; walking the cluster again", "cache", b.name, "pass", pass)
 	}
 	if err := b.step("flush", "values-removed"); err != nil {
+		return removed, err
+	}
+	// Nothing written since the stamp: the indexes go as they are.
+	// Otherwise, or for those the layout cannot drop, each member is
+	// checked (an entry written during the flush keeps its memberships).
+	dropped, tags, err := b.layout.dropIndexes(ctx, mark, tags)
+	if dropped > 0 {
+		report(dropped)
+	}
+	if err != nil {
+		return removed, fmt.Errorf("cache %s: flush: indexes: %w", b.name, err)
+	}
+	if err := b.step("flush", "indexes-dropped"); err != nil {
 		return removed, err
 	}
 	st, foreign, err := b.collectTags(ctx, tags)

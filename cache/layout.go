@@ -48,8 +48,15 @@ type layout interface {
 	// tried to).
 	flushByTags(ctx context.Context, tags []string) (n int, ids []string, err error)
 	// stampFlush stamps a Flush before anything is removed, where the
-	// layout keeps flush stamps.
-	stampFlush(ctx context.Context) error
+	// layout keeps flush stamps, and returns the flush's write mark ("" if
+	// the layout keeps none): see dropIndexes.
+	stampFlush(ctx context.Context) (mark string, err error)
+	// dropIndexes unlinks the indexes of tags, found by a Flush's walk
+	// after it removed the values, if nothing was written since the flush
+	// set mark; it returns how many it unlinked and the tags whose
+	// indexes it left for garbage collection (all of them when something
+	// was written, or the layout keeps no mark).
+	dropIndexes(ctx context.Context, mark string, tags []string) (dropped int, rest []string, err error)
 	// unlink deletes keys found by Flush's walk.
 	unlink(ctx context.Context, keys []string) (int, error)
 	// collect garbage-collects the indexes of tags and counts into run.

@@ -82,10 +82,17 @@ func (l *shardedLayout) tagOf(key string) string {
 	return rest[1 : len(rest)-1]
 }
 
-// stampFlush does nothing: the sharded layout keeps no flush stamps (an
+// stampFlush does nothing and returns no write mark: the sharded layout
+// keeps no flush stamps (an
 // entry's value and its tags' indexes live on different nodes; see
 // "Computing missing entries" in the package doc).
-func (l *shardedLayout) stampFlush(context.Context) error { return nil }
+func (l *shardedLayout) stampFlush(context.Context) (string, error) { return "", nil }
+
+// dropIndexes leaves every index to garbage collection: without flush
+// stamps there is no write mark.
+func (l *shardedLayout) dropIndexes(_ context.Context, _ string, tags []string) (int, []string, error) {
+	return 0, tags, nil
+}
 
 // unlink removes keys with a pipeline of single-key UNLINKs (they span
 // slots); calls refused during a slot migration are sent again.

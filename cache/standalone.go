@@ -125,11 +125,56 @@ func (l *standalone) remove(ctx context.Context, ids []string) (int, error) {
 
 // stampFlush stamps the whole cache as flushed now, before anything is
 // removed: a computation that began earlier must not store its result
-// after the flush (see guard).
-func (l *standalone) stampFlush(ctx context.Context) error {
-	return retryLostConnection(ctx, func() error {
-		return scripts.CacheFlushStamp.Exec(ctx, l.b.c, []string{l.stamps}, []string{l.b.keep, ""}).Error()
+// after the flush (see guard). The stamp is also the flush's write mark,
+// which every Set removes (see dropIndexes).
+func (l *standalone) stampFlush(ctx context.Context) (string, error) {
+	var stamp int64
+	err := retryLostConnection(ctx, func() (err error) {
+		stamp, err = scripts.CacheFlushStamp.Exec(ctx, l.b.c, []string{l.stamps}, []string{l.b.keep, ""}).AsInt64()
+		return err
 	})
+	if err != nil {
+		return "", err
+	}
+	return strconv.FormatInt(stamp, 10), nil
+}
+
+// dropIndexes unlinks the indexes of tags with one script per BatchSize
+// indexes, pipelined, each checking first that the flush's write mark is
+// still there: no Set ran since the flush stamped, so every value that
+// existed then is gone (the walk unlinked it) and none was written since,
+// and no index lists a live entry. The last call removes the mark. A call
+// that finds the mark gone leaves its indexes to the caller, whose
+// garbage collection checks each member (cache_prune.lua).
+func (l *standalone) dropIndexes(ctx context.Context, mark string, tags []string) (int, []string, error) {
+	if len(tags) == 0 {
+		return 0, nil, nil
+	}
+	size := l.b.opts.BatchSize
+	var execs []valkey.LuaExec
+	for batch := range slices.Chunk(tags, size) {
+		keys := make([]string, 1, 1+len(batch))
+		keys[0] = l.stamps
+		for _, t := range batch {
+			keys = append(keys, l.indexKey(t))
+		}
+		execs = append(execs, valkey.LuaExec{Keys: keys, Args: []string{mark, "0"}})
+	}
+	execs[len(execs)-1].Args[1] = "1"
+	dropped := 0
+	var rest []string
+	for i, r := range scripts.CacheFlushIndexes.ExecMulti(ctx, l.b.c, execs...) {
+		n, err := r.AsInt64()
+		if err != nil {
+			return dropped, nil, err
+		}
+		if n < 0 {
+			rest = append(rest, tags[i*size:min((i+1)*size, len(tags))]...)
+			continue
+		}
+		dropped += int(n)
+	}
+	return dropped, rest, nil
 }
 
 // unlink removes keys with one UNLINK per BatchSize keys, pipelined (they

@@ -8,6 +8,11 @@
 --          and still be stored)
 -- ARGV[2..] the flushed tags, or "" for the whole cache
 --
+-- A flush of the whole cache also sets the write mark (member " w", no tag
+-- contains whitespace) to its stamp: every Set removes the mark
+-- (cache_set.lua), so the flush finds it unchanged at its end only if
+-- nothing was written meanwhile (cache_flush_indexes.lua).
+--
 -- Also drops stamps older than ARGV[1]; the key expires when no flush
 -- happened for that long. Returns the stamp.
 
@@ -18,6 +23,10 @@ local args = {}
 for i = 2, #ARGV do
   args[#args + 1] = now
   args[#args + 1] = ARGV[i]
+  if ARGV[i] == '' then
+    args[#args + 1] = now
+    args[#args + 1] = ' w'
+  end
   if #args >= 1000 or i == #ARGV then
     redis.call('ZADD', KEYS[1], unpack(args))
     args = {}

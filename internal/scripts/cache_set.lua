@@ -22,7 +22,8 @@
 -- {"refused"}, or {"stored", tags the entry left...}.
 --
 -- Order (any prefix keeps the cache's invariant, "a live value is in the
--- index of each of its tags"): first the id joins every tag's index (an
+-- index of each of its tags"): first a Flush's write mark goes (see
+-- cache_flush_indexes.lua), then the id joins every tag's index (an
 -- index also drops members that expired, see below), then the value is
 -- written. Tags
 -- the entry had before but not now are returned: their indexes are only
@@ -43,6 +44,10 @@ if ARGV[4] ~= '' then
     return {'refused'}
   end
 end
+
+-- A flush in progress learns that something was written during it: its
+-- write mark goes (a no-op, and no write, when there is none).
+redis.call('ZREM', KEYS[2], ' w')
 
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)

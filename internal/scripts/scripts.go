@@ -241,6 +241,9 @@ var (
 	CacheLeaseRelease = load("cache_lease_release.lua", "lib_cache_tags.lua")
 	// CacheFlushStamp stamps a flush of tags (or of the whole cache).
 	CacheFlushStamp = load("cache_flush_stamp.lua", "lib_cache_tags.lua")
+	// CacheFlushIndexes unlinks a flush's indexes if nothing was written
+	// during the flush.
+	CacheFlushIndexes = load("cache_flush_indexes.lua")
 
 	// Sharded caches (values under {ID}, indexes under {TAG}).
 
