@@ -289,7 +289,7 @@ func valkeyLocker(env *benchrun.Env, name string) (benchrun.Locker, func(), erro
 	}
 	vl, err := valkeylock.NewLocker(valkeylock.LockerOption{
 		ClientOption: valkey.ClientOption{InitAddress: env.Cfg.Addrs[:1], Username: env.Cfg.Username, Password: env.Cfg.Password, ForceSingleClient: true, TLSConfig: env.TLS},
-		KeyPrefix:    name, KeyMajority: 1, KeyValidity: benchrun.LockTTL, NoLoopTracking: true,
+		KeyPrefix:    name, KeyMajority: 1, KeyValidity: benchrun.LockTTL,
 	})
 	if err != nil {
 		return nil, nil, err
