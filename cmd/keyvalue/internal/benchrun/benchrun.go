@@ -102,6 +102,11 @@ type Scenario struct {
 	// connections and caches do not change, and each run fills thousands
 	// of entries (seconds of a make demo).
 	NoWarmUp bool
+	// Once scenarios run once per implementation whatever the rounds
+	// asked for: their figure is a count or a size the server reports
+	// (an index's members per live entry, bytes per entry), which the same
+	// writes give again in every run.
+	Once bool
 }
 
 // Peer contributes implementations of some scenarios, by scenario name.
@@ -221,7 +226,11 @@ func Run(ctx context.Context, env *Env, scenarios []Scenario, peers []Peer, repe
 				once(c) // warm-up, not counted
 			}
 		}
-		for round := range max(repeats, 1) {
+		rounds := max(repeats, 1)
+		if sc.Once {
+			rounds = 1
+		}
+		for round := range rounds {
 			for k := range cs {
 				c := cs[(k+round)%len(cs)] // another order each round
 				if m, ok := once(c); ok {

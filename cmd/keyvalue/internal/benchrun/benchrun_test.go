@@ -284,6 +284,37 @@ func TestEveryRunStartsClean(t *testing.T) {
 	}
 }
 
+// TestOnceAndNoWarmUp: a NoWarmUp scenario skips the warm-up run, a Once
+// scenario runs once per implementation whatever the rounds.
+func TestOnceAndNoWarmUp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	env := &benchrun.Env{Plain: true, NS: benchrun.NewNamespace(), Tiny: true}
+	for _, tc := range []struct {
+		noWarmUp, once bool
+		want           int // runs of each implementation
+	}{{false, false, 4}, {true, false, 3}, {false, true, 2}, {true, true, 1}} {
+		runs := map[string]int{}
+		count := func(name string) benchrun.Impl {
+			return func(context.Context, *benchrun.Env) (benchrun.Measure, error) {
+				runs[name]++
+				return benchrun.Measure{Value: 1}, nil
+			}
+		}
+		sc := benchrun.Scenario{Name: "test/runs", Unit: "×", Baseline: count("baseline"), Keyvalue: count("keyvalue"), NoWarmUp: tc.noWarmUp, Once: tc.once}
+		res, err := benchrun.Run(ctx, env, []benchrun.Scenario{sc}, nil, 3, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if runs["baseline"] != tc.want || runs["keyvalue"] != tc.want {
+			t.Errorf("NoWarmUp %v, Once %v: ran %v, want %d each", tc.noWarmUp, tc.once, runs, tc.want)
+		}
+		if rounds := tc.want - map[bool]int{false: 1, true: 0}[tc.noWarmUp]; res[0].Keyvalue.Runs != rounds {
+			t.Errorf("NoWarmUp %v, Once %v: %d runs reported, want %d", tc.noWarmUp, tc.once, res[0].Keyvalue.Runs, rounds)
+		}
+	}
+}
+
 // TestThroughput: calls run for about the window and are counted; the
 // first error stops every worker and is returned.
 func TestThroughput(t *testing.T) {

@@ -48,7 +48,9 @@ linked only with the build tag peers:
 the baseline and the limit. After one untimed warm-up run each (not for the scenarios that
 fill a large cache to measure a stall, memory or an index's size), the implementations run
 interleaved in rounds (--repeat), so that noise hits them alike; the median is reported, and
-a ratio whose runs' spreads cross 1.0 is shown as within noise. Throughput scenarios run
+a ratio whose runs' spreads cross 1.0 is shown as within noise. An index's size and the memory
+per entry, counts the server reports that the same writes give in every run, are measured
+once per implementation. Throughput scenarios run
 each implementation for the same time (0.3 s with --quick, 2 s otherwise). A run that takes
 longer than 90 s (10 s with --quick) is reported as an error and that implementation is
 left out of the scenario. --json and --html write the full report.
