@@ -1,9 +1,11 @@
 package cache_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -303,12 +305,16 @@ func TestInvariantUnderFaultsAtEveryStep(t *testing.T) {
 func TestScriptStoppedHalfWay(t *testing.T) {
 	t.Parallel()
 	_, c := standalone(t)
-	b := newBackend(t, c, "half", cache.Options{})
+	var logs syncBuffer
+	b, err := cache.New(c, "half", cache.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mustSet(t, b, "e", "a")
 	if err := c.Do(ctx(t), c.B().Set().Key(b.Prefix()+"i:broken").Value("not an index").Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
-	err := b.Set(ctx(t), "e", []byte("new"), []string{"z", "broken"}, time.Hour)
+	err = b.Set(ctx(t), "e", []byte("new"), []string{"z", "broken"}, time.Hour)
 	t.Logf("Set over a broken index: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
 		t.Fatalf("Set = %v, want the server's WRONGTYPE error", err)
@@ -335,6 +341,9 @@ func TestScriptStoppedHalfWay(t *testing.T) {
 	}
 	if keys := allKeys(t, c); !slices.Equal(keys, []string{b.Prefix() + "f"}) {
 		t.Errorf("Flush left %v; want only the flush stamps", keys)
+	}
+	if log := logs.String(); !strings.Contains(log, "removed keys of another type found at index names") || !strings.Contains(log, "i:broken") {
+		t.Errorf("Flush did not warn about the key of another type it removed; log:\n%s", log)
 	}
 	if err := b.Set(ctx(t), "e", []byte("after"), []string{"broken"}, time.Hour); err != nil {
 		t.Errorf("Set with the tag after Flush = %v", err)
@@ -816,4 +825,23 @@ func TestFlushKeepsEntriesWrittenDuringIt(t *testing.T) {
 			t.Errorf("%s: the indexes were dropped unread although an entry was written", when)
 		}
 	}
+}
+
+// syncBuffer is a bytes.Buffer that a logger may write to from several
+// goroutines while a test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

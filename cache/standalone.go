@@ -145,7 +145,8 @@ func (l *standalone) stampFlush(ctx context.Context) (string, error) {
 // existed then is gone (the walk unlinked it) and none was written since,
 // and no index lists a live entry. The last call removes the mark. A call
 // that finds the mark gone leaves its indexes to the caller, whose
-// garbage collection checks each member (cache_prune.lua).
+// garbage collection checks each member (cache_prune.lua). Keys of another
+// type at index names go too, with a warning, as in Flush's other path.
 func (l *standalone) dropIndexes(ctx context.Context, mark string, tags []string) (int, []string, error) {
 	if len(tags) == 0 {
 		return 0, nil, nil
@@ -162,9 +163,16 @@ func (l *standalone) dropIndexes(ctx context.Context, mark string, tags []string
 	}
 	execs[len(execs)-1].Args[1] = "1"
 	dropped := 0
-	var rest []string
+	var rest, foreign []string
 	for i, r := range scripts.CacheFlushIndexes.ExecMulti(ctx, l.b.c, execs...) {
-		n, err := r.AsInt64()
+		out, err := r.ToArray()
+		if err == nil && len(out) == 0 {
+			err = fmt.Errorf("unexpected empty reply")
+		}
+		var n int64
+		if err == nil {
+			n, err = out[0].AsInt64()
+		}
 		if err != nil {
 			return dropped, nil, err
 		}
@@ -173,6 +181,14 @@ func (l *standalone) dropIndexes(ctx context.Context, mark string, tags []string
 			continue
 		}
 		dropped += int(n)
+		for _, k := range out[1:] {
+			if name, err := k.ToString(); err == nil {
+				foreign = append(foreign, name)
+			}
+		}
+	}
+	if len(foreign) > 0 {
+		l.b.log.Warn("cache flush: removed keys of another type found at index names", "cache", l.b.name, "keys", foreign)
 	}
 	return dropped, rest, nil
 }

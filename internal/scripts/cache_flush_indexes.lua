@@ -12,18 +12,25 @@
 -- value is live, so no index lists a live entry and all of them can go;
 -- the check and the removal are one script, so no Set runs in between.
 -- Otherwise (the mark is gone, or another flush's) nothing is touched and
--- the caller checks each member instead (cache_prune.lua). Returns the
--- number of indexes unlinked, or -1.
+-- the caller checks each member instead (cache_prune.lua). Returns {-1},
+-- or {the number of keys unlinked, the names among them that held another
+-- type than an index (not written by the cache: the caller reports them)}.
 
 local mark = redis.call('ZSCORE', KEYS[1], ' w')
 if not mark or tonumber(mark) ~= tonumber(ARGV[1]) then
-  return -1
+  return {-1}
 end
-local n = 0
+local out = {0}
+for i = 2, #KEYS do
+  local t = redis.call('TYPE', KEYS[i])['ok']
+  if t ~= 'zset' and t ~= 'none' then
+    out[#out + 1] = KEYS[i]
+  end
+end
 if #KEYS > 1 then
-  n = redis.call('UNLINK', unpack(KEYS, 2))
+  out[1] = redis.call('UNLINK', unpack(KEYS, 2))
 end
 if ARGV[2] == '1' then
   redis.call('ZREM', KEYS[1], ' w')
 end
-return n
+return out
