@@ -1,11 +1,9 @@
 package cache_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/keyvalue-go/keyvalue"
 	"github.com/keyvalue-go/keyvalue/cache"
+	"github.com/keyvalue-go/keyvalue/internal/testsupport/kvtest"
 	"github.com/keyvalue-go/keyvalue/internal/testsupport/servertest"
 	"github.com/valkey-io/valkey-go"
 	"pgregory.net/rapid"
@@ -305,8 +304,8 @@ func TestInvariantUnderFaultsAtEveryStep(t *testing.T) {
 func TestScriptStoppedHalfWay(t *testing.T) {
 	t.Parallel()
 	_, c := standalone(t)
-	var logs syncBuffer
-	b, err := cache.New(c, "half", cache.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	var logs kvtest.Output
+	b, err := cache.New(c, "half", cache.Options{Logger: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -825,23 +824,4 @@ func TestFlushKeepsEntriesWrittenDuringIt(t *testing.T) {
 			t.Errorf("%s: the indexes were dropped unread although an entry was written", when)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer that a logger may write to from several
-// goroutines while a test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
