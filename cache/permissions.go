@@ -21,7 +21,7 @@ func Permissions(name string, sharded bool) keyvalue.Permissions {
 			// Tag indexes and flush stamps (scripts, FlushByTags, GC).
 			c("zadd", i, "1", "x"), c("zrem", i, "x"), c("zscore", i, "x"), c("zrange", i, "0", "-1"),
 			c("zrangebyscore", i, "-inf", "+inf"), c("zremrangebyscore", i, "-inf", "0"), c("zscan", i, "0"),
-			c("pexpire", i, "1000"), c("time"), c("type", i),
+			c("pexpire", i, "1000"), c("time"),
 			// Operators' views (Inspect, IndexSizes, TagIndexes).
 			c("zcard", i), c("pttl", v),
 			// GetOrSet's leases and wake-ups.

@@ -22,8 +22,8 @@ if not mark or tonumber(mark) ~= tonumber(ARGV[1]) then
 end
 local out = {0}
 for i = 2, #KEYS do
-  local t = redis.call('TYPE', KEYS[i])['ok']
-  if t ~= 'zset' and t ~= 'none' then
+  local card = redis.pcall('ZCARD', KEYS[i]) -- an error: another type
+  if type(card) == 'table' and card.err then
     out[#out + 1] = KEYS[i]
   end
 end
