@@ -117,13 +117,14 @@ func (b *Backend) flushOp(ctx context.Context, progress Progress) (int, error) {
 	// Nothing written since the stamp: the indexes go as they are.
 	// Otherwise, or for those the layout cannot drop, each member is
 	// checked (an entry written during the flush keeps its memberships).
-	dropped, tags, err := b.layout.dropIndexes(ctx, mark, tags)
+	dropped, foreign, tags, err := b.layout.dropIndexes(ctx, mark, tags)
 	if dropped > 0 {
 		report(dropped)
 	}
 	if err != nil {
 		return removed, fmt.Errorf("cache %s: flush: indexes: %w", b.name, err)
 	}
+	b.foreignRemoved(foreign)
 	if err := b.step("flush", "indexes-dropped"); err != nil {
 		return removed, err
 	}
@@ -141,13 +142,21 @@ func (b *Backend) flushOp(ctx context.Context, progress Progress) (int, error) {
 		if err != nil {
 			return removed, fmt.Errorf("cache %s: flush: keys of another type at index names: %w", b.name, err)
 		}
-		b.log.Warn("cache flush: removed keys of another type found at index names", "cache", b.name, "keys", foreign)
+		b.foreignRemoved(foreign)
 	}
 	if progress != nil {
 		progress(removed)
 	}
 	b.log.Info("cache flushed", "cache", b.name, "keys", removed, "took", time.Since(start))
 	return removed, nil
+}
+
+// foreignRemoved reports the keys of another type a flush removed at
+// index names: the cache did not write them.
+func (b *Backend) foreignRemoved(keys []string) {
+	if len(keys) > 0 {
+		b.log.Warn("cache flush: removed keys of another type found at index names", "cache", b.name, "keys", keys)
+	}
 }
 
 // unlinkAll walks the cache's keys once and unlinks those doom selects.

@@ -53,10 +53,11 @@ type layout interface {
 	stampFlush(ctx context.Context) (mark string, err error)
 	// dropIndexes unlinks the indexes of tags, found by a Flush's walk
 	// after it removed the values, if nothing was written since the flush
-	// set mark; it returns how many it unlinked and the tags whose
-	// indexes it left for garbage collection (all of them when something
-	// was written, or the layout keeps no mark).
-	dropIndexes(ctx context.Context, mark string, tags []string) (dropped int, rest []string, err error)
+	// set mark; it returns how many keys it unlinked, those among them
+	// that held another type (not written by the cache), and the tags
+	// whose indexes it left for garbage collection (all of them when
+	// something was written, or the layout keeps no mark).
+	dropIndexes(ctx context.Context, mark string, tags []string) (dropped int, foreign, rest []string, err error)
 	// unlink deletes keys found by Flush's walk.
 	unlink(ctx context.Context, keys []string) (int, error)
 	// collect garbage-collects the indexes of tags and counts into run.

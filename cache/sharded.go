@@ -90,8 +90,8 @@ func (l *shardedLayout) stampFlush(context.Context) (string, error) { return "",
 
 // dropIndexes leaves every index to garbage collection: without flush
 // stamps there is no write mark.
-func (l *shardedLayout) dropIndexes(_ context.Context, _ string, tags []string) (int, []string, error) {
-	return 0, tags, nil
+func (l *shardedLayout) dropIndexes(_ context.Context, _ string, tags []string) (int, []string, []string, error) {
+	return 0, nil, tags, nil
 }
 
 // unlink removes keys with a pipeline of single-key UNLINKs (they span

@@ -146,10 +146,10 @@ func (l *standalone) stampFlush(ctx context.Context) (string, error) {
 // and no index lists a live entry. The last call removes the mark. A call
 // that finds the mark gone leaves its indexes to the caller, whose
 // garbage collection checks each member (cache_prune.lua). Keys of another
-// type at index names go too, with a warning, as in Flush's other path.
-func (l *standalone) dropIndexes(ctx context.Context, mark string, tags []string) (int, []string, error) {
+// type at index names go too; their names are returned.
+func (l *standalone) dropIndexes(ctx context.Context, mark string, tags []string) (int, []string, []string, error) {
 	if len(tags) == 0 {
-		return 0, nil, nil
+		return 0, nil, nil, nil
 	}
 	size := l.b.opts.BatchSize
 	var execs []valkey.LuaExec
@@ -174,7 +174,7 @@ func (l *standalone) dropIndexes(ctx context.Context, mark string, tags []string
 			n, err = out[0].AsInt64()
 		}
 		if err != nil {
-			return dropped, nil, err
+			return dropped, nil, nil, err
 		}
 		if n < 0 {
 			rest = append(rest, tags[i*size:min((i+1)*size, len(tags))]...)
@@ -187,10 +187,7 @@ func (l *standalone) dropIndexes(ctx context.Context, mark string, tags []string
 			}
 		}
 	}
-	if len(foreign) > 0 {
-		l.b.log.Warn("cache flush: removed keys of another type found at index names", "cache", l.b.name, "keys", foreign)
-	}
-	return dropped, rest, nil
+	return dropped, foreign, rest, nil
 }
 
 // unlink removes keys with one UNLINK per BatchSize keys, pipelined (they
