@@ -381,6 +381,23 @@ func (s *Server) Do(args ...string) (string, error) {
 	return Do(s.Addr(), s.opts.PingTLS, 5*time.Second, args...)
 }
 
+// Calls returns how many times the server ran command (lower case, as
+// INFO commandstats names it: "zrange", "client|tracking") since it
+// started or its statistics were reset (CONFIG RESETSTAT); 0 if never.
+func (s *Server) Calls(command string) (int, error) {
+	stats, err := s.Do("INFO", "commandstats")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(stats, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+command+":calls="); ok {
+			n, _, _ := strings.Cut(rest, ",")
+			return strconv.Atoi(n)
+		}
+	}
+	return 0, nil
+}
+
 // LogTail returns the last n lines of the server's log file.
 func (s *Server) LogTail(n int) string {
 	b, err := os.ReadFile(s.logFile)
