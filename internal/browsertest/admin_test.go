@@ -34,6 +34,9 @@ const screenshotsEnv = "KV_ADMIN_SCREENSHOTS"
 
 const password = "correct horse battery staple"
 
+// postDelay is how long the test site takes to answer a form submission.
+const postDelay = 300 * time.Millisecond
+
 // chromium returns the browser's path, or skips the test.
 func chromium(t *testing.T) string {
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "chrome"} {
@@ -93,7 +96,20 @@ func newSite(t *testing.T) *site {
 		http.SetCookie(w, &http.Cookie{Name: "ops", Value: signedIn, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 		http.Redirect(w, r, "/ops/", http.StatusSeeOther)
 	})
-	st.srv = httptest.NewServer(mux)
+	// Every form submission is answered slowly, as a busy server answers:
+	// a wait after a click must find the next page, never an element of
+	// the page it is leaving.
+	slowPosts := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			select {
+			case <-time.After(postDelay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+	st.srv = httptest.NewServer(slowPosts)
 	t.Cleanup(st.srv.Close)
 	return st
 }
@@ -178,18 +194,63 @@ func shoot(t *testing.T, ctx context.Context, name string) {
 	t.Logf("screenshot %s (%d bytes)", p, len(png))
 }
 
+// settled runs a read of the page, and runs it again, for at most five
+// seconds, while it fails because the document it read was being
+// replaced: Chromium discards a page's JavaScript context when the next
+// page commits, and a read that straddles that moment fails with
+// "Cannot find context with specified id" or "Execution context was
+// destroyed" although the next page is there a moment later.
+func settled[T any](ctx context.Context, read func() (T, error)) (T, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, err := read()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil || !replaced(err) {
+			return v, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// replaced reports whether err says the document a read ran in was
+// replaced by the next one.
+func replaced(err error) bool {
+	return strings.Contains(err.Error(), "Cannot find context with specified id") || strings.Contains(err.Error(), "Execution context was destroyed")
+}
+
 func location(t *testing.T, ctx context.Context) string {
 	t.Helper()
-	loc, err := chromedp.Run(ctx, chromedp.Location())
+	loc, err := settled(ctx, func() (string, error) { return chromedp.Run(ctx, chromedp.Location()) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	return loc
 }
 
+// landing waits, for at most ten seconds, until a navigation the page
+// started itself (a script's form submission) has loaded want, and
+// returns the location it ended at. Reading the location while the old
+// document is being replaced can fail ("Cannot find context with
+// specified id"); such reads are retried until the deadline.
+func landing(t *testing.T, ctx context.Context, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var loc string
+	for time.Now().Before(deadline) {
+		l, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState == "complete" ? location.href : ""`))
+		if err == nil && l != "" {
+			loc = l
+			if l == want {
+				return l
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return loc
+}
+
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	s, err := settled(ctx, func() (string, error) { return chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel))) })
 	if err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
 		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
@@ -239,14 +300,14 @@ func TestOperationsPageInChromium(t *testing.T) {
 	// Flush the tag news through the form: a count to confirm, then the
 	// result, then the tag's count.
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#flush-tags"), "news"), chromedp.Submit(chromedp.CSS("#flush-tags")),
-		chromedp.WaitVisible(chromedp.CSS("main form button.danger"))); err != nil {
+		chromedp.WaitVisible(chromedp.CSS("#confirmation button.danger"))); err != nil {
 		t.Fatal(err)
 	}
 	if q := text(t, ctx, "main p"); !strings.Contains(q, "list 15 entries") {
 		t.Errorf("the confirmation asks %q", q)
 	}
 	shoot(t, ctx, "confirm")
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("main form button.danger")), chromedp.WaitVisible(chromedp.CSS("#result"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#confirmation button.danger")), chromedp.WaitVisible(chromedp.CSS("#result"))); err != nil {
 		t.Fatal(err)
 	}
 	if got := text(t, ctx, "#result"); got != "Flushed 15 entries carrying these tags." {
@@ -297,10 +358,10 @@ func TestOperationsPageInChromium(t *testing.T) {
 <input name="tags" value="keep"><input name="confirm" value="yes"></form><script>document.getElementById("f").submit()</script>`, html.EscapeString(base))
 	}))
 	defer evil.Close()
-	if err := chromedp.Do(ctx, chromedp.Navigate(evil.URL), chromedp.Sleep(300*time.Millisecond), chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(evil.URL)); err != nil {
 		t.Fatal(err)
 	}
-	loc = location(t, ctx)
+	loc = landing(t, ctx, base+"/ops/caches/pages/flush-tags")
 	if body := text(t, ctx, "body"); loc != base+"/ops/caches/pages/flush-tags" || !strings.Contains(strings.ToLower(body), "cross-origin") {
 		t.Errorf("the cross-origin form landed on %s: %q", loc, body)
 	}
