@@ -40,7 +40,10 @@ needed to find sessions by id and to tell ids apart.`,
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List live sessions (expiry index + MGET; never KEYS)",
-		Args:  cobra.NoArgs,
+		Long: `List live sessions, or a user's with --user. Each is named by its REF (session.Record.Ref:
+a keyed hash of the id, which is not a credential and can be shown and pasted) — give it to
+'session revoke --ref' to end that session. Session ids are never printed.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withStore(cmd, ep, sf, func(ctx context.Context, st *session.Store, out io.Writer) error {
 				var recs []session.Record
@@ -53,15 +56,15 @@ needed to find sessions by id and to tell ids apart.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "%-12s %-16s %-20s %-20s %s\n", "ID", "USER", "CREATED", "EXPIRES", "PERMANENT")
+				fmt.Fprintf(out, "%-64s %-16s %-20s %-20s %s\n", "REF", "USER", "CREATED", "EXPIRES", "PERMANENT")
 				unreadable := 0
 				for _, r := range recs {
-					id := short(r.ID)
+					note := ""
 					if r.ID == "" {
-						id = "(unreadable)"
+						note = "  (id unreadable with this key)"
 						unreadable++
 					}
-					fmt.Fprintf(out, "%-12s %-16s %-20s %-20s %v\n", id, cell(r.UserID), r.Created.Format(time.DateTime), r.Expires.Format(time.DateTime), r.Permanent)
+					fmt.Fprintf(out, "%-64s %-16s %-20s %-20s %v%s\n", r.Ref, cell(r.UserID), r.Created.Format(time.DateTime), r.Expires.Format(time.DateTime), r.Permanent, note)
 				}
 				fmt.Fprintf(out, "%d sessions\n", len(recs))
 				if unreadable > 0 {
@@ -73,24 +76,42 @@ needed to find sessions by id and to tell ids apart.`,
 	}
 	list.Flags().StringVar(&user, "user", "", "only this user's sessions")
 
-	var revokeUser string
+	var revokeUser, revokeRef string
 	revoke := &cobra.Command{
-		Use:   "revoke [--user U | [--] ID]",
-		Short: "Remove one session by id, or every session of a user",
-		Long: `Remove one session by id, or every session of a user. Session ids may start with '-':
-put -- before such an id (keyvalue session revoke -- -AbC...), as with any command.`,
+		Use:   "revoke [--ref REF | --user U | [--] ID]",
+		Short: "Remove one session by its REF or id, or every session of a user",
+		Long: `Remove one session — by the REF 'session list' and 'session devices' print (--ref), or by
+its id — or every session of a user (--user). Session ids may start with '-': put -- before
+such an id (keyvalue session revoke -- -AbC...), as with any command.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (len(args) == 1) == (revokeUser != "") {
-				return errors.New("give either a session ID or --user")
+			given := 0
+			for _, set := range []bool{len(args) == 1, revokeUser != "", revokeRef != ""} {
+				if set {
+					given++
+				}
+			}
+			if given != 1 {
+				return errors.New("give one of: --ref REF (from 'session list'), --user U, or a session ID")
 			}
 			return withStore(cmd, ep, sf, func(ctx context.Context, st *session.Store, out io.Writer) error {
-				if revokeUser != "" {
+				switch {
+				case revokeUser != "":
 					n, err := st.RemoveByUser(ctx, revokeUser)
 					if err != nil {
 						return err
 					}
-					fmt.Fprintf(out, "revoked %d sessions of user %s\n", n, revokeUser)
+					fmt.Fprintf(out, "revoked %d sessions of user %s\n", n, cell(revokeUser))
+					return nil
+				case revokeRef != "":
+					ok, err := st.RemoveRef(ctx, revokeRef)
+					if err != nil {
+						return err
+					}
+					if !ok {
+						return fmt.Errorf("no session with ref %s in store %s (already revoked or expired?)", revokeRef, cell(sf.prefix))
+					}
+					fmt.Fprintf(out, "revoked session %s\n", revokeRef)
 					return nil
 				}
 				ok, err := st.Remove(ctx, args[0])
@@ -106,6 +127,7 @@ put -- before such an id (keyvalue session revoke -- -AbC...), as with any comma
 		},
 	}
 	revoke.Flags().StringVar(&revokeUser, "user", "", "revoke every session of this user")
+	revoke.Flags().StringVar(&revokeRef, "ref", "", "revoke the session with this REF (from 'session list' or 'session devices')")
 
 	gc := &cobra.Command{
 		Use:   "gc",
@@ -154,7 +176,7 @@ from the application's configuration.`,
 	var devicesUser string
 	devices := &cobra.Command{
 		Use:   "devices --user U",
-		Short: "List a user's sessions with their device descriptions and times",
+		Short: "List a user's sessions (by REF) with their device descriptions and times",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if devicesUser == "" {
@@ -165,9 +187,9 @@ from the application's configuration.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "%-12s %-20s %-20s %s\n", "ID", "CREATED", "LAST SEEN", "DEVICE")
+				fmt.Fprintf(out, "%-64s %-20s %-20s %s\n", "REF", "CREATED", "LAST SEEN", "DEVICE")
 				for _, r := range recs {
-					fmt.Fprintf(out, "%-12s %-20s %-20s %s\n", short(r.ID), r.Created.Format(time.DateTime), r.Touched.Format(time.DateTime), cell(r.Device))
+					fmt.Fprintf(out, "%-64s %-20s %-20s %s\n", r.Ref, r.Created.Format(time.DateTime), r.Touched.Format(time.DateTime), cell(r.Device))
 				}
 				fmt.Fprintf(out, "%d sessions of user %s\n", len(recs), cell(devicesUser))
 				return nil

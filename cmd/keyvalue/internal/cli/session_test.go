@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -19,14 +20,18 @@ func TestSessionCommands(t *testing.T) {
 	secret := "0123456789abcdef0123456789abcdef"
 	st, _ := session.New(c, session.Options{Prefix: "be", Key: []byte(secret), Logger: slog.New(slog.DiscardHandler)})
 	ctx := context.Background()
-	var one string
-	for i, u := range []string{"alice", "alice", "bob"} {
+	var one, dan string
+	var danRef string
+	for i, u := range []string{"alice", "alice", "bob", "dan"} {
 		r, err := st.Create(ctx, session.Record{UserID: u})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i == 2 {
+		switch i {
+		case 2:
 			one = r.ID
+		case 3:
+			dan, danRef = r.ID, r.Ref
 		}
 	}
 	flags := []string{"--url=redis://" + s.Addr(), "--prefix=be", "--key-file=" + writeFile(t, secret+"\n")}
@@ -35,9 +40,42 @@ func TestSessionCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantLines(t, out, "alice", "bob", "3 sessions")
-	if strings.Contains(out, one) {
-		t.Error("list prints full session ids")
+	wantLines(t, out, "REF ", "alice", "bob", "4 sessions")
+	if strings.Contains(out, one) || strings.Contains(out, dan) {
+		t.Error("list prints session ids")
+	}
+	// A session is revoked by the REF the listing prints, which is not
+	// its id.
+	var listed string
+	for line := range strings.Lines(out) {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == "dan" {
+			listed = f[0]
+		}
+	}
+	if listed != danRef {
+		t.Fatalf("list names dan's session %q, want its Record.Ref %q", listed, danRef)
+	}
+	out, err = run(t, append([]string{"session", "revoke", "--ref", listed}, flags...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, out, "revoked session "+danRef)
+	if _, err := st.Get(ctx, dan); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("after revoke --ref, Get of the session = %v, want ErrNotFound", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--ref", listed}, "no session with ref " + danRef + " in store be (already revoked or expired?)"},
+		{[]string{"--ref", "dan"}, `session: invalid session reference "dan": use a Record.Ref (64 lower-case hex digits) from a listing`},
+		{[]string{"--ref", listed, "--user", "dan"}, "give one of: --ref REF (from 'session list'), --user U, or a session ID"},
+		{nil, "give one of: --ref REF (from 'session list'), --user U, or a session ID"},
+	} {
+		_, err := run(t, append(append([]string{"session", "revoke"}, flags...), tc.args...)...)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("revoke %q: %v, want the error %q", tc.args, err, tc.want)
+		}
 	}
 	// With another key the records still list, but their ids cannot be
 	// read: a warning says so. A user id with a newline stays on one line.
@@ -49,7 +87,7 @@ func TestSessionCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantLines(t, out, "(unreadable)", `"eve\nmallory"`, "warning: the ids of 4 of 4 sessions cannot be read with this key")
+	wantLines(t, out, "(id unreadable with this key)", `"eve\nmallory"`, "warning: the ids of 4 of 4 sessions cannot be read with this key")
 	out, err = run(t, append([]string{"session", "list", "--user", "alice"}, flags...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -113,5 +151,10 @@ func TestSessionRekeyAndDevices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantLines(t, out, "Firefox on Linux", "Safari on iPhone", "2 sessions of user carol")
+	wantLines(t, out, "REF ", "Firefox on Linux", "Safari on iPhone", "2 sessions of user carol")
+	for _, id := range ids {
+		if strings.Contains(out, id) {
+			t.Errorf("devices prints the session id %s…", id[:8])
+		}
+	}
 }
