@@ -226,28 +226,6 @@ func location(t *testing.T, ctx context.Context) string {
 	return loc
 }
 
-// landing waits, for at most ten seconds, until a navigation the page
-// started itself (a script's form submission) has loaded want, and
-// returns the location it ended at. Reading the location while the old
-// document is being replaced can fail ("Cannot find context with
-// specified id"); such reads are retried until the deadline.
-func landing(t *testing.T, ctx context.Context, want string) string {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	var loc string
-	for time.Now().Before(deadline) {
-		l, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState == "complete" ? location.href : ""`))
-		if err == nil && l != "" {
-			loc = l
-			if l == want {
-				return l
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return loc
-}
-
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
 	s, err := settled(ctx, func() (string, error) { return chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel))) })
@@ -361,7 +339,16 @@ func TestOperationsPageInChromium(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(evil.URL)); err != nil {
 		t.Fatal(err)
 	}
-	loc = landing(t, ctx, base+"/ops/caches/pages/flush-tags")
+	// The page submits its form itself: wait until that navigation has
+	// loaded (a read while the page is replaced fails and is tried again).
+	servertest.WaitFor(t, 10*time.Second, "the page the cross-origin form posts to", func() error {
+		l, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState == "complete" ? location.href : ""`))
+		if err == nil && l != base+"/ops/caches/pages/flush-tags" {
+			err = fmt.Errorf("at %q", l)
+		}
+		return err
+	})
+	loc = location(t, ctx)
 	if body := text(t, ctx, "body"); loc != base+"/ops/caches/pages/flush-tags" || !strings.Contains(strings.ToLower(body), "cross-origin") {
 		t.Errorf("the cross-origin form landed on %s: %q", loc, body)
 	}
