@@ -151,15 +151,15 @@ func (l *standalone) dropIndexes(ctx context.Context, mark string, tags []string
 	if len(tags) == 0 {
 		return 0, nil, nil, nil
 	}
-	size := l.b.opts.BatchSize
-	var execs []valkey.LuaExec
-	for batch := range slices.Chunk(tags, size) {
+	batches := slices.Collect(slices.Chunk(tags, l.b.opts.BatchSize))
+	execs := make([]valkey.LuaExec, len(batches))
+	for i, batch := range batches {
 		keys := make([]string, 1, 1+len(batch))
 		keys[0] = l.stamps
 		for _, t := range batch {
 			keys = append(keys, l.indexKey(t))
 		}
-		execs = append(execs, valkey.LuaExec{Keys: keys, Args: []string{mark, "0"}})
+		execs[i] = valkey.LuaExec{Keys: keys, Args: []string{mark, "0"}}
 	}
 	execs[len(execs)-1].Args[1] = "1"
 	dropped := 0
@@ -177,7 +177,7 @@ func (l *standalone) dropIndexes(ctx context.Context, mark string, tags []string
 			return dropped, nil, nil, err
 		}
 		if n < 0 {
-			rest = append(rest, tags[i*size:min((i+1)*size, len(tags))]...)
+			rest = append(rest, batches[i]...)
 			continue
 		}
 		dropped += int(n)
